@@ -1,0 +1,150 @@
+"""The ``fedpart`` command line: thin click commands over the library.
+
+Errors from the library (:class:`fedpart.errors.FedpartError`) are printed as one line and exit with
+their code (2 for bad input); anything else is an internal error (exit 1), with a traceback only
+under ``fedpart --debug``. Nothing heavy (torch, spaCy, datasets) is imported at start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from fedpart._version import __version__
+from fedpart.errors import FedpartError
+
+SCHEMES = ("iid", "dirichlet", "label-count", "quantity", "natural")
+
+
+class FedpartGroup(click.Group):
+    """A click group that turns fedpart errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FedpartError as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {error}", err=True)
+            ctx.exit(error.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted; nothing was written", err=True)
+            ctx.exit(130)
+        except Exception as error:  # noqa: BLE001 - the last line of defence for users
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(
+                f"internal error: {type(error).__name__}: {error} (re-run with `fedpart --debug ...` "
+                "for a traceback and please report it)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=FedpartGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fedpart")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """fedpart: non-IID federated-learning partitions of NLP corpora."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _tqdm_progress(quiet: bool):
+    if quiet:
+        return None
+
+    def factory(desc: str, total: int | None) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, unit=" rows", unit_scale=True, file=sys.stderr,
+                    disable=None, leave=False, dynamic_ncols=True)
+
+    return factory
+
+
+@main.command()
+@click.argument("input", required=False)
+@click.option("--out", "-o", required=True, help="Output partition directory (created atomically).")
+@click.option("--scheme", type=click.Choice(SCHEMES), default="iid", show_default=True,
+              help="Partitioning scheme.")
+@click.option("--clients", type=int, help="Number of clients (natural: omit for one client per id).")
+@click.option("--label-col", help="Label column: the key of label skew and of the metrics.")
+@click.option("--by", help="Skew on this categorical column instead of the label (natural: the id column).")
+@click.option("--alpha", type=float, help="Dirichlet concentration (dirichlet, quantity); small = skewed.")
+@click.option("--labels-per-client", type=int, help="label-count: labels each client holds.")
+@click.option("--size-dist", type=click.Choice(["dirichlet", "lognormal"]),
+              help="quantity: distribution of client sizes [default: dirichlet].")
+@click.option("--sigma", type=float, help="quantity --size-dist lognormal: sigma of log sizes.")
+@click.option("--min-client-size", type=int, help="Guarantee at least this many rows per client.")
+@click.option("--test-frac", type=float, default=0.0, show_default=True,
+              help="Hold out this share of rows as test.parquet (stratified by the key).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the plan.")
+@click.option("--drop-null-labels", is_flag=True, help="Drop rows whose label/--by value is null.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.option("--format", "input_format", type=click.Choice(["parquet", "arrow", "csv", "tsv", "jsonl"]),
+              help="Input format (default: from the file extension).")
+@click.option("--column-names", help="Comma-separated names for a CSV/TSV without header row.")
+@click.option("--row-id-col", default="row_id", show_default=True, help="Name of the row-id column added.")
+@click.option("--hf-name", help="Hugging Face dataset name (same as INPUT hf://NAME).")
+@click.option("--split", "--hf-split", "hf_split", help="Hugging Face split [default: train].")
+@click.option("--hf-config", help="Hugging Face dataset configuration.")
+@click.option("--no-plot", is_flag=True, help="Do not write label_distribution.png.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+def partition(input: str | None, out: str, scheme: str, clients: int | None, label_col: str | None,
+              by: str | None, alpha: float | None, labels_per_client: int | None,
+              size_dist: str | None, sigma: float | None, min_client_size: int | None,
+              test_frac: float, seed: int, drop_null_labels: bool, overwrite: bool,
+              input_format: str | None, column_names: str | None, row_id_col: str,
+              hf_name: str | None, hf_split: str | None, hf_config: str | None, no_plot: bool,
+              quiet: bool) -> None:
+    """Split INPUT (file, directory, glob or hf://NAME) into client shards under --out."""
+    from fedpart.engine import partition as run_partition
+    from fedpart.errors import InputError
+    from fedpart.io.sources import ReadOptions
+    from fedpart.stats import format_stats_table
+
+    if (input is None) == (hf_name is None):
+        raise InputError("give exactly one input: a path/glob/hf://NAME argument or --hf-name NAME")
+    spec = input if input is not None else f"hf://{hf_name}"
+    names = tuple(n.strip() for n in column_names.split(",")) if column_names else None
+    manifest = run_partition(
+        spec, out=out, scheme=scheme, clients=clients, label_col=label_col, by=by, alpha=alpha,
+        labels_per_client=labels_per_client, size_dist=size_dist, sigma=sigma,
+        min_client_size=min_client_size, test_frac=test_frac, seed=seed,
+        drop_null_labels=drop_null_labels, overwrite=overwrite, row_id_col=row_id_col,
+        read_options=ReadOptions(format=input_format, column_names=names),
+        hf_split=hf_split, hf_config=hf_config, plot=not no_plot, progress=_tqdm_progress(quiet),
+    )
+    if not quiet:
+        click.echo(f"wrote {manifest.num_clients} client shards ({manifest.rows['written']} rows) to {out}")
+        click.echo(format_stats_table(manifest))
+
+
+@main.command()
+@click.argument("directory")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
+@click.option("--no-plot", is_flag=True, help="Do not (re)write DIRECTORY/label_distribution.png.")
+def stats(directory: str, as_json: bool, no_plot: bool) -> None:
+    """Print size and label-skew statistics of a partition and plot its label distribution."""
+    from fedpart.manifest import Manifest
+    from fedpart.stats import format_stats_table, stats_record, write_label_plot
+
+    manifest = Manifest.read(directory)
+    plot = None if no_plot else write_label_plot(manifest, directory)
+    if as_json:
+        click.echo(json.dumps(stats_record(manifest), indent=2))
+    else:
+        click.echo(format_stats_table(manifest))
+        if plot is not None:
+            click.echo(f"plot: {plot}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

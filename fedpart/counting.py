@@ -1,0 +1,128 @@
+"""Pass 1: count rows per distinct value of the key (and label) columns, streaming.
+
+Memory is O(distinct values): per-batch ``value_counts`` results are merged with an Arrow group-by
+every few batches, never by materialising the column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_MERGE_EVERY = 32
+
+
+@dataclass(frozen=True)
+class ValueCounts:
+    """Distinct non-null values of one column in sorted order, with their row counts.
+
+    Attributes:
+        column: the column name.
+        values: sorted distinct non-null values (an Arrow array, so any key type works).
+        counts: ``(len(values),)`` int64 rows per value.
+        nulls: number of null rows.
+    """
+
+    column: str
+    values: pa.Array
+    counts: np.ndarray
+    nulls: int
+
+    def codes(self, column: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Index of each element of ``column`` in :attr:`values` (null for nulls and unseen values)."""
+        return pc.index_in(plain(column), value_set=self.values)
+
+
+def plain(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``column`` as one non-dictionary array (dictionary columns are decoded)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    return column
+
+
+class ValueCounter:
+    """Accumulates value counts of one column over record batches."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        self._parts: list[pa.Table] = []
+
+    def update(self, array: pa.Array) -> None:
+        counted = pc.value_counts(plain(array))
+        self._parts.append(
+            pa.table({"value": counted.field("values"), "count": counted.field("counts").cast(pa.int64())})
+        )
+        if len(self._parts) >= _MERGE_EVERY:
+            self._parts = [self._merged()]
+
+    def _merged(self) -> pa.Table:
+        table = pa.concat_tables(self._parts)
+        merged = table.group_by("value", use_threads=False).aggregate([("count", "sum")])
+        return merged.select(["value", "count_sum"]).rename_columns(["value", "count"])
+
+    def result(self, nulls: int = 0) -> ValueCounts:
+        """Sorted distinct values and counts; ``nulls`` is recorded as given."""
+        if not self._parts:
+            return ValueCounts(self.column, pa.array([]), np.zeros(0, dtype=np.int64), nulls)
+        merged = self._merged()
+        values, counts = plain(merged.column("value")), merged.column("count")
+        order = pc.sort_indices(values)
+        return ValueCounts(
+            self.column,
+            values.take(order),
+            np.asarray(counts.take(order).to_numpy(), dtype=np.int64),
+            nulls,
+        )
+
+
+@dataclass(frozen=True)
+class CountResult:
+    """What pass 1 found.
+
+    Attributes:
+        total_rows: rows in the input.
+        complete_rows: rows where every counted column is non-null (the rows that get partitioned).
+        values: per counted column, value counts over the complete rows only.
+        nulls: per counted column, null rows over the whole input.
+    """
+
+    total_rows: int
+    complete_rows: int
+    values: dict[str, ValueCounts]
+    nulls: dict[str, int]
+
+
+def count_values(
+    batches: Iterable[pa.RecordBatch], columns: Sequence[str], on_batch=None
+) -> CountResult:
+    """Count total rows and, for each of ``columns``, rows per distinct value.
+
+    Value counts are taken over the rows where *all* ``columns`` are non-null, so that they match
+    the rows that pass 2 keeps when null rows are dropped. ``on_batch(num_rows)`` is called after
+    each batch (progress reporting).
+    """
+    names = list(dict.fromkeys(columns))
+    counters = {c: ValueCounter(c) for c in names}
+    nulls = dict.fromkeys(names, 0)
+    total = complete = 0
+    for batch in batches:
+        total += batch.num_rows
+        arrays = {name: plain(batch.column(name)) for name in names}
+        if any(a.null_count for a in arrays.values()):
+            mask = None
+            for name, array in arrays.items():
+                nulls[name] += array.null_count
+                mask = array.is_valid() if mask is None else pc.and_(mask, array.is_valid())
+            arrays = {name: array.filter(mask) for name, array in arrays.items()}
+        complete += len(next(iter(arrays.values()))) if arrays else batch.num_rows
+        for name, counter in counters.items():
+            counter.update(arrays[name])
+        if on_batch is not None:
+            on_batch(batch.num_rows)
+    return CountResult(total, complete, {n: c.result(nulls[n]) for n, c in counters.items()}, nulls)

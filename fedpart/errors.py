@@ -1,0 +1,31 @@
+"""One exception family for everything fedpart reports to a user.
+
+The CLI prints ``str(error)`` as a single line and exits with ``error.exit_code``:
+2 for bad input or an impossible request, 1 for internal failures.
+"""
+
+from __future__ import annotations
+
+
+class FedpartError(Exception):
+    """Base class of all errors fedpart raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(FedpartError):
+    """The input (file, column, value or option) is wrong; the message says how to fix it."""
+
+    exit_code = 2
+
+
+class PlanError(FedpartError):
+    """The requested partition cannot be drawn from these counts (e.g. an infeasible minimum size)."""
+
+    exit_code = 2
+
+
+class OutputError(FedpartError):
+    """The output location cannot be written as asked (exists without --overwrite, not writable)."""
+
+    exit_code = 2

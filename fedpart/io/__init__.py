@@ -1,0 +1,1 @@
+"""Readers (streaming record batches in) and writers (Parquet shards out)."""

@@ -1,0 +1,120 @@
+"""Writing rows to one Parquet file per client, with bounded memory.
+
+Rows routed to a client are kept as zero-copy slices of the batch they came from; when the slices
+held reach ``buffer_bytes`` every client's slices are written as one row group. Memory is therefore
+bounded by ``buffer_bytes`` plus one batch, whatever the number of rows, and the row groups (hence
+the bytes) depend only on the input and the plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DEFAULT_BUFFER_BYTES = 256 << 20
+CLIENTS_DIR = "clients"
+TEST_FILE = "test.parquet"
+
+
+def client_file(client_id: int) -> str:
+    """Path of a client's shard relative to the partition directory."""
+    return f"{CLIENTS_DIR}/client-{client_id:05d}.parquet"
+
+
+@dataclass(frozen=True)
+class WrittenShard:
+    """One written Parquet file: path relative to the output dir, row count, sha256 of its bytes."""
+
+    file: str
+    rows: int
+    sha256: str
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ShardWriter:
+    """Routes rows of record batches to ``num_clients`` client files (and optionally a test file).
+
+    Use :meth:`write` for every batch, then :meth:`close` once; destination ``-1`` is the test split.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        schema: pa.Schema,
+        num_clients: int,
+        with_test: bool = False,
+        buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+    ) -> None:
+        self.directory = directory
+        self.schema = schema
+        self.num_clients = num_clients
+        self.files = [client_file(c) for c in range(num_clients)] + ([TEST_FILE] if with_test else [])
+        self.buffer_bytes = buffer_bytes
+        self._pending: list[list[pa.RecordBatch]] = [[] for _ in self.files]
+        self._pending_bytes = 0
+        self._rows = np.zeros(len(self.files), dtype=np.int64)
+        self._writers: list[pq.ParquetWriter | None] = [None] * len(self.files)
+        (directory / CLIENTS_DIR).mkdir(parents=True, exist_ok=True)
+
+    def write(self, batch: pa.RecordBatch, destinations: np.ndarray) -> None:
+        """Append each row of ``batch`` to the file of its destination (client id, or -1 for test)."""
+        dest = np.where(destinations < 0, self.num_clients, destinations)
+        if dest.max(initial=-1) >= len(self.files):
+            raise ValueError("destination outside the clients (or test without with_test)")
+        order = np.argsort(dest, kind="stable")
+        grouped = batch.take(pa.array(order))
+        counts = np.bincount(dest, minlength=len(self.files))
+        starts = np.cumsum(counts) - counts
+        for index in np.flatnonzero(counts):
+            self._pending[index].append(grouped.slice(int(starts[index]), int(counts[index])))
+        self._rows += counts
+        self._pending_bytes += grouped.nbytes
+        if self._pending_bytes >= self.buffer_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every client's pending rows as one row group."""
+        for index, slices in enumerate(self._pending):
+            if slices:
+                table = pa.Table.from_batches(slices, schema=self.schema)
+                self._writer(index).write_table(table, row_group_size=table.num_rows)
+                self._pending[index] = []
+        self._pending_bytes = 0
+
+    def _writer(self, index: int) -> pq.ParquetWriter:
+        writer = self._writers[index]
+        if writer is None:
+            writer = pq.ParquetWriter(self.directory / self.files[index], self.schema)
+            self._writers[index] = writer
+        return writer
+
+    def close(self) -> list[WrittenShard]:
+        """Flush, close every file (empty clients get a valid empty file) and checksum them.
+
+        Returns one :class:`WrittenShard` per client in client order, then the test file if any.
+        """
+        self.flush()
+        for index in range(len(self.files)):
+            self._writer(index).close()
+        return [
+            WrittenShard(name, int(rows), sha256_file(self.directory / name))
+            for name, rows in zip(self.files, self._rows)
+        ]
+
+    def abort(self) -> None:
+        """Close open files without flushing (the caller removes the directory)."""
+        for writer in self._writers:
+            if writer is not None:
+                writer.close()

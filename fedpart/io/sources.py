@@ -1,0 +1,295 @@
+"""Readers: every input becomes a :class:`Source`, a re-iterable stream of Arrow record batches.
+
+Local files (Parquet, Arrow IPC/Feather, CSV, TSV, JSON Lines; single files, directories or globs)
+are scanned with :mod:`pyarrow.dataset`, so only one batch is in memory at a time and pass 1 reads
+only the columns it counts. Hugging Face datasets (``hf://NAME``) are read with
+``datasets.load_dataset(..., streaming=True)``.
+
+Row order is the order of files (sorted by path) and of rows within them; ``row_id`` is the 0-based
+position in that stream, so it is stable for the same input.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from fedpart.errors import InputError
+
+DEFAULT_BATCH_ROWS = 65_536
+HF_PREFIX = "hf://"
+
+# file extension -> format name used by this module
+FORMAT_BY_EXTENSION: dict[str, str] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".arrow": "arrow",
+    ".feather": "arrow",
+    ".ipc": "arrow",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+SUPPORTED_FORMATS = ("parquet", "arrow", "csv", "tsv", "jsonl")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read local files.
+
+    Attributes:
+        format: one of :data:`SUPPORTED_FORMATS`; ``None`` infers it from the file extension.
+        column_names: names for a CSV/TSV without a header row (e.g. AG News: label,title,description).
+        batch_rows: rows per record batch (Parquet/Arrow; CSV/JSON use a byte block size).
+    """
+
+    format: str | None = None
+    column_names: tuple[str, ...] | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
+
+
+class Source:
+    """A re-iterable stream of record batches with a known schema."""
+
+    description: str
+    schema: pa.Schema
+
+    def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """Yield the input as record batches, in a fixed order, optionally projected to ``columns``."""
+        raise NotImplementedError
+
+    def count_rows(self) -> int | None:
+        """The number of rows if it is cheap to know (Parquet metadata), else ``None``."""
+        return None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """A JSON-able identity of the input (files with sizes and sha256, or a hub name and split)."""
+        raise NotImplementedError
+
+    def require_columns(self, columns: Sequence[str | None], option_names: Sequence[str] = ()) -> None:
+        """Raise :class:`InputError` naming the first missing column and listing the ones present."""
+        present = self.schema.names
+        for i, col in enumerate(columns):
+            if col is not None and col not in present:
+                flag = f" (from {option_names[i]})" if i < len(option_names) else ""
+                raise InputError(
+                    f"{self.description}: no column {col!r}{flag}; columns are: {', '.join(present)}"
+                )
+
+
+def _sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _expand_paths(spec: str) -> tuple[list[str], str]:
+    """Turn a file, directory or glob into a sorted list of data files and a base for relative names."""
+    if any(ch in spec for ch in "*?["):
+        files = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+        if not files:
+            raise InputError(f"{spec}: the pattern matches no files; check the path and quoting")
+        return files, os.path.commonpath([os.path.dirname(p) or "." for p in files])
+    path = Path(spec)
+    if path.is_dir():
+        files = sorted(
+            str(p)
+            for p in path.rglob("*")
+            if p.is_file()
+            and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+        )
+        files = [f for f in files if Path(f).suffix.lower() in FORMAT_BY_EXTENSION]
+        if not files:
+            raise InputError(
+                f"{spec}: directory has no data files; expected one of "
+                f"{', '.join(sorted(FORMAT_BY_EXTENSION))}"
+            )
+        return files, str(path)
+    if path.is_file():
+        return [str(path)], str(path.parent)
+    raise InputError(f"{spec}: no such file or directory")
+
+
+def _infer_format(files: Sequence[str], spec: str) -> str:
+    formats = {FORMAT_BY_EXTENSION.get(Path(f).suffix.lower()) for f in files}
+    if None in formats:
+        bad = next(f for f in files if Path(f).suffix.lower() not in FORMAT_BY_EXTENSION)
+        raise InputError(
+            f"{bad}: unsupported file type {Path(bad).suffix or '(no extension)'!r}; fedpart reads "
+            f"{', '.join(sorted(FORMAT_BY_EXTENSION))} (or pass --format {'|'.join(SUPPORTED_FORMATS)})"
+        )
+    if len(formats) > 1:
+        raise InputError(f"{spec}: mixes file types {sorted(formats)}; point fedpart at one type")
+    return formats.pop()  # type: ignore[return-value]
+
+
+def _file_format(fmt: str, options: ReadOptions) -> pads.FileFormat:
+    import pyarrow.csv as pacsv
+
+    if fmt == "parquet":
+        return pads.ParquetFileFormat()
+    if fmt == "arrow":
+        return pads.IpcFileFormat()
+    if fmt in ("csv", "tsv"):
+        read = pacsv.ReadOptions(
+            column_names=list(options.column_names) if options.column_names else None,
+            block_size=8 << 20,
+        )
+        parse = pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True)
+        return pads.CsvFileFormat(read_options=read, parse_options=parse)
+    if fmt == "jsonl":
+        return pads.JsonFileFormat()
+    raise InputError(f"unsupported --format {fmt!r}; use one of {', '.join(SUPPORTED_FORMATS)}")
+
+
+def _explain_arrow_error(where: str, error: Exception) -> InputError:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return InputError(
+        f"{where}: cannot be read ({first_line}); check that the file is a valid, complete "
+        "file of its type, or pass --format"
+    )
+
+
+class LocalSource(Source):
+    """Local files read through :mod:`pyarrow.dataset`."""
+
+    def __init__(self, spec: str, options: ReadOptions = ReadOptions()) -> None:
+        self.spec = spec
+        self.options = options
+        self.files, self._base = _expand_paths(spec)
+        self.format = options.format or _infer_format(self.files, spec)
+        if self.format not in SUPPORTED_FORMATS:
+            raise InputError(
+                f"unsupported --format {self.format!r}; use one of {', '.join(SUPPORTED_FORMATS)}"
+            )
+        self.description = spec
+        try:
+            self._dataset = pads.dataset(self.files, format=_file_format(self.format, options))
+            self.schema = self._dataset.schema
+        except (pa.ArrowException, OSError, ValueError) as error:
+            raise _explain_arrow_error(spec, error) from error
+        if not self.schema.names:
+            raise InputError(f"{spec}: the input has no columns (is it empty?)")
+
+    def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        # Fragment by fragment keeps the order of files and lets errors name the file.
+        for fragment in self._dataset.get_fragments():
+            try:
+                scanner = fragment.scanner(
+                    schema=self.schema,
+                    columns=list(columns) if columns is not None else None,
+                    batch_size=self.options.batch_rows,
+                    use_threads=True,
+                )
+                for batch in scanner.to_batches():
+                    if batch.num_rows:
+                        yield batch
+            except (pa.ArrowException, OSError, ValueError) as error:
+                raise _explain_arrow_error(fragment.path, error) from error
+
+    def count_rows(self) -> int | None:
+        if self.format != "parquet":
+            return None
+        try:
+            return int(self._dataset.count_rows())
+        except (pa.ArrowException, OSError) as error:
+            raise _explain_arrow_error(self.spec, error) from error
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "kind": "files",
+            "format": self.format,
+            "files": [
+                {
+                    "name": os.path.relpath(f, self._base),
+                    "bytes": os.path.getsize(f),
+                    "sha256": _sha256_file(f),
+                }
+                for f in self.files
+            ],
+        }
+
+
+@dataclass
+class HFSource(Source):
+    """A Hugging Face dataset, read with ``datasets.load_dataset(..., streaming=True)``.
+
+    ``name`` is anything ``load_dataset`` accepts: a hub id (``ag_news``) or a local folder.
+    """
+
+    name: str
+    split: str = "train"
+    config: str | None = None
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    description: str = field(init=False)
+    schema: pa.Schema = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.description = f"{HF_PREFIX}{self.name} (split {self.split})"
+        stream = self._load()
+        features = stream.features
+        if features is None:  # some streaming builders only know their features after a row
+            first = next(iter(stream.iter(batch_size=1)), None)
+            if first is None:
+                raise InputError(f"{self.description}: the split is empty")
+            self.schema = pa.RecordBatch.from_pydict(first).schema
+        else:
+            self.schema = features.arrow_schema
+
+    def _load(self) -> Any:
+        import datasets
+
+        try:
+            return datasets.load_dataset(self.name, self.config, split=self.split, streaming=True)
+        except Exception as error:  # datasets raises many types; all mean "cannot load this"
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise InputError(
+                f"{self.description}: cannot be loaded ({first_line}); check the name, "
+                "--hf-config and --split, and that you are online or the dataset is cached"
+            ) from error
+
+    def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        schema = self.schema if columns is None else pa.schema([self.schema.field(c) for c in columns])
+        stream = self._load()
+        if columns is not None:
+            stream = stream.select_columns(list(columns))
+        for rows in stream.iter(batch_size=self.batch_rows):
+            batch = pa.RecordBatch.from_pydict(rows, schema=schema)
+            if batch.num_rows:
+                yield batch
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"kind": "huggingface", "name": self.name, "config": self.config, "split": self.split}
+
+
+def open_source(
+    spec: str,
+    options: ReadOptions = ReadOptions(),
+    hf_split: str | None = None,
+    hf_config: str | None = None,
+) -> Source:
+    """Open ``spec`` (a path, directory, glob or ``hf://NAME``) as a :class:`Source`.
+
+    Raises:
+        InputError: the path does not exist, has an unsupported type, or cannot be parsed.
+    """
+    if spec.startswith(HF_PREFIX):
+        return HFSource(
+            spec[len(HF_PREFIX) :],
+            split=hf_split or "train",
+            config=hf_config,
+            batch_rows=options.batch_rows,
+        )
+    return LocalSource(spec, options)

@@ -1,0 +1,96 @@
+"""The partition manifest (``manifest.json``): what was partitioned, how, and what was written.
+
+Serialised with a schema version and no timestamps or absolute paths, so the same input, parameters
+and seed give a byte-identical manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedpart.errors import InputError
+
+SCHEMA_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass
+class ShardRecord:
+    """One written shard. ``client_id`` is ``None`` for the test split.
+
+    ``label_counts[i]`` counts rows whose label is ``Manifest.labels[i]``; ``key_counts`` likewise for
+    ``Manifest.keys`` when the partition key is not the label (and is not a natural id).
+    """
+
+    client_id: int | None
+    file: str
+    rows: int
+    sha256: str
+    label_counts: list[int] | None = None
+    key_counts: list[int] | None = None
+    metrics: dict[str, float | None] | None = None
+
+
+@dataclass
+class Manifest:
+    """Everything about one partition directory."""
+
+    fedpart_version: str
+    input: dict[str, Any]
+    scheme: str
+    params: dict[str, Any]
+    seed: int
+    test_frac: float
+    label_col: str | None
+    key_col: str | None
+    row_id_col: str
+    rows: dict[str, int]
+    labels: list[Any] | None
+    keys: list[Any] | None
+    clients: list[ShardRecord]
+    test: ShardRecord | None
+    metrics: dict[str, Any]
+    schema_version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_clients(self) -> int:
+        return len(self.clients)
+
+    def to_json(self) -> str:
+        """Deterministic JSON text (fixed key order, trailing newline)."""
+        return json.dumps(dataclasses.asdict(self), indent=2, default=str, allow_nan=False) + "\n"
+
+    def write(self, directory: Path) -> None:
+        (Path(directory) / MANIFEST_FILE).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def read(cls, directory: str | Path) -> Manifest:
+        """Read ``DIR/manifest.json``.
+
+        Raises:
+            InputError: not a fedpart partition directory, or a manifest of another schema version.
+        """
+        path = Path(directory) / MANIFEST_FILE
+        if not path.is_file():
+            raise InputError(
+                f"{directory}: not a fedpart partition directory (no {MANIFEST_FILE}); "
+                "create one with `fedpart partition`"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise InputError(f"{path}: unreadable manifest ({error})") from error
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise InputError(
+                f"{path}: manifest schema version {version!r}, this fedpart reads {SCHEMA_VERSION}; "
+                "re-run `fedpart partition` with this version"
+            )
+        data["clients"] = [ShardRecord(**c) for c in data["clients"]]
+        data["test"] = ShardRecord(**data["test"]) if data.get("test") else None
+        return cls(**data)

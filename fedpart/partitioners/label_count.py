@@ -1,0 +1,71 @@
+"""Label-count ("pathological") skew: every client holds rows of exactly ``C`` labels.
+
+NIID-Bench's ``#C=k`` (Li et al. 2022) and the shard scheme of McMahan et al. 2017. Labels are dealt
+round-robin over a seeded shuffle of the labels, so every label is held by some client and holder
+counts differ by at most one; a label's rows are split as evenly as possible among its holders (as
+NIID-Bench's ``array_split``). Unlike NIID-Bench no label's rows are ever dropped: if ``clients x C`` is
+smaller than the number of labels the request is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from fedpart.errors import PlanError
+from fedpart.partitioners.allocation import check_min_client_size
+from fedpart.partitioners.base import Allocation, Partitioner
+from fedpart.partitioners.params import check_clients_fit_rows, check_int_at_least
+
+
+@dataclass(frozen=True)
+class LabelCountPartitioner(Partitioner):
+    """Each client holds ``labels_per_client`` distinct labels."""
+
+    num_clients: int
+    labels_per_client: int
+    min_client_size: int = 0
+    name: ClassVar[str] = "label-count"
+    requires_key: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        check_int_at_least(self.num_clients, "--clients", 1)
+        check_int_at_least(self.labels_per_client, "--labels-per-client", 1)
+        check_int_at_least(self.min_client_size, "--min-client-size", 0)
+
+    def allocate(self, key_counts: np.ndarray, rng: np.random.Generator) -> Allocation:
+        key_counts = np.asarray(key_counts, dtype=np.int64)
+        n_labels, per_client = key_counts.size, self.labels_per_client
+        check_clients_fit_rows(self.num_clients, int(key_counts.sum()))
+        if per_client > n_labels:
+            raise PlanError(
+                f"--labels-per-client {per_client} exceeds the {n_labels} distinct labels; "
+                f"use --labels-per-client {n_labels} or fewer"
+            )
+        if per_client * self.num_clients < n_labels:
+            raise PlanError(
+                f"{self.num_clients} clients x {per_client} labels cover only "
+                f"{per_client * self.num_clients} of the {n_labels} labels and rows would be lost; use "
+                f"--labels-per-client {-(-n_labels // self.num_clients)} or more clients"
+            )
+        label_order = rng.permutation(n_labels)
+        client_order = rng.permutation(self.num_clients)
+        holds = np.zeros((n_labels, self.num_clients), dtype=bool)
+        for slot_client, client in enumerate(client_order):
+            # consecutive entries of a cyclic sequence of distinct labels are distinct (C <= K)
+            slots = slot_client * per_client + np.arange(per_client)
+            holds[label_order[slots % n_labels], client] = True
+        quotas = np.zeros((n_labels, self.num_clients), dtype=np.int64)
+        for label in range(n_labels):
+            holders = np.flatnonzero(holds[label])
+            share, extra = divmod(int(key_counts[label]), holders.size)
+            quotas[label, holders] = share
+            quotas[label, holders[rng.permutation(holders.size)[:extra]]] += 1
+        check_min_client_size(
+            quotas.sum(axis=0),
+            self.min_client_size,
+            "use fewer --clients or more --labels-per-client",
+        )
+        return Allocation(self.num_clients, quotas=quotas)
