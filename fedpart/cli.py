@@ -16,7 +16,61 @@ import click
 from fedpart._version import __version__
 from fedpart.errors import FedpartError
 
-SCHEMES = ("iid", "dirichlet", "label-count", "quantity", "natural")
+SCHEMES = ("iid", "dirichlet", "label-count", "quantity", "natural", "cluster")
+TASKS = ("tc", "st", "qa", "s2s")
+INPUT_FORMATS = ("parquet", "arrow", "csv", "tsv", "jsonl")
+
+# --X-col options that name a task's input columns (ColumnMap field, flag, help)
+TASK_COLUMN_OPTIONS = (
+    ("tokens", "--tokens-col", "st: list-of-tokens column [tokens]."),
+    ("tags", "--tags-col", "st: list-of-tags column [tags|ner_tags]."),
+    ("id", "--id-col", "qa: question id column [id]."),
+    ("title", "--title-col", "qa: article title column [title]."),
+    ("context", "--context-col", "qa: context column [context]."),
+    ("question", "--question-col", "qa: question column [question]."),
+    ("answers", "--answers-col", "qa: answers struct column [answers]."),
+    ("source", "--source-col", "s2s: source text column [source|dialogue|document|article]."),
+    ("target", "--target-col", "s2s: target text column [target|summary|highlights]."),
+)
+
+
+def task_input_options(func: Any) -> Any:
+    """Options shared by commands that read a task's input (partition, convert)."""
+    options = [
+        click.option("--task", type=click.Choice(TASKS),
+                     help="Read INPUT as this task's data (canonical columns, validation, task keys)."),
+        click.option("--text-col", help="Text column(s), comma-separated to join (tc; cluster text without --task)."),
+        *(click.option(flag, f"{name}_col", help=text) for name, flag, text in TASK_COLUMN_OPTIONS),
+        click.option("--drop-invalid", is_flag=True,
+                     help="Drop (and report) rows that fail the task's validation instead of failing."),
+        click.option("--format", "input_format", type=click.Choice(INPUT_FORMATS),
+                     help="Input format (default: from the file extension)."),
+        click.option("--column-names", help="Comma-separated names for a CSV/TSV without header row."),
+        click.option("--hf-name", help="Hugging Face dataset name (same as INPUT hf://NAME)."),
+        click.option("--split", "--hf-split", "hf_split", help="Hugging Face split [default: train]."),
+        click.option("--hf-config", help="Hugging Face dataset configuration."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _split_names(value: str | None) -> tuple[str, ...] | None:
+    return tuple(n.strip() for n in value.split(",") if n.strip()) if value else None
+
+
+def _input_spec(input: str | None, hf_name: str | None) -> str:
+    from fedpart.errors import InputError
+
+    if (input is None) == (hf_name is None):
+        raise InputError("give exactly one input: a path/glob/hf://NAME argument or --hf-name NAME")
+    return input if input is not None else f"hf://{hf_name}"
+
+
+def _column_map(kwargs: dict[str, Any]) -> Any:
+    from fedpart.tasks.base import ColumnMap
+
+    return ColumnMap(**{name: kwargs.pop(f"{name}_col") for name, _, _ in TASK_COLUMN_OPTIONS})
 
 
 class FedpartGroup(click.Group):
@@ -77,54 +131,73 @@ def _tqdm_progress(quiet: bool):
 @click.option("--clients", type=int, help="Number of clients (natural: omit for one client per id).")
 @click.option("--label-col", help="Label column: the key of label skew and of the metrics.")
 @click.option("--by", help="Skew on this categorical column instead of the label (natural: the id column).")
-@click.option("--alpha", type=float, help="Dirichlet concentration (dirichlet, quantity); small = skewed.")
+@click.option("--alpha", type=float, help="Dirichlet concentration (dirichlet, quantity, cluster); small = skewed.")
 @click.option("--labels-per-client", type=int, help="label-count: labels each client holds.")
 @click.option("--size-dist", type=click.Choice(["dirichlet", "lognormal"]),
               help="quantity: distribution of client sizes [default: dirichlet].")
 @click.option("--sigma", type=float, help="quantity --size-dist lognormal: sigma of log sizes.")
+@click.option("--clusters", type=int, help="cluster: number of k-means clusters [default: 10].")
+@click.option("--embedder", help="cluster: hashed-tfidf (default) or sentence-transformers:NAME.")
 @click.option("--min-client-size", type=int, help="Guarantee at least this many rows per client.")
 @click.option("--test-frac", type=float, default=0.0, show_default=True,
               help="Hold out this share of rows as test.parquet (stratified by the key).")
+@click.option("--group-col", help="Keep rows with equal values of this column on one client (qa: context).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the plan.")
 @click.option("--drop-null-labels", is_flag=True, help="Drop rows whose label/--by value is null.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@click.option("--format", "input_format", type=click.Choice(["parquet", "arrow", "csv", "tsv", "jsonl"]),
-              help="Input format (default: from the file extension).")
-@click.option("--column-names", help="Comma-separated names for a CSV/TSV without header row.")
 @click.option("--row-id-col", default="row_id", show_default=True, help="Name of the row-id column added.")
-@click.option("--hf-name", help="Hugging Face dataset name (same as INPUT hf://NAME).")
-@click.option("--split", "--hf-split", "hf_split", help="Hugging Face split [default: train].")
-@click.option("--hf-config", help="Hugging Face dataset configuration.")
+@task_input_options
 @click.option("--no-plot", is_flag=True, help="Do not write label_distribution.png.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
-def partition(input: str | None, out: str, scheme: str, clients: int | None, label_col: str | None,
-              by: str | None, alpha: float | None, labels_per_client: int | None,
-              size_dist: str | None, sigma: float | None, min_client_size: int | None,
-              test_frac: float, seed: int, drop_null_labels: bool, overwrite: bool,
-              input_format: str | None, column_names: str | None, row_id_col: str,
-              hf_name: str | None, hf_split: str | None, hf_config: str | None, no_plot: bool,
-              quiet: bool) -> None:
+def partition(input: str | None, out: str, quiet: bool, no_plot: bool, input_format: str | None,
+              column_names: str | None, hf_name: str | None, text_col: str | None,
+              **kwargs: Any) -> None:
     """Split INPUT (file, directory, glob or hf://NAME) into client shards under --out."""
     from fedpart.engine import partition as run_partition
-    from fedpart.errors import InputError
     from fedpart.io.sources import ReadOptions
     from fedpart.stats import format_stats_table
 
-    if (input is None) == (hf_name is None):
-        raise InputError("give exactly one input: a path/glob/hf://NAME argument or --hf-name NAME")
-    spec = input if input is not None else f"hf://{hf_name}"
-    names = tuple(n.strip() for n in column_names.split(",")) if column_names else None
+    spec = _input_spec(input, hf_name)
+    columns = _column_map(kwargs)
     manifest = run_partition(
-        spec, out=out, scheme=scheme, clients=clients, label_col=label_col, by=by, alpha=alpha,
-        labels_per_client=labels_per_client, size_dist=size_dist, sigma=sigma,
-        min_client_size=min_client_size, test_frac=test_frac, seed=seed,
-        drop_null_labels=drop_null_labels, overwrite=overwrite, row_id_col=row_id_col,
-        read_options=ReadOptions(format=input_format, column_names=names),
-        hf_split=hf_split, hf_config=hf_config, plot=not no_plot, progress=_tqdm_progress(quiet),
+        spec, out=out, columns=columns, text_col=_split_names(text_col),
+        read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)),
+        plot=not no_plot, progress=_tqdm_progress(quiet), **kwargs,
     )
     if not quiet:
         click.echo(f"wrote {manifest.num_clients} client shards ({manifest.rows['written']} rows) to {out}")
         click.echo(format_stats_table(manifest))
+
+
+@main.command()
+@click.argument("input", required=False)
+@click.option("--out", "-o", required=True, help="Output Parquet file.")
+@click.option("--label-col", help="tc: label column [label].")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@task_input_options
+def convert(input: str | None, out: str, label_col: str | None, overwrite: bool, task: str | None,
+            text_col: str | None, drop_invalid: bool, input_format: str | None, column_names: str | None,
+            hf_name: str | None, hf_split: str | None, hf_config: str | None, **kwargs: Any) -> None:
+    """Write INPUT in a task's canonical columns to one Parquet file (--task is required)."""
+    from dataclasses import replace
+
+    from fedpart.convert import convert as run_convert
+    from fedpart.errors import InputError
+    from fedpart.io.sources import ReadOptions
+    from fedpart.tasks import TaskOptions
+
+    if task is None:
+        raise InputError("fedpart convert needs --task (tc, st, qa or s2s)")
+    columns = replace(_column_map(kwargs), text=_split_names(text_col), label=label_col)
+    options = TaskOptions(
+        columns=columns, drop_invalid=drop_invalid,
+        read=ReadOptions(format=input_format, column_names=_split_names(column_names)),
+        hf_split=hf_split, hf_config=hf_config,
+    )
+    report = run_convert(_input_spec(input, hf_name), task=task, out=out, options=options, overwrite=overwrite)
+    click.echo(f"wrote {report.rows} rows ({', '.join(report.columns)}) to {report.out}")
+    for reason, count in report.dropped_invalid.items():
+        click.echo(f"dropped {count} row(s) that {reason}")
 
 
 @main.command()

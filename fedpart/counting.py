@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -90,25 +91,35 @@ class CountResult:
         complete_rows: rows where every counted column is non-null (the rows that get partitioned).
         values: per counted column, value counts over the complete rows only.
         nulls: per counted column, null rows over the whole input.
+        groups: :class:`fedpart.grouping.GroupCounts` when a group column was counted.
     """
 
     total_rows: int
     complete_rows: int
     values: dict[str, ValueCounts]
     nulls: dict[str, int]
+    groups: Any = None
 
 
 def count_values(
-    batches: Iterable[pa.RecordBatch], columns: Sequence[str], on_batch=None
+    batches: Iterable[pa.RecordBatch],
+    columns: Sequence[str],
+    on_batch=None,
+    group_col: str | None = None,
+    group_key: str | None = None,
 ) -> CountResult:
     """Count total rows and, for each of ``columns``, rows per distinct value.
 
     Value counts are taken over the rows where *all* ``columns`` are non-null, so that they match
     the rows that pass 2 keeps when null rows are dropped. ``on_batch(num_rows)`` is called after
-    each batch (progress reporting).
+    each batch (progress reporting). With ``group_col``, rows per (group, ``group_key`` value) are
+    counted too (see :mod:`fedpart.grouping`).
     """
-    names = list(dict.fromkeys(columns))
-    counters = {c: ValueCounter(c) for c in names}
+    from fedpart.grouping import GroupCounter
+
+    names = list(dict.fromkeys([*columns, *([group_col] if group_col else [])]))
+    groups = GroupCounter(group_col) if group_col else None
+    counters = {c: ValueCounter(c) for c in columns}
     nulls = dict.fromkeys(names, 0)
     total = complete = 0
     for batch in batches:
@@ -121,8 +132,14 @@ def count_values(
                 mask = array.is_valid() if mask is None else pc.and_(mask, array.is_valid())
             arrays = {name: array.filter(mask) for name, array in arrays.items()}
         complete += len(next(iter(arrays.values()))) if arrays else batch.num_rows
-        for name, counter in counters.items():
-            counter.update(arrays[name])
+        for name in columns:
+            counters[name].update(arrays[name])
+        if groups is not None:
+            groups.update(arrays[group_col], arrays[group_key] if group_key else None)
         if on_batch is not None:
             on_batch(batch.num_rows)
-    return CountResult(total, complete, {n: c.result(nulls[n]) for n, c in counters.items()}, nulls)
+    values = {n: counters[n].result(nulls[n]) for n in columns}
+    group_counts = None
+    if groups is not None:
+        group_counts = groups.result(values[group_key].values if group_key else None)
+    return CountResult(total, complete, values, {n: nulls[n] for n in names}, group_counts)

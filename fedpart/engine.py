@@ -4,6 +4,7 @@
 passes over the input: pass 1 counts rows per key, :func:`fedpart.plan.draw_plan` draws the plan
 from the counts and the seed, and pass 2 assigns every row to exactly one client and writes the
 shards into a temporary directory that is renamed into place only when everything succeeded.
+``--scheme cluster`` adds a pass 0 that fits the text clusterer.
 """
 
 from __future__ import annotations
@@ -21,26 +22,28 @@ import pyarrow.compute as pc
 
 from fedpart._version import __version__
 from fedpart.assign import RowAssigner
-from fedpart.counting import ValueCounts, count_values
+from fedpart.counting import CountResult, ValueCounts, count_values
 from fedpart.errors import InputError
 from fedpart.io.output_dir import atomic_output_dir, check_output_path
 from fedpart.io.shards import DEFAULT_BUFFER_BYTES, ShardWriter, WrittenShard
 from fedpart.io.sources import ReadOptions, Source, open_source
 from fedpart.manifest import Manifest, ShardRecord
 from fedpart.metrics import client_metrics, partition_summary
-from fedpart.partitioners import make_partitioner
-from fedpart.plan import draw_plan
+from fedpart.partitioners import Partitioner, make_partitioner
+from fedpart.plan import Plan, draw_plan
 
 ProgressFactory = Callable[[str, int | None], Any]
+CLUSTERS_FILE = "clusters.npz"
 
 
 @dataclass(frozen=True)
 class Columns:
-    """Which input columns play which role."""
+    """Which columns play which role: label (metrics), key (skew), group (kept together), row id."""
 
     label: str | None
     key: str | None
     row_id: str
+    group: str | None = None
 
     @property
     def counted(self) -> list[str]:
@@ -48,17 +51,20 @@ class Columns:
 
 
 def _resolve_columns(
-    scheme: str, requires_key: bool, label_col: str | None, by: str | None, row_id_col: str
+    partitioner: Partitioner, label_col: str | None, by: str | None, group_col: str | None, row_id_col: str
 ) -> Columns:
+    scheme = partitioner.name
     if scheme == "natural" and by is None:
         raise InputError("--scheme natural needs --by COLUMN (the natural id: user, author, title...)")
-    if requires_key and by is None and label_col is None:
+    if partitioner.requires_key and by is None and label_col is None:
         raise InputError(f"--scheme {scheme} needs --label-col (or --by COLUMN to skew on another column)")
-    return Columns(label=label_col, key=by or label_col, row_id=row_id_col)
+    # a natural id is itself the unit that stays together; groups would only be nested inside it
+    group = None if scheme == "natural" else group_col
+    return Columns(label=label_col, key=by or label_col, row_id=row_id_col, group=group)
 
 
 def _check_schema(source: Source, columns: Columns) -> None:
-    source.require_columns([columns.label, columns.key], ["--label-col", "--by"])
+    source.require_columns([columns.label, columns.key, columns.group], ["--label-col", "--by", "--group-col"])
     if columns.row_id in source.schema.names:
         raise InputError(
             f"{source.description}: already has a column {columns.row_id!r}; pass --row-id-col NAME "
@@ -98,6 +104,79 @@ def _no_progress(desc: str, total: int | None) -> Any:
     return None
 
 
+def _open_input(
+    spec: str,
+    task: str | None,
+    columns: Any,
+    drop_invalid: bool,
+    read_options: ReadOptions,
+    hf_split: str | None,
+    hf_config: str | None,
+) -> tuple[Source, Any]:
+    """Open the input, through a task's canonical reader when ``task`` is given."""
+    if task is None:
+        if drop_invalid:
+            raise InputError("--drop-invalid needs --task (validation is task-specific)")
+        return open_source(spec, read_options, hf_split=hf_split, hf_config=hf_config), None
+    from fedpart.tasks import ColumnMap, TaskOptions, get_task
+
+    task_obj = get_task(task)
+    options = TaskOptions(
+        columns=columns or ColumnMap(), drop_invalid=drop_invalid, read=read_options,
+        hf_split=hf_split, hf_config=hf_config,
+    )
+    return task_obj.open(spec, options), task_obj
+
+
+def _map_task_columns(
+    task: str, columns: Any, label_col: str | None, text_col: Sequence[str] | None
+) -> tuple[Any, None, None]:
+    """With a task, ``label_col``/``text_col`` name *input* columns: fold them into the ColumnMap."""
+    from dataclasses import replace
+
+    from fedpart.tasks import ColumnMap
+
+    columns = columns or ColumnMap()
+    if label_col is not None:
+        if task != "tc":
+            raise InputError(f"--label-col does not apply to --task {task} (its key is derived by the task)")
+        columns = replace(columns, label=label_col)
+    if text_col:
+        if task != "tc":
+            raise InputError(f"--text-col does not apply to --task {task}; see `fedpart partition --help`")
+        columns = replace(columns, text=tuple(text_col))
+    return columns, None, None
+
+
+def _add_cluster_column(
+    source: Source, partitioner: Any, text_cols: Sequence[str], seed: int, progress: ProgressFactory
+) -> tuple[Source, Any]:
+    """Pass 0 of ``--scheme cluster``: fit the clusterer, return the source with a cluster column."""
+    from fedpart.clustering import TextClusterer, texts_of
+    from fedpart.io.transform import TransformedSource
+
+    source.require_columns(list(text_cols), ["--text-col"] * len(text_cols))
+    key = partitioner.derived_key
+    if key in source.schema.names:
+        raise InputError(f"{source.description}: already has a column {key!r}, which --scheme cluster writes")
+    clusterer = TextClusterer(partitioner.clusters, seed=seed, embedder=partitioner.embedder)
+    bar = progress("pass 0: clustering", source.count_rows())
+    batches = (
+        (texts_of(b, text_cols), bar.update(b.num_rows) if bar is not None else None)[0]
+        for b in source.iter_batches(list(text_cols))
+    )
+    clusterer.fit(batches)
+    if bar is not None:
+        bar.close()
+    schema = source.schema.append(pa.field(key, pa.int64()))
+
+    def add_cluster(batch: pa.RecordBatch) -> pa.RecordBatch:
+        ids = pa.array(clusterer.predict(texts_of(batch, text_cols)), pa.int64())
+        return pa.RecordBatch.from_arrays([*batch.columns, ids], schema=schema)
+
+    return TransformedSource(source, add_cluster, schema), clusterer
+
+
 def partition(
     input: str | os.PathLike[str],
     *,
@@ -111,8 +190,15 @@ def partition(
     size_dist: str | None = None,
     sigma: float | None = None,
     min_client_size: int | None = None,
+    clusters: int | None = None,
+    embedder: str | None = None,
     test_frac: float = 0.0,
     seed: int = 0,
+    task: str | None = None,
+    columns: Any = None,
+    text_col: Sequence[str] | None = None,
+    group_col: str | None = None,
+    drop_invalid: bool = False,
     drop_null_labels: bool = False,
     overwrite: bool = False,
     row_id_col: str = "row_id",
@@ -125,90 +211,79 @@ def partition(
 ) -> Manifest:
     """Partition ``input`` into client shards under ``out`` and return the manifest.
 
-    ``input`` is a file, directory, glob or ``hf://NAME``. The result is an exact cover: every input
-    row (except rows dropped with ``drop_null_labels``, which are counted) is in exactly one shard,
-    carrying its 0-based input position in ``row_id_col``. Same input, parameters and seed give
-    byte-identical shards and manifest.
+    ``input`` is a file, directory, glob or ``hf://NAME``. With ``task`` (``tc``, ``st``, ``qa``,
+    ``s2s``) it is read in that task's formats and canonical columns (``columns``: a
+    :class:`fedpart.tasks.ColumnMap` of input names), validated, and keyed as the task says (label,
+    dominant entity type, QA contexts kept whole). ``group_col`` keeps rows with equal values on
+    one client (QA sets it to ``context``).
+
+    The result is an exact cover: every input row (except rows dropped with ``drop_null_labels`` or
+    ``drop_invalid``, which are counted) is in exactly one shard, carrying its 0-based input position
+    in ``row_id_col``. Same input, parameters and seed give byte-identical shards and manifest.
 
     Raises:
         InputError, PlanError, OutputError: with a one-line message saying what to change.
     """
     progress = progress or _no_progress
     partitioner = make_partitioner(
-        scheme,
-        num_clients=clients,
-        alpha=alpha,
-        labels_per_client=labels_per_client,
-        size_dist=size_dist,
-        sigma=sigma,
-        min_client_size=min_client_size,
+        scheme, num_clients=clients, alpha=alpha, labels_per_client=labels_per_client,
+        size_dist=size_dist, sigma=sigma, min_client_size=min_client_size, clusters=clusters,
+        embedder=embedder,
     )
-    columns = _resolve_columns(scheme, partitioner.requires_key, label_col, by, row_id_col)
     out = Path(out)
     check_output_path(out, overwrite)
-    source = open_source(os.fspath(input), read_options, hf_split=hf_split, hf_config=hf_config)
-    _check_schema(source, columns)
-
-    # pass 1: count
-    bar = progress("pass 1/2: counting", source.count_rows())
-    counted = count_values(
-        source.iter_batches(columns.counted or [source.schema.names[0]]),
-        columns.counted,
-        on_batch=bar.update if bar is not None else None,
+    if task is not None:
+        columns, label_col, text_col = _map_task_columns(task, columns, label_col, text_col)
+    source, task_obj = _open_input(
+        os.fspath(input), task, columns, drop_invalid, read_options, hf_split, hf_config
     )
-    if bar is not None:
-        bar.close()
-    total_rows = counted.total_rows
-    if total_rows == 0:
+    if task_obj is not None:
+        label_col = task_obj.label_col
+        group_col = group_col or task_obj.group_col
+    clusterer = None
+    derived_key = getattr(partitioner, "derived_key", None)
+    if derived_key is not None:
+        if by is not None:
+            raise InputError("--by does not apply to --scheme cluster (the key is the cluster id)")
+        text_cols = tuple(text_col) if text_col else (task_obj.text_cols if task_obj is not None else ())
+        if not text_cols:
+            raise InputError("--scheme cluster needs --task or --text-col COLUMN (the text to cluster)")
+        source, clusterer = _add_cluster_column(source, partitioner, text_cols, seed, progress)
+        by = derived_key
+    roles = _resolve_columns(partitioner, label_col, by, group_col, row_id_col)
+    _check_schema(source, roles)
+
+    counted = _count(source, roles, progress)
+    if counted.total_rows == 0:
         raise InputError(f"{source.description}: the input is empty (no rows)")
-    _check_nulls(counted.nulls, drop_null_labels, source.description)
-    key_counts = counted.values[columns.key] if columns.key else None
-    label_counts = counted.values[columns.label] if columns.label else None
-    kept_rows = counted.complete_rows
-    dropped = total_rows - kept_rows
-    if kept_rows == 0:
-        raise InputError(f"{source.description}: no rows left after dropping null labels")
-
-    # plan
-    key_count_array = key_counts.counts if key_counts is not None else np.array([kept_rows])
-    plan = draw_plan(partitioner, key_count_array, seed, test_frac)
-    num_clients = plan.num_clients
-    n_labels = len(label_counts.values) if label_counts is not None else 0
-
-    # pass 2: assign and write
-    assigner = RowAssigner(plan)
-    out_schema = source.schema.append(pa.field(columns.row_id, pa.int64(), nullable=False))
-    client_labels = np.zeros((num_clients + 1, n_labels), dtype=np.int64)
-    with atomic_output_dir(out, overwrite) as tmp:
-        writer = ShardWriter(tmp, out_schema, num_clients, with_test=plan.holdout.sum() > 0,
-                             buffer_bytes=buffer_bytes)
-        bar = progress("pass 2/2: writing", total_rows)
-        try:
-            row_start = 0
-            for batch in source.iter_batches():
-                row_ids = pa.array(np.arange(row_start, row_start + batch.num_rows, dtype=np.int64))
-                row_start += batch.num_rows
-                batch = pa.RecordBatch.from_arrays([*batch.columns, row_ids], schema=out_schema)
-                batch, key_codes, label_codes = _codes(batch, columns, key_counts, label_counts)
-                destinations = assigner.assign(key_codes)
-                writer.write(batch, destinations)
-                if label_codes is not None:
-                    client_labels += _count_pairs(destinations, label_codes, num_clients, n_labels)
-                if bar is not None:
-                    bar.update(len(row_ids))
-        except BaseException:
-            writer.abort()
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        if row_start != total_rows or not np.array_equal(assigner.seen, plan.key_counts):
-            raise InputError(f"{source.description}: the input changed between the two passes")
-        shards = writer.close()
-        manifest = _build_manifest(
-            source, partitioner, seed, test_frac, columns, total_rows, dropped,
-            key_counts, label_counts, plan, shards, client_labels,
+    if roles.group and counted.nulls.get(roles.group):
+        raise InputError(
+            f"{source.description}: column {roles.group!r} has {counted.nulls[roles.group]} null value(s); "
+            "every row needs a group value"
         )
+    _check_nulls(counted.nulls, drop_null_labels, source.description)
+    if counted.complete_rows == 0:
+        raise InputError(f"{source.description}: no rows left after dropping null labels")
+    key_counts = counted.values[roles.key] if roles.key else None
+    label_counts = counted.values[roles.label] if roles.label else None
+
+    if counted.groups is not None:  # the plan's units are groups
+        n_keys = len(key_counts.values) if key_counts is not None else 1
+        unit_counts = counted.groups.groups_per_key(n_keys)
+    else:
+        unit_counts = key_counts.counts if key_counts is not None else np.array([counted.complete_rows])
+    plan = draw_plan(partitioner, unit_counts, seed, test_frac)
+
+    with atomic_output_dir(out, overwrite) as tmp:
+        written = _assign_and_write(source, roles, plan, counted, tmp, buffer_bytes, progress)
+        invalid = getattr(source, "invalid", None) or getattr(getattr(source, "inner", None), "invalid", {})
+        manifest = _build_manifest(
+            source, partitioner, seed, test_frac, roles, counted, key_counts, label_counts, plan,
+            written, task_obj, invalid or {},
+        )
+        if clusterer is not None:
+            clusterer.save(tmp / CLUSTERS_FILE)
+            manifest.extra["clusters_file"] = CLUSTERS_FILE
         manifest.write(tmp)
         if plot:
             from fedpart.stats import write_label_plot
@@ -217,13 +292,98 @@ def partition(
     return manifest
 
 
-def _count_pairs(
-    destinations: np.ndarray, label_codes: np.ndarray, num_clients: int, n_labels: int
-) -> np.ndarray:
-    """``(num_clients + 1, n_labels)`` counts of (destination, label) pairs; the test split is last."""
-    dest = np.where(destinations < 0, num_clients, destinations)
-    flat = np.bincount(dest * n_labels + label_codes, minlength=(num_clients + 1) * n_labels)
-    return flat.reshape(num_clients + 1, n_labels)
+def _count(source: Source, roles: Columns, progress: ProgressFactory) -> CountResult:
+    """Pass 1: rows per key/label value, and rows per group when rows are grouped."""
+    bar = progress("pass 1/2: counting", source.count_rows())
+    read = [*roles.counted, *([roles.group] if roles.group else [])] or [source.schema.names[0]]
+    counted = count_values(
+        source.iter_batches(list(dict.fromkeys(read))),
+        roles.counted,
+        on_batch=bar.update if bar is not None else None,
+        group_col=roles.group,
+        group_key=roles.key,
+    )
+    if bar is not None:
+        bar.close()
+    return counted
+
+
+@dataclass
+class _Written:
+    shards: list[WrittenShard]
+    client_labels: np.ndarray | None
+    client_keys: np.ndarray | None
+
+
+def _assign_and_write(
+    source: Source,
+    roles: Columns,
+    plan: Plan,
+    counted: CountResult,
+    directory: Path,
+    buffer_bytes: int,
+    progress: ProgressFactory,
+) -> _Written:
+    """Pass 2: assign every row to its client and write the shards; count what was written."""
+    from fedpart.grouping import GroupAssigner
+
+    key_counts = counted.values.get(roles.key) if roles.key else None
+    label_counts = counted.values.get(roles.label) if roles.label else None
+    num_clients = plan.num_clients
+    assigner: Any = GroupAssigner(plan, counted.groups) if counted.groups is not None else RowAssigner(plan)
+    track_keys = key_counts is not None and roles.key != roles.label and len(key_counts.values) <= 10_000
+    label_tally = _PairTally(num_clients, len(label_counts.values)) if label_counts is not None else None
+    key_tally = _PairTally(num_clients, len(key_counts.values)) if track_keys else None
+
+    out_schema = source.schema.append(pa.field(roles.row_id, pa.int64(), nullable=False))
+    writer = ShardWriter(directory, out_schema, num_clients, with_test=bool(plan.holdout.sum() > 0),
+                         buffer_bytes=buffer_bytes)
+    bar = progress("pass 2/2: writing", counted.total_rows)
+    rows_seen = 0
+    try:
+        for batch, positions in source.iter_batches_with_ids():
+            rows_seen += batch.num_rows
+            batch = pa.RecordBatch.from_arrays([*batch.columns, pa.array(positions)], schema=out_schema)
+            batch, key_codes, label_codes = _codes(batch, roles, key_counts, label_counts)
+            if counted.groups is not None:
+                destinations = assigner.assign(batch.column(roles.group))
+            else:
+                destinations = assigner.assign(key_codes)
+            writer.write(batch, destinations)
+            if label_tally is not None:
+                label_tally.add(destinations, label_codes)
+            if key_tally is not None:
+                key_tally.add(destinations, key_codes)
+            if bar is not None:
+                bar.update(batch.num_rows)
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    shards = writer.close()
+    written = sum(s.rows for s in shards)
+    if rows_seen != counted.total_rows or written != counted.complete_rows:
+        raise InputError(f"{source.description}: the input changed between the two passes")
+    return _Written(
+        shards,
+        label_tally.counts if label_tally is not None else None,
+        key_tally.counts if key_tally is not None else None,
+    )
+
+
+class _PairTally:
+    """``(num_clients + 1, n_values)`` counts of (destination, value code); the test split is last."""
+
+    def __init__(self, num_clients: int, n_values: int) -> None:
+        self.num_clients, self.n_values = num_clients, n_values
+        self.counts = np.zeros((num_clients + 1, n_values), dtype=np.int64)
+
+    def add(self, destinations: np.ndarray, codes: np.ndarray) -> None:
+        dest = np.where(destinations < 0, self.num_clients, destinations)
+        flat = np.bincount(dest * self.n_values + codes, minlength=self.counts.size)
+        self.counts += flat.reshape(self.counts.shape)
 
 
 def _codes(
@@ -254,60 +414,76 @@ def _codes(
 
 def _build_manifest(
     source: Source,
-    partitioner: Any,
+    partitioner: Partitioner,
     seed: int,
     test_frac: float,
-    columns: Columns,
-    total_rows: int,
-    dropped: int,
+    roles: Columns,
+    counted: CountResult,
     key_counts: ValueCounts | None,
     label_counts: ValueCounts | None,
-    plan: Any,
-    shards: Sequence[WrittenShard],
-    client_labels: np.ndarray,
+    plan: Plan,
+    written: _Written,
+    task_obj: Any,
+    invalid: dict[str, int],
 ) -> Manifest:
     num_clients = plan.num_clients
-    has_labels = label_counts is not None
-    separate_keys = key_counts is not None and columns.key != columns.label and partitioner.name != "natural"
-    client_keys = plan.allocation.client_key_counts(plan.key_counts - plan.holdout) if separate_keys else None
-    metrics = client_metrics(client_labels[:num_clients]) if has_labels else None
-    records = []
-    for client, shard in enumerate(shards[:num_clients]):
-        records.append(
-            ShardRecord(
-                client_id=client,
-                file=shard.file,
-                rows=shard.rows,
-                sha256=shard.sha256,
-                label_counts=client_labels[client].tolist() if has_labels else None,
-                key_counts=client_keys[client].tolist() if client_keys is not None else None,
-                metrics=_metrics_record(metrics, client) if metrics is not None else None,
-            )
+    labels = written.client_labels
+    keys = written.client_keys
+    metrics = client_metrics(labels[:num_clients]) if labels is not None else None
+    records = [
+        ShardRecord(
+            client_id=client,
+            file=shard.file,
+            rows=shard.rows,
+            sha256=shard.sha256,
+            label_counts=labels[client].tolist() if labels is not None else None,
+            key_counts=keys[client].tolist() if keys is not None else None,
+            metrics=_metrics_record(metrics, client) if metrics is not None else None,
         )
+        for client, shard in enumerate(written.shards[:num_clients])
+    ]
     test = None
-    if len(shards) > num_clients:
-        shard = shards[num_clients]
+    if len(written.shards) > num_clients:
+        shard = written.shards[num_clients]
         test = ShardRecord(
             None, shard.file, shard.rows, shard.sha256,
-            label_counts=client_labels[num_clients].tolist() if has_labels else None,
-            key_counts=plan.holdout.tolist() if separate_keys else None,
+            label_counts=labels[num_clients].tolist() if labels is not None else None,
+            key_counts=keys[num_clients].tolist() if keys is not None else None,
         )
     sizes = np.array([r.rows for r in records])
-    summary = partition_summary(client_labels[:num_clients] if has_labels else None, sizes)
+    rows = {
+        "input": counted.total_rows,
+        "dropped_null": counted.total_rows - counted.complete_rows,
+        "written": int(sum(s.rows for s in written.shards)),
+    }
+    if task_obj is not None:
+        rows["dropped_invalid"] = int(sum(invalid.values()))
+    extra: dict[str, Any] = {}
+    if invalid:
+        extra["invalid_rows"] = dict(sorted(invalid.items()))
+    if counted.groups is not None:
+        extra["groups"] = {
+            "column": roles.group,
+            "count": int(counted.groups.groups.__len__()),
+            "note": "plan quotas, sizes in the plan and --min-client-size count groups, not rows",
+        }
     return Manifest(
         fedpart_version=__version__,
         input={"source": source.description, "columns": source.schema.names, **source.fingerprint()},
         scheme=partitioner.name,
-        params={k: v for k, v in partitioner.params().items()},
+        params=partitioner.params(),
         seed=seed,
         test_frac=test_frac,
-        label_col=columns.label,
-        key_col=columns.key,
-        row_id_col=columns.row_id,
-        rows={"input": total_rows, "dropped_null": dropped, "written": int(sum(s.rows for s in shards))},
-        labels=_json_values(label_counts.values) if has_labels else None,
-        keys=_json_values(key_counts.values) if separate_keys else None,
+        label_col=roles.label,
+        key_col=roles.key,
+        row_id_col=roles.row_id,
+        rows=rows,
+        labels=_json_values(label_counts.values) if label_counts is not None else None,
+        keys=_json_values(key_counts.values) if keys is not None and key_counts is not None else None,
         clients=records,
         test=test,
-        metrics=summary,
+        metrics=partition_summary(labels[:num_clients] if labels is not None else None, sizes),
+        task=task_obj.name if task_obj is not None else None,
+        group_col=roles.group,
+        extra=extra,
     )

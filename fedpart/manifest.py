@@ -54,6 +54,8 @@ class Manifest:
     clients: list[ShardRecord]
     test: ShardRecord | None
     metrics: dict[str, Any]
+    task: str | None = None
+    group_col: str | None = None
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 

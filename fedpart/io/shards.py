@@ -8,13 +8,14 @@ the bytes) depend only on the input and the plan.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from fedpart.io.sources import sha256_file
 
 DEFAULT_BUFFER_BYTES = 256 << 20
 CLIENTS_DIR = "clients"
@@ -33,14 +34,6 @@ class WrittenShard:
     file: str
     rows: int
     sha256: str
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ShardWriter:
@@ -109,7 +102,7 @@ class ShardWriter:
         for index in range(len(self.files)):
             self._writer(index).close()
         return [
-            WrittenShard(name, int(rows), sha256_file(self.directory / name))
+            WrittenShard(name, int(rows), sha256_file(str(self.directory / name)))
             for name, rows in zip(self.files, self._rows)
         ]
 

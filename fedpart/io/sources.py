@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
@@ -68,6 +69,18 @@ class Source:
         """Yield the input as record batches, in a fixed order, optionally projected to ``columns``."""
         raise NotImplementedError
 
+    def iter_batches_with_ids(
+        self, columns: Sequence[str] | None = None
+    ) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
+        """Like :meth:`iter_batches`, with each row's 0-based position in the input (int64).
+
+        Sources that drop rows (invalid task rows) override this so positions stay input positions.
+        """
+        start = 0
+        for batch in self.iter_batches(columns):
+            yield batch, np.arange(start, start + batch.num_rows, dtype=np.int64)
+            start += batch.num_rows
+
     def count_rows(self) -> int | None:
         """The number of rows if it is cheap to know (Parquet metadata), else ``None``."""
         return None
@@ -87,7 +100,8 @@ class Source:
                 )
 
 
-def _sha256_file(path: str, chunk: int = 1 << 20) -> str:
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(chunk):
@@ -215,7 +229,7 @@ class LocalSource(Source):
                 {
                     "name": os.path.relpath(f, self._base),
                     "bytes": os.path.getsize(f),
-                    "sha256": _sha256_file(f),
+                    "sha256": sha256_file(f),
                 }
                 for f in self.files
             ],

@@ -10,6 +10,7 @@ from typing import Any
 
 from fedpart.errors import InputError
 from fedpart.partitioners.base import Allocation, Partitioner
+from fedpart.partitioners.cluster import ClusterPartitioner
 from fedpart.partitioners.dirichlet import DirichletPartitioner
 from fedpart.partitioners.iid import IidPartitioner
 from fedpart.partitioners.label_count import LabelCountPartitioner
@@ -24,6 +25,7 @@ PARTITIONERS: dict[str, type[Partitioner]] = {
         LabelCountPartitioner,
         QuantityPartitioner,
         NaturalIdPartitioner,
+        ClusterPartitioner,
     )
 }
 
@@ -67,6 +69,7 @@ def make_partitioner(scheme: str, **params: Any) -> Partitioner:
 __all__ = [
     "PARTITIONERS",
     "Allocation",
+    "ClusterPartitioner",
     "DirichletPartitioner",
     "IidPartitioner",
     "LabelCountPartitioner",

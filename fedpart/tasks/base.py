@@ -1,0 +1,200 @@
+"""The task interface: how a task's files become canonical record batches, and how they are keyed.
+
+A :class:`Task` turns any supported input (its native format, or Parquet/CSV/JSONL/HF with column
+names mapped by :class:`ColumnMap`) into a :class:`TaskSource`: a stream of batches with the task's
+canonical columns first, then any input columns it did not consume. It validates rows as they
+stream; invalid rows are dropped and counted with ``drop_invalid``, otherwise the first pass fails
+with the count and an example.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from fedpart.errors import InputError
+from fedpart.io.sources import ReadOptions, Source, open_source
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """The input's names for a task's canonical columns (``None``: the task's defaults)."""
+
+    text: tuple[str, ...] | None = None
+    label: str | None = None
+    tokens: str | None = None
+    tags: str | None = None
+    id: str | None = None
+    title: str | None = None
+    context: str | None = None
+    question: str | None = None
+    answers: str | None = None
+    source: str | None = None
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """How a task reads its input."""
+
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    drop_invalid: bool = False
+    read: ReadOptions = field(default_factory=ReadOptions)
+    hf_split: str | None = None
+    hf_config: str | None = None
+
+
+@dataclass
+class Validation:
+    """One check over a batch: ``valid[i]`` is False for failing rows; ``reason`` reads after
+    "N row(s) ..." and ``example`` describes the first failing row."""
+
+    valid: np.ndarray
+    reason: str
+    example: str = ""
+
+
+def non_empty_text(batch: pa.RecordBatch, column: str) -> Validation:
+    """Rows whose ``column`` is null or only whitespace fail."""
+    import pyarrow.compute as pc
+
+    values = batch.column(column)
+    stripped = pc.utf8_trim_whitespace(values)
+    valid = pc.fill_null(pc.greater(pc.utf8_length(stripped), 0), False).to_numpy(zero_copy_only=False)
+    example = ""
+    if not valid.all():
+        example = f"{column} is {values[int(np.flatnonzero(~valid)[0])].as_py()!r}"
+    return Validation(np.asarray(valid, dtype=bool), f"have an empty {column}", example)
+
+
+def pick_column(
+    names: Sequence[str], given: str | None, defaults: Sequence[str], flag: str, what: str, where: str
+) -> str:
+    """The input column that plays role ``what``: ``given`` if set, else the first default present."""
+    if given is not None:
+        if given not in names:
+            raise InputError(f"{where}: no column {given!r} (from {flag}); columns are: {', '.join(names)}")
+        return given
+    for name in defaults:
+        if name in names:
+            return name
+    raise InputError(
+        f"{where}: no {what} column (looked for {', '.join(map(repr, defaults))}); "
+        f"name it with {flag}; columns are: {', '.join(names)}"
+    )
+
+
+class Task(ABC):
+    """One NLP task family: canonical schema, readers, validation and partition keys."""
+
+    #: registry name, as typed after ``--task``
+    name: ClassVar[str]
+    #: human-readable name
+    title: ClassVar[str]
+    #: canonical column holding the label used for label skew and metrics (None: no label)
+    label_col: ClassVar[str | None] = None
+    #: canonical column whose rows must stay on one client (QA contexts); None: rows are independent
+    group_col: ClassVar[str | None] = None
+    #: canonical columns embedded by ``--scheme cluster``
+    text_cols: ClassVar[tuple[str, ...]] = ()
+
+    def open(self, spec: str, options: TaskOptions = TaskOptions()) -> TaskSource:
+        """Open ``spec`` as a stream of canonical, validated batches."""
+        raw = self.open_raw(spec, options)
+        return TaskSource(self, raw, options)
+
+    def open_raw(self, spec: str, options: TaskOptions) -> Source:
+        """The raw source; tasks with their own file formats (CoNLL, SQuAD) override this."""
+        return open_source(spec, options.read, hf_split=options.hf_split, hf_config=options.hf_config)
+
+    @abstractmethod
+    def bind(self, raw_schema: pa.Schema, columns: ColumnMap, where: str) -> BoundTask:
+        """Resolve column names against the raw schema (raising :class:`InputError` if missing)."""
+
+
+class BoundTask(ABC):
+    """A task with its input columns resolved: converts raw batches to canonical ones."""
+
+    #: canonical schema (canonical columns, then the unconsumed input columns)
+    schema: pa.Schema
+
+    @abstractmethod
+    def to_canonical(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Rename/convert one raw batch into the canonical schema (no rows added or removed)."""
+
+    def validate(self, batch: pa.RecordBatch) -> list[Validation]:
+        """Checks of a canonical batch, one per reason; a row is valid if it passes them all."""
+        return []
+
+
+def passthrough_fields(raw_schema: pa.Schema, consumed: Sequence[str], canonical: Sequence[str]) -> list[pa.Field]:
+    """Input fields that are neither consumed by the mapping nor shadowed by a canonical name."""
+    skip = set(consumed) | set(canonical)
+    return [f for f in raw_schema if f.name not in skip]
+
+
+class TaskSource(Source):
+    """Canonical, validated batches of a task's input (see :class:`Task`)."""
+
+    def __init__(self, task: Task, raw: Source, options: TaskOptions) -> None:
+        self.task = task
+        self.raw = raw
+        self.options = options
+        self.description = raw.description
+        self.bound = task.bind(raw.schema, options.columns, raw.description)
+        self.schema = self.bound.schema
+        #: rows dropped as invalid in the last complete pass, by reason
+        self.invalid: dict[str, int] = {}
+
+    def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        for batch, _ in self.iter_batches_with_ids(columns):
+            yield batch
+
+    def iter_batches_with_ids(
+        self, columns: Sequence[str] | None = None
+    ) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
+        """Canonical batches with the input position of every kept row.
+
+        Without ``drop_invalid`` the stream is read to the end and then fails with the number of
+        invalid rows per reason and the first example of each.
+        """
+        invalid: dict[str, int] = {}
+        first_example: dict[str, str] = {}
+        row_offset = 0
+        for raw_batch in self.raw.iter_batches():
+            batch = self.bound.to_canonical(raw_batch)
+            positions = np.arange(row_offset, row_offset + batch.num_rows, dtype=np.int64)
+            row_offset += batch.num_rows
+            valid = np.ones(batch.num_rows, dtype=bool)
+            for check in self.bound.validate(batch):
+                bad = np.flatnonzero(~check.valid)
+                if bad.size:
+                    invalid[check.reason] = invalid.get(check.reason, 0) + int(bad.size)
+                    example = f"row {int(positions[bad[0]])}: {check.example}"
+                    first_example.setdefault(check.reason, example)
+                    valid &= check.valid
+            if not valid.all():
+                if not self.options.drop_invalid:
+                    continue
+                batch, positions = batch.filter(pa.array(valid)), positions[valid]
+            if batch.num_rows and (not invalid or self.options.drop_invalid):
+                yield (batch.select(list(columns)) if columns is not None else batch), positions
+        if invalid and not self.options.drop_invalid:
+            details = "; ".join(
+                f"{count} row(s) {reason} (first: {first_example[reason]})" for reason, count in invalid.items()
+            )
+            raise InputError(
+                f"{self.description}: {details}; fix the data or pass --drop-invalid to drop and report them"
+            )
+        self.invalid = invalid
+
+    def count_rows(self) -> int | None:
+        return None
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {**self.raw.fingerprint(), "task": self.task.name}

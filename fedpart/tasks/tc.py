@@ -1,0 +1,77 @@
+"""Text classification (``--task tc``): canonical columns ``text`` (string) and ``label``.
+
+``text`` is one input column or several joined with a space (``--text-col title,description`` for
+AG News style ``label,title,description`` files); by default the first of ``text``, ``sentence``,
+``content``, or ``title`` + ``description`` when both exist. The label is the partition key.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fedpart.errors import InputError
+from fedpart.tasks.base import (
+    BoundTask,
+    ColumnMap,
+    Task,
+    Validation,
+    non_empty_text,
+    passthrough_fields,
+    pick_column,
+)
+
+DEFAULT_TEXT = ("text", "sentence", "content")
+DEFAULT_LABEL = ("label", "labels", "class", "category")
+
+
+class TextClassification(Task):
+    name: ClassVar[str] = "tc"
+    title: ClassVar[str] = "text classification"
+    label_col: ClassVar[str | None] = "label"
+    text_cols: ClassVar[tuple[str, ...]] = ("text",)
+
+    def bind(self, raw_schema: pa.Schema, columns: ColumnMap, where: str) -> BoundTask:
+        names = raw_schema.names
+        if columns.text is not None:
+            text_cols = list(columns.text)
+            for col in text_cols:
+                pick_column(names, col, (), "--text-col", "text", where)
+        elif any(c in names for c in DEFAULT_TEXT):
+            text_cols = [pick_column(names, None, DEFAULT_TEXT, "--text-col", "text", where)]
+        elif "title" in names and "description" in names:
+            text_cols = ["title", "description"]
+        else:
+            pick_column(names, None, DEFAULT_TEXT, "--text-col", "text", where)
+            raise AssertionError("unreachable")
+        label = pick_column(names, columns.label, DEFAULT_LABEL, "--label-col", "label", where)
+        for col in text_cols:
+            if not (pa.types.is_string(raw_schema.field(col).type) or pa.types.is_large_string(raw_schema.field(col).type)):
+                raise InputError(
+                    f"{where}: text column {col!r} has type {raw_schema.field(col).type}, expected strings; "
+                    "pick the text with --text-col"
+                )
+        return _BoundTextClassification(raw_schema, text_cols, label)
+
+
+class _BoundTextClassification(BoundTask):
+    def __init__(self, raw_schema: pa.Schema, text_cols: list[str], label: str) -> None:
+        self.text_cols, self.label = text_cols, label
+        self.extra = passthrough_fields(raw_schema, [*text_cols, label] if len(text_cols) == 1 else [label], ["text", "label"])
+        self.schema = pa.schema(
+            [pa.field("text", pa.string()), pa.field("label", raw_schema.field(label).type), *self.extra]
+        )
+
+    def to_canonical(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if len(self.text_cols) == 1:
+            text = batch.column(self.text_cols[0]).cast(pa.string())
+        else:
+            parts = [pc.fill_null(batch.column(c).cast(pa.string()), "") for c in self.text_cols]
+            text = pc.utf8_trim_whitespace(pc.binary_join_element_wise(*parts, " "))
+        arrays = [text, batch.column(self.label), *(batch.column(f.name) for f in self.extra)]
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def validate(self, batch: pa.RecordBatch) -> list[Validation]:
+        return [non_empty_text(batch, "text")]
