@@ -412,6 +412,17 @@ def _codes(
     return batch, keys, labels
 
 
+def _summary(
+    labels: np.ndarray | None, keys: np.ndarray | None, sizes: np.ndarray, num_clients: int
+) -> dict[str, Any]:
+    """Size and label-skew metrics, plus skew of the partition key when it is not the label."""
+    summary = partition_summary(labels[:num_clients] if labels is not None else None, sizes)
+    if keys is not None:
+        key_summary = partition_summary(keys[:num_clients], sizes)
+        summary["key"] = {k: v for k, v in key_summary.items() if k.startswith(("mean_", "global_"))}
+    return summary
+
+
 def _build_manifest(
     source: Source,
     partitioner: Partitioner,
@@ -482,7 +493,7 @@ def _build_manifest(
         keys=_json_values(key_counts.values) if keys is not None and key_counts is not None else None,
         clients=records,
         test=test,
-        metrics=partition_summary(labels[:num_clients] if labels is not None else None, sizes),
+        metrics=_summary(labels, keys, sizes, num_clients),
         task=task_obj.name if task_obj is not None else None,
         group_col=roles.group,
         extra=extra,

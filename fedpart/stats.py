@@ -57,15 +57,23 @@ def format_stats_table(manifest: Manifest) -> str:
             ("mean Hellinger to global", _fmt(m.get("mean_hellinger"))),
             ("mean earth mover's distance", _fmt(m.get("mean_emd"))),
         ]
+    if "key" in m and manifest.key_col:
+        rows += [
+            (f"{manifest.key_col} values", str(len(manifest.keys or []))),
+            (f"mean {manifest.key_col} entropy (bits)", _fmt(m["key"].get("mean_entropy"))),
+            (f"mean {manifest.key_col} TV to global", _fmt(m["key"].get("mean_tv"))),
+        ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 def write_label_plot(manifest: Manifest, directory: str | Path) -> Path | None:
-    """Write ``DIR/label_distribution.png``: stacked bars of each client's label counts.
+    """Write ``DIR/label_distribution.png``: per-client label counts and label shares.
 
-    Like Flower Datasets' ``plot_label_distributions``; bars have no gaps and tick labels thin out,
-    so 1000 clients stay readable. Returns ``None`` (writes nothing) when there is no label column.
+    Top panel: stacked bars of each client's label counts (as Flower Datasets'
+    ``plot_label_distributions``); bottom panel: the same bars normalised to shares, so skew is
+    visible for small clients too. With more than 50 clients, clients are sorted by size and bars
+    touch, which keeps 1000 clients readable. Returns ``None`` (writes nothing) without a label.
     """
     if manifest.labels is None:
         return None
@@ -76,25 +84,39 @@ def write_label_plot(manifest: Manifest, directory: str | Path) -> Path | None:
 
     counts = np.array([c.label_counts for c in manifest.clients], dtype=np.float64)
     n_clients, n_labels = counts.shape
+    sizes = counts.sum(axis=1)
+    many = n_clients > 50
+    order = np.argsort(-sizes, kind="stable") if many else np.arange(n_clients)
+    counts, sizes = counts[order], sizes[order]
+    shares = np.divide(counts, sizes[:, None], out=np.zeros_like(counts), where=sizes[:, None] > 0)
     cmap = plt.get_cmap("tab20" if n_labels > 10 else "tab10")
-    fig, ax = plt.subplots(figsize=(min(6 + n_clients * 0.12, 16), 5), dpi=100)
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(min(7 + n_clients * 0.12, 16), 7), dpi=100, sharex=True,
+        gridspec_kw={"height_ratios": [3, 2]},
+    )
     x = np.arange(n_clients)
-    bottom = np.zeros(n_clients)
-    width = 0.8 if n_clients <= 100 else 1.0
+    width = 1.0 if many else 0.8
+    base_counts, base_shares = np.zeros(n_clients), np.zeros(n_clients)
     for label in range(n_labels):
-        ax.bar(x, counts[:, label], bottom=bottom, width=width, color=cmap(label % cmap.N),
-               label=str(manifest.labels[label]), linewidth=0)
-        bottom += counts[:, label]
-    ax.set_xlabel("client")
-    ax.set_ylabel("rows")
-    ax.set_xlim(-0.5, n_clients - 0.5)
+        color = cmap(label % cmap.N)
+        top.bar(x, counts[:, label], bottom=base_counts, width=width, color=color,
+                label=str(manifest.labels[label]), linewidth=0)
+        bottom.bar(x, shares[:, label], bottom=base_shares, width=width, color=color, linewidth=0)
+        base_counts += counts[:, label]
+        base_shares += shares[:, label]
+    top.set_ylabel("rows")
+    bottom.set_ylabel("label share")
+    bottom.set_ylim(0, 1)
+    bottom.set_xlim(-0.5, n_clients - 0.5)
+    bottom.set_xlabel("client (sorted by size)" if many else "client")
+    if not many:
+        bottom.set_xticks(x, [str(i) for i in order], fontsize="small")
     params = ", ".join(f"{k}={v}" for k, v in manifest.params.items() if v is not None and k != "num_clients")
-    ax.set_title(f"label distribution per client: {manifest.scheme} ({params}), {n_clients} clients")
+    top.set_title(f"label distribution per client: {manifest.scheme} ({params}), {n_clients} clients")
     if n_labels <= 30:
-        ax.legend(title=manifest.label_col, bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
-    ax.margins(x=0)
+        top.legend(title=manifest.label_col, bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
     fig.tight_layout()
-    path = Path(directory) / "label_distribution.png"
+    path = Path(directory) / PLOT_FILE
     fig.savefig(path, metadata={"Software": None})
     plt.close(fig)
     return path
