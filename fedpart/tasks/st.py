@@ -94,8 +94,7 @@ class _BoundSequenceTagging(BoundTask):
     def to_canonical(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         tokens = batch.column(self.tokens).cast(pa.list_(pa.string()))
         tags = batch.column(self.tags).cast(pa.list_(pa.string()))
-        flat = pc.list_flatten(tags).to_pylist()
-        check_tags(flat)
+        check_tags(pc.list_flatten(tags))
         scheme = detect_tag_scheme(tags.to_pylist())
         tags = normalise_tag_column(tags, scheme)
         arrays = [tokens, tags, dominant_entity_types(tags), *(batch.column(f.name) for f in self.extra)]
