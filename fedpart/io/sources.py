@@ -206,6 +206,9 @@ class LocalSource(Source):
                     columns=list(columns) if columns is not None else None,
                     batch_size=self.options.batch_rows,
                     use_threads=True,
+                    # Arrow reads 16 batches ahead by default; 2 keeps memory flat at little cost
+                    batch_readahead=2,
+                    fragment_readahead=1,
                 )
                 for batch in scanner.to_batches():
                     if batch.num_rows:
