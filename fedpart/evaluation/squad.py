@@ -1,0 +1,44 @@
+"""Exact match and F1 for extractive QA, following the official SQuAD v1.1 evaluation script
+(``evaluate-v1.1.py``): lower-case, remove punctuation, remove the articles a/an/the, collapse
+whitespace; a prediction's score is its maximum over the gold answers; corpus scores are means."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+
+_PUNCTUATION = set(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1 answer normalisation."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    pred_tokens, gold_tokens = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    common = Counter(pred_tokens) & Counter(gold_tokens)
+    overlap = sum(common.values())
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / len(pred_tokens), overlap / len(gold_tokens)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(predictions: Sequence[str], golds: Sequence[Sequence[str]]) -> dict[str, float]:
+    """``{"exact_match", "f1"}`` in percent (as the official script), max over each row's gold answers."""
+    if len(predictions) != len(golds):
+        raise ValueError("predictions and golds must have the same length")
+    if not predictions:
+        return {"exact_match": 0.0, "f1": 0.0}
+    em = sum(max((exact_match(p, g) for g in gs), default=0.0) for p, gs in zip(predictions, golds))
+    f1 = sum(max((token_f1(p, g) for g in gs), default=0.0) for p, gs in zip(predictions, golds))
+    return {"exact_match": 100.0 * em / len(predictions), "f1": 100.0 * f1 / len(predictions)}
