@@ -14,7 +14,7 @@ setup: $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 
 setup-dev: $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,train]'
 
 demo: setup
 	$(BIN)/fedpart partition fixtures/ag_news/sample.csv --column-names label,title,description \

@@ -201,6 +201,63 @@ def convert(input: str | None, out: str, label_col: str | None, overwrite: bool,
 
 
 @main.command()
+@click.argument("partition_dir")
+@click.option("--task", type=click.Choice(TASKS), required=True, help="Task of the shards.")
+@click.option("--algo", type=click.Choice(["fedavg", "fedprox", "centralized"]), default="fedavg", show_default=True)
+@click.option("--rounds", type=int, default=10, show_default=True)
+@click.option("--clients-per-round", type=int, default=10, show_default=True)
+@click.option("--local-epochs", type=int, default=1, show_default=True)
+@click.option("--lr", type=float, default=0.05, show_default=True, help="Client SGD learning rate.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--mu", type=float, default=0.0, show_default=True, help="FedProx proximal weight.")
+@click.option("--server-opt", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
+              help="Server optimiser (FedOpt); sgd with --server-lr 1 is FedAvg.")
+@click.option("--server-lr", type=float, default=1.0, show_default=True)
+@click.option("--sampling", type=click.Choice(["uniform", "activity"]), default="uniform", show_default=True,
+              help="Client sampling: uniform, or proportional to client size.")
+@click.option("--eval-every", type=int, default=1, show_default=True)
+@click.option("--eval-data", help="Evaluation Parquet file (default: the partition's test.parquet).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "-o", required=True, help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue a stopped run from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Start again in an existing run directory.")
+@click.option("--quiet", "-q", is_flag=True)
+def train(partition_dir: str, task: str, out: str, device: str, eval_data: str | None, resume: bool,
+          overwrite: bool, quiet: bool, **options: Any) -> None:
+    """Train a task model on PARTITION_DIR's client shards (FedAvg, FedProx, FedOpt or centralised)."""
+    from fedpart.train.federated import FederatedConfig
+    from fedpart.train.runner import train as run_train
+
+    config = FederatedConfig(**options)
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.rounds, desc=f"{config.algo} rounds", file=sys.stderr, disable=None)
+    records = run_train(partition_dir, task=task, out=out, config=config, device=device, eval_data=eval_data,
+                        resume=resume, overwrite=overwrite, progress=(lambda _: bar.update(1)) if bar else None)
+    if bar is not None:
+        bar.close()
+    if records and not quiet:
+        last = records[-1]
+        metrics = ", ".join(f"{k}={v:.4f}" for k, v in last["metrics"].items())
+        click.echo(f"round {last['round']}: {metrics} ({out})")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--plot", "plot_path", default="report.png", show_default=True, help="Where to write the plot.")
+def report(runs: tuple[str, ...], plot_path: str) -> None:
+    """Compare training RUNS: a table of final metrics and a metric-vs-round plot."""
+    from fedpart.train.report import format_report, load_run, write_report_plot
+
+    summaries = [load_run(run) for run in runs]
+    click.echo(format_report(summaries))
+    click.echo(f"plot: {write_report_plot(summaries, plot_path)}")
+
+
+@main.command()
 @click.argument("directory")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
 @click.option("--no-plot", is_flag=True, help="Do not (re)write DIRECTORY/label_distribution.png.")

@@ -1,0 +1,76 @@
+"""Text classification: mean-pooled word embeddings and a linear layer (fastText-style, Joulin et
+al. 2017). Metrics: accuracy and macro-F1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import torch
+from torch import nn
+
+from fedpart.evaluation.classification import accuracy, macro_f1
+from fedpart.tasks.models.base import Batch, TaskModel, pad
+from fedpart.train.vocabulary import Vocabulary, tokenize
+
+MAX_TOKENS = 128
+
+
+class MeanPoolClassifier(nn.Module):
+    def __init__(self, vocab_size: int, n_classes: int, dim: int = 64) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.output = nn.Linear(dim, n_classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        mask = (tokens != 0).unsqueeze(-1).float()
+        pooled = (self.embedding(tokens) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return self.output(pooled)
+
+
+class TextClassifierTask(TaskModel):
+    name: ClassVar[str] = "tc"
+    main_metric: ClassVar[str] = "accuracy"
+
+    def __init__(self) -> None:
+        self.vocab: Vocabulary | None = None
+        self.labels: list[Any] = []
+
+    def fit(self, tables: list[pa.Table]) -> None:
+        self.vocab = Vocabulary.build(tokenize(t) for table in tables for t in table.column("text").to_pylist())
+        self.labels = sorted({v for table in tables for v in table.column("label").to_pylist()}, key=str)
+
+    def featurize(self, table: pa.Table, device: torch.device) -> Batch:
+        index = {label: i for i, label in enumerate(self.labels)}
+        texts = table.column("text").to_pylist()
+        tokens = pad([self.vocab.encode(tokenize(t)) for t in texts], MAX_TOKENS)
+        labels = torch.tensor([index.get(v, -100) for v in table.column("label").to_pylist()], dtype=torch.long)
+        return {"tokens": tokens.to(device), "label": labels.to(device)}
+
+    def build_model(self) -> nn.Module:
+        return MeanPoolClassifier(len(self.vocab), len(self.labels))
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        return nn.functional.cross_entropy(model(batch["tokens"]), batch["label"], ignore_index=-100)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, data: Batch) -> torch.Tensor:
+        return model(data["tokens"]).argmax(-1)
+
+    def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
+        predicted = self.predict(model, data).cpu().tolist()
+        gold = data["label"].cpu().tolist()
+        return {"accuracy": accuracy(gold, predicted), "macro_f1": macro_f1(gold, predicted)}
+
+    def save(self, directory: Path) -> None:
+        self.vocab.save(directory / "vocab.json")
+        (directory / "labels.json").write_text(json.dumps(self.labels) + "\n", encoding="utf-8")
+
+    def load(self, directory: Path) -> None:
+        self.vocab = Vocabulary.load(directory / "vocab.json")
+        self.labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
+
+    def describe(self) -> dict[str, Any]:
+        return {"vocab_size": len(self.vocab), "labels": self.labels}

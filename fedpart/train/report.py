@@ -1,0 +1,83 @@
+"""``fedpart report``: compare runs -- a table of final metrics and a metric-vs-round plot."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fedpart.errors import InputError
+
+MAIN_METRIC = {"tc": "accuracy", "st": "f1", "qa": "f1", "s2s": "rougeL"}
+
+
+@dataclass
+class RunSummary:
+    """One run directory: its configuration and metric records."""
+
+    path: str
+    config: dict[str, Any]
+    records: list[dict[str, Any]]
+
+    @property
+    def main_metric(self) -> str:
+        return MAIN_METRIC.get(self.config.get("task", ""), next(iter(self.records[-1]["metrics"])))
+
+    @property
+    def rounds_per_second(self) -> float | None:
+        last = self.records[-1]
+        return last["round"] / last["wall_time_s"] if last.get("wall_time_s") else None
+
+
+def load_run(path: str | Path) -> RunSummary:
+    """Read a run directory written by ``fedpart train``."""
+    path = Path(path)
+    config_file, metrics_file = path / "config.json", path / "metrics.jsonl"
+    if not config_file.is_file() or not metrics_file.is_file():
+        raise InputError(f"{path}: not a fedpart run directory (needs config.json and metrics.jsonl)")
+    records = [json.loads(line) for line in metrics_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not records:
+        raise InputError(f"{path}: has no evaluated rounds yet")
+    return RunSummary(str(path), json.loads(config_file.read_text(encoding="utf-8")), records)
+
+
+def format_report(runs: list[RunSummary]) -> str:
+    """A plain-text table: one row per run with its algorithm, rounds, final and best main metric."""
+    header = ["run", "algo", "rounds", "metric", "final", "best", "rounds/s", "MB sent"]
+    rows = []
+    for run in runs:
+        metric = run.main_metric
+        values = [r["metrics"][metric] for r in run.records]
+        last = run.records[-1]
+        rate = run.rounds_per_second
+        rows.append([
+            run.path, run.config.get("algo", "?"), str(last["round"]), metric, f"{values[-1]:.4f}",
+            f"{max(values):.4f}", f"{rate:.2f}" if rate else "-", f"{last['bytes_communicated'] / 1e6:.1f}",
+        ])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])
+
+
+def write_report_plot(runs: list[RunSummary], path: str | Path) -> Path:
+    """Main metric against round, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
+    for run in runs:
+        metric = run.main_metric
+        ax.plot([r["round"] for r in run.records], [r["metrics"][metric] for r in run.records],
+                marker="o", markersize=3, label=f"{Path(run.path).name} ({run.config.get('algo')})")
+    metrics = sorted({run.main_metric for run in runs})
+    ax.set_xlabel("round")
+    ax.set_ylabel(" / ".join(metrics))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
