@@ -1,0 +1,90 @@
+"""Test-wide settings: never touch the network (Hugging Face loads must stay local)."""
+
+import os
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+# --- helpers for the partition tests: write small tables, read a partition back ----------------
+
+import json  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import pytest  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+AG_NEWS_CSV = FIXTURES / "ag_news" / "sample.csv"
+AG_NEWS_COLUMNS = ("label", "title", "description")
+
+
+def write_table(path: Path, data: dict | pa.Table, row_group_size: int | None = 7) -> Path:
+    """Write ``data`` to ``path`` in the format its suffix names (.parquet, .csv, .tsv, .jsonl, .arrow).
+
+    Parquet files get small row groups by default so multi-row-group reads are exercised.
+    """
+    table = data if isinstance(data, pa.Table) else pa.table(data)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        pq.write_table(table, path, row_group_size=row_group_size)
+    elif suffix in (".csv", ".tsv"):
+        import pyarrow.csv as pacsv
+
+        delimiter = "\t" if suffix == ".tsv" else ","
+        pacsv.write_csv(table, path, pacsv.WriteOptions(delimiter=delimiter))
+    elif suffix in (".jsonl", ".ndjson", ".json"):
+        with open(path, "w", encoding="utf-8") as handle:
+            for row in table.to_pylist():
+                handle.write(json.dumps(row) + "\n")
+    elif suffix in (".arrow", ".feather", ".ipc"):
+        import pyarrow.feather as feather
+
+        feather.write_feather(table, path)
+    else:
+        raise ValueError(f"no writer for {suffix}")
+    return path
+
+
+@dataclass
+class Partition:
+    """A partition directory read back: the manifest, every client's table and the test table."""
+
+    manifest: object
+    clients: list
+    test: pa.Table | None
+
+    def row_ids(self, client: int) -> list[int]:
+        return self.clients[client].column(self.manifest.row_id_col).to_pylist()
+
+    def all_row_ids(self) -> list[int]:
+        """Row ids of every client and the test split, concatenated (duplicates kept)."""
+        ids = [i for c in range(len(self.clients)) for i in self.row_ids(c)]
+        if self.test is not None:
+            ids += self.test.column(self.manifest.row_id_col).to_pylist()
+        return ids
+
+
+def read_partition(out: Path) -> Partition:
+    from fedpart.manifest import Manifest
+
+    manifest = Manifest.read(out)
+    clients = [pq.read_table(Path(out) / c.file) for c in manifest.clients]
+    test = pq.read_table(Path(out) / manifest.test.file) if manifest.test is not None else None
+    return Partition(manifest, clients, test)
+
+
+@pytest.fixture(scope="session")
+def table_writer():
+    """``write_table(path, data)`` (session-scoped so hypothesis tests may use it)."""
+    return write_table
+
+
+@pytest.fixture(scope="session")
+def partition_reader():
+    """``read_partition(out) -> Partition`` (session-scoped so hypothesis tests may use it)."""
+    return read_partition
