@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from fedpart._version import __version__
 from fedpart.assign import RowAssigner
 from fedpart.counting import CountResult, ValueCounts, count_values
-from fedpart.errors import InputError
+from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir, check_output_path
 from fedpart.io.shards import DEFAULT_BUFFER_BYTES, ShardWriter, WrittenShard
 from fedpart.io.sources import ReadOptions, Source, open_source
@@ -34,6 +34,7 @@ from fedpart.plan import Plan, draw_plan
 
 ProgressFactory = Callable[[str, int | None], Any]
 CLUSTERS_FILE = "clusters.npz"
+MAX_KEY_TALLY = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,17 @@ def _open_input(
         hf_split=hf_split, hf_config=hf_config,
     )
     return task_obj.open(spec, options), task_obj
+
+
+def _check_output_not_over_input(out: Path, source: Source) -> None:
+    """Refuse an --out that contains (or is) an input file: --overwrite would delete the input."""
+    inner = getattr(source, "raw", source)
+    files = getattr(inner, "files", [])
+    target = out.resolve()
+    for name in files:
+        path = Path(name).resolve()
+        if path == target or target in path.parents:
+            raise OutputError(f"{out}: contains the input file {name}; choose an --out outside the input")
 
 
 def _map_task_columns(
@@ -237,6 +249,7 @@ def partition(
     source, task_obj = _open_input(
         os.fspath(input), task, columns, drop_invalid, read_options, hf_split, hf_config
     )
+    _check_output_not_over_input(out, source)
     if task_obj is not None:
         label_col = task_obj.label_col
         group_col = group_col or task_obj.group_col
@@ -331,7 +344,13 @@ def _assign_and_write(
     label_counts = counted.values.get(roles.label) if roles.label else None
     num_clients = plan.num_clients
     assigner: Any = GroupAssigner(plan, counted.groups) if counted.groups is not None else RowAssigner(plan)
-    track_keys = key_counts is not None and roles.key != roles.label and len(key_counts.values) <= 10_000
+    # per-client key counts are a dense (clients x keys) tally: skip it when that would be large
+    # (e.g. natural ids with one client per id)
+    track_keys = (
+        key_counts is not None
+        and roles.key != roles.label
+        and num_clients * len(key_counts.values) <= MAX_KEY_TALLY
+    )
     label_tally = _PairTally(num_clients, len(label_counts.values)) if label_counts is not None else None
     key_tally = _PairTally(num_clients, len(key_counts.values)) if track_keys else None
 
@@ -356,13 +375,13 @@ def _assign_and_write(
                 key_tally.add(destinations, key_codes)
             if bar is not None:
                 bar.update(batch.num_rows)
+        shards = writer.close()  # the last flush writes most rows and can fail too
     except BaseException:
-        writer.abort()
+        writer.abort()  # frees the open files, so the temp directory can be removed
         raise
     finally:
         if bar is not None:
             bar.close()
-    shards = writer.close()
     written = sum(s.rows for s in shards)
     if rows_seen != counted.total_rows or written != counted.complete_rows:
         raise InputError(f"{source.description}: the input changed between the two passes")

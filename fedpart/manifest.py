@@ -23,7 +23,8 @@ class ShardRecord:
     """One written shard. ``client_id`` is ``None`` for the test split.
 
     ``label_counts[i]`` counts rows whose label is ``Manifest.labels[i]``; ``key_counts`` likewise for
-    ``Manifest.keys`` when the partition key is not the label (and is not a natural id).
+    ``Manifest.keys`` when the partition key is not the label and clients x keys is at most two
+    million (large natural partitions, e.g. one client per id of many ids, record none).
     """
 
     client_id: int | None

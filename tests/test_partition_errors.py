@@ -179,3 +179,13 @@ def test_cli_commands_do_not_import_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_output_over_the_input_is_refused(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "a.csv").write_text("text,label\nx,1\ny,2\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["partition", str(folder), "--clients", "1", "--out", str(folder),
+                                       "--overwrite", "-q"])
+    assert result.exit_code == 2 and "contains the input file" in result.output
+    assert (folder / "a.csv").exists()

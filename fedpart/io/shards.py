@@ -3,7 +3,7 @@
 Rows routed to a client are kept as zero-copy slices of the batch they came from; when the slices
 held reach ``buffer_bytes`` every client's slices are written as one row group. Memory is therefore
 bounded by ``buffer_bytes`` plus one batch, whatever the number of rows, and the row groups (hence
-the bytes) depend only on the input and the plan.
+the bytes) depend only on the input, the plan, the read batch size and ``buffer_bytes``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,42 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fedpart.errors import OutputError
 from fedpart.io.sources import sha256_file
 
 DEFAULT_BUFFER_BYTES = 64 << 20
 CLIENTS_DIR = "clients"
 TEST_FILE = "test.parquet"
+
+
+def ensure_open_file_limit(files: int, margin: int = 64) -> None:
+    """Raise the soft limit on open files so ``files`` shards can be open at once (POSIX only).
+
+    Every shard stays open until the end of pass 2; the usual soft limit (1024 on Linux, 256 on
+    macOS) is lower than the number of clients of a natural split, while the hard limit rarely is.
+
+    Raises:
+        OutputError: the hard limit is too low to raise the soft limit far enough.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: the C runtime limit is not adjustable here
+        return
+    need = files + margin
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    try:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        pass
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < need:
+        raise OutputError(
+            f"writing {files} shard files at once needs about {need} open files but the limit is {soft}; "
+            f"raise it (ulimit -n {need}) or use fewer --clients"
+        )
 
 
 def client_file(client_id: int) -> str:
@@ -56,6 +87,7 @@ class ShardWriter:
         self.schema = schema
         self.num_clients = num_clients
         self.files = [client_file(c) for c in range(num_clients)] + ([TEST_FILE] if with_test else [])
+        ensure_open_file_limit(len(self.files))
         self.buffer_bytes = buffer_bytes
         self._pending: list[list[pa.RecordBatch]] = [[] for _ in self.files]
         self._pending_bytes = 0

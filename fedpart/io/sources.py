@@ -201,6 +201,8 @@ class LocalSource(Source):
         # Fragment by fragment keeps the order of files and lets errors name the file.
         for fragment in self._dataset.get_fragments():
             try:
+                if len(self.files) > 1:
+                    self._check_same_columns(fragment)
                 scanner = fragment.scanner(
                     schema=self.schema,
                     columns=list(columns) if columns is not None else None,
@@ -215,6 +217,19 @@ class LocalSource(Source):
                         yield batch
             except (pa.ArrowException, OSError, ValueError) as error:
                 raise _explain_arrow_error(fragment.path, error) from error
+
+    def _check_same_columns(self, fragment: pads.Fragment) -> None:
+        # The dataset's schema is the first file's: a later file's extra columns would be dropped
+        # and its missing ones filled with nulls, silently. Refuse instead.
+        names = fragment.physical_schema.names
+        if set(names) != set(self.schema.names):
+            missing = [c for c in self.schema.names if c not in names]
+            extra = [c for c in names if c not in self.schema.names]
+            raise InputError(
+                f"{fragment.path}: has other columns than {self.files[0]} (missing: "
+                f"{', '.join(missing) or '-'}; extra: {', '.join(extra) or '-'}); all files of one "
+                "input must have the same columns"
+            )
 
     def count_rows(self) -> int | None:
         if self.format != "parquet":

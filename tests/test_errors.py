@@ -1,0 +1,428 @@
+"""Bad inputs and impossible requests: a FedpartError naming the file/column/value, and through the
+CLI exit code 2, one ``error: ...`` line without traceback, and nothing left at --out (nor temp dirs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import fedpart
+from fedpart.cli import main
+from fedpart.errors import FedpartError, InputError, OutputError, PlanError
+from fedpart.io.shards import ShardWriter
+from fedpart.io.sources import ReadOptions
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "ag_news" / "sample.csv"
+AG_ARGS = ["--column-names", "label,title,description"]
+AG = ReadOptions(column_names=("label", "title", "description"))
+
+
+def leftovers(out: Path) -> list[str]:
+    """Hidden temp/old directories fedpart may have left beside ``out``."""
+    return [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
+
+
+def cli(args: list[str]):
+    return CliRunner().invoke(main, args)
+
+
+def assert_cli_fails(tmp_path: Path, args: list[str], *fragments: str, code: int = 2, prefix: str = "error: "):
+    """Run ``fedpart partition ARGS --out tmp/out -q`` and check it failed cleanly."""
+    out = tmp_path / "out"
+    result = cli(["partition", *args, "--out", str(out), "-q"])
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    if prefix == "error: ":
+        assert len(lines) == 1, lines
+    assert any(line.startswith(prefix) for line in lines), lines
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+    assert not out.exists()
+    assert leftovers(out) == []
+    return result.stderr
+
+
+@pytest.fixture
+def parquet(tmp_path, table_writer):
+    def make(name: str = "in.parquet", n: int = 30, **columns):
+        data = {"text": [f"t{i}" for i in range(n)], "label": [i % 3 for i in range(n)], **columns}
+        return table_writer(tmp_path / name, data)
+
+    return make
+
+
+# --- files that cannot be read --------------------------------------------------------------------
+
+def test_missing_file(tmp_path):
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(InputError, match=r"nope\.csv: no such file or directory"):
+        fedpart.partition(missing, out=tmp_path / "x", clients=2)
+    assert_cli_fails(tmp_path, [str(missing), "--clients", "2"], str(missing), "no such file")
+
+
+def test_unsupported_extension_lists_supported_types(tmp_path):
+    bad = tmp_path / "data.xlsx"
+    bad.write_bytes(b"PK\x03\x04 not really a workbook")
+    assert_cli_fails(tmp_path, [str(bad), "--clients", "2"], "data.xlsx", "unsupported file type '.xlsx'",
+                     ".parquet", "--format")
+
+
+def test_unreadable_or_foreign_manifest(tmp_path):
+    out = tmp_path / "part"
+    fedpart.partition(FIXTURE, out=out, clients=2, read_options=AG, plot=False)
+    text = (out / "manifest.json").read_text()
+    (out / "manifest.json").write_text(text.replace('"schema_version": 1', '"schema_version": 99'))
+    result = cli(["stats", str(out)])
+    assert result.exit_code == 2 and "manifest schema version 99" in result.stderr
+    (out / "manifest.json").write_text(text[: len(text) // 2])
+    with pytest.raises(InputError, match="unreadable manifest"):
+        fedpart.load_client(out, 0)
+    (out / "manifest.json").write_text(text)
+    with pytest.raises(InputError, match="no client -1"):
+        fedpart.load_client(out, -1)
+
+
+def test_directory_without_data_files(tmp_path):
+    folder = tmp_path / "empty_dir"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    assert_cli_fails(tmp_path, [str(folder), "--clients", "2"], "empty_dir", "has no data files")
+
+
+def test_glob_matching_nothing(tmp_path):
+    assert_cli_fails(tmp_path, [str(tmp_path / "*.parquet"), "--clients", "2"], "matches no files")
+
+
+def test_garbage_with_a_parquet_extension(tmp_path):
+    bad = tmp_path / "garbage.parquet"
+    bad.write_bytes(bytes(range(256)) * 4)
+    assert_cli_fails(tmp_path, [str(bad), "--clients", "2"], "garbage.parquet", "cannot be read", "valid, complete")
+
+
+def test_truncated_parquet(tmp_path, parquet):
+    good = parquet(n=500)
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    assert_cli_fails(tmp_path, [str(truncated), "--clients", "2", "--label-col", "label"],
+                     "truncated.parquet", "cannot be read")
+
+
+def test_parquet_corrupt_only_in_a_column_read_in_pass_2(tmp_path):
+    # pass 1 reads only the label, so the damage is found while shards are being written:
+    # the half-written output must vanish
+    path = tmp_path / "damaged.parquet"
+    table = pa.table({"label": [i % 3 for i in range(2000)], "text": [f"text number {i} " * 3 for i in range(2000)]})
+    pq.write_table(table, path, row_group_size=500, use_dictionary=False)
+    chunk = pq.ParquetFile(path).metadata.row_group(2).column(1)
+    assert chunk.path_in_schema == "text"
+    data = bytearray(path.read_bytes())
+    for i in range(chunk.data_page_offset, chunk.data_page_offset + chunk.total_compressed_size):
+        data[i] ^= 0x5A
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="damaged.parquet: cannot be read"):
+        fedpart.partition(path, out=tmp_path / "lib_out", clients=2, label_col="label")
+    assert not (tmp_path / "lib_out").exists() and leftovers(tmp_path / "lib_out") == []
+    assert_cli_fails(tmp_path, [str(path), "--clients", "2", "--label-col", "label"], "damaged.parquet")
+
+
+def test_csv_with_inconsistent_column_counts(tmp_path):
+    bad = tmp_path / "ragged.csv"
+    bad.write_text("text,label\nhello,1\nworld,2,extra\n")
+    assert_cli_fails(tmp_path, [str(bad), "--clients", "2"], "ragged.csv", "cannot be read", "Expected 2 columns")
+
+
+def test_invalid_json_lines(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a", "label": 1}\n{oops}\n')
+    assert_cli_fails(tmp_path, [str(bad), "--clients", "2"], "bad.jsonl", "cannot be read")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_files_of_one_input_with_different_columns(tmp_path, table_writer, suffix):
+    # the first file's schema would silently drop the other file's extra column and null its missing one
+    folder = tmp_path / "data"
+    table_writer(folder / f"a{suffix}", {"text": ["a", "b"], "label": [1, 2]})
+    table_writer(folder / f"b{suffix}", {"title": ["c", "d"], "label": [1, 2]})
+    assert_cli_fails(tmp_path, [str(folder), "--clients", "2", "--label-col", "label"], f"b{suffix}",
+                     "has other columns than", "missing: text", "extra: title")
+
+
+@pytest.mark.parametrize("kind", ["header-only csv", "empty parquet"])
+def test_empty_input(tmp_path, kind):
+    if kind == "header-only csv":
+        path = tmp_path / "empty.csv"
+        path.write_text("text,label\n")
+    else:
+        path = tmp_path / "empty.parquet"
+        pq.write_table(pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.int64())}), path)
+    with pytest.raises(InputError, match="the input is empty"):
+        fedpart.partition(path, out=tmp_path / "x", clients=2, label_col="label")
+    assert_cli_fails(tmp_path, [str(path), "--clients", "2", "--label-col", "label"], path.name, "empty")
+
+
+def test_zero_byte_csv(tmp_path):
+    path = tmp_path / "zero.csv"
+    path.write_bytes(b"")
+    assert_cli_fails(tmp_path, [str(path), "--clients", "2"], "zero.csv", "cannot be read")
+
+
+# --- columns and values ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag", ["--label-col", "--by", "--group-col"])
+def test_unknown_column_lists_the_columns(tmp_path, flag):
+    args = [str(FIXTURE), *AG_ARGS, "--clients", "3", flag, "topic"]
+    if flag != "--label-col":
+        args += ["--label-col", "label"]
+    assert_cli_fails(tmp_path, args, "no column 'topic'", f"(from {flag})",
+                     "columns are: label, title, description")
+
+
+def test_null_labels_say_how_many_and_offer_the_flag(tmp_path, parquet):
+    path = parquet(label=[None if i % 10 == 0 else i % 3 for i in range(30)])
+    message = assert_cli_fails(tmp_path, [str(path), "--clients", "2", "--label-col", "label"],
+                               "'label'", "3 null value(s)", "--drop-null-labels")
+    assert str(path) in message
+
+
+def test_all_labels_null_even_with_drop(tmp_path, parquet):
+    path = parquet(label=pa.array([None] * 30, pa.int64()))
+    assert_cli_fails(tmp_path, [str(path), "--clients", "2", "--label-col", "label", "--drop-null-labels"],
+                     "no rows left after dropping null labels")
+
+
+def test_float_label_column_is_refused(tmp_path, parquet):
+    path = parquet(label=[i / 2 for i in range(30)])
+    assert_cli_fails(tmp_path, [str(path), "--clients", "2", "--label-col", "label"],
+                     "column 'label' has type double", "categorical")
+
+
+def test_existing_row_id_column(tmp_path, parquet):
+    path = parquet(row_id=list(range(30)))
+    assert_cli_fails(tmp_path, [str(path), "--clients", "2"], "already has a column 'row_id'", "--row-id-col")
+
+
+# --- parameters -----------------------------------------------------------------------------------
+
+SCHEME = [str(FIXTURE), *AG_ARGS, "--label-col", "label"]
+
+
+@pytest.mark.parametrize("alpha", ["0", "-1", "inf", "nan"])
+def test_alpha_must_be_positive_and_finite(tmp_path, alpha):
+    assert_cli_fails(tmp_path, [*SCHEME, "--scheme", "dirichlet", "--clients", "3", "--alpha", alpha],
+                     "--alpha must be a finite number > 0")
+
+
+def test_alpha_not_a_number_is_a_usage_error(tmp_path):
+    assert_cli_fails(tmp_path, [*SCHEME, "--scheme", "dirichlet", "--clients", "3", "--alpha", "abc"],
+                     "Invalid value for '--alpha'", "'abc'", prefix="Error: ")
+
+
+def test_unknown_scheme_is_a_usage_error(tmp_path):
+    assert_cli_fails(tmp_path, [*SCHEME, "--scheme", "random", "--clients", "3"], "'random'", prefix="Error: ")
+
+
+def test_clients_below_one(tmp_path):
+    assert_cli_fails(tmp_path, [*SCHEME, "--clients", "0"], "--clients must be at least 1, got 0")
+
+
+def test_more_clients_than_rows(tmp_path):
+    with pytest.raises(PlanError, match="--clients 601 exceeds the 600 rows"):
+        fedpart.partition(FIXTURE, out=tmp_path / "x", clients=601, read_options=AG)
+    assert_cli_fails(tmp_path, [*SCHEME, "--clients", "601"], "--clients 601 exceeds the 600 rows",
+                     "--clients 600 or fewer")
+
+
+def test_infeasible_min_client_size(tmp_path):
+    assert_cli_fails(
+        tmp_path, [*SCHEME, "--scheme", "dirichlet", "--alpha", "0.1", "--clients", "10", "--min-client-size", "61"],
+        "--min-client-size 61", "needs 610 rows but the input has 600", "--min-client-size 60 or fewer",
+    )
+
+
+def test_labels_per_client_above_the_number_of_labels(tmp_path):
+    assert_cli_fails(tmp_path, [*SCHEME, "--scheme", "label-count", "--clients", "4", "--labels-per-client", "5"],
+                     "--labels-per-client 5 exceeds the 4 distinct labels")
+
+
+def test_parameter_of_another_scheme(tmp_path):
+    assert_cli_fails(tmp_path, [*SCHEME, "--clients", "4", "--alpha", "0.5"], "--alpha does not apply to --scheme iid")
+
+
+def test_scheme_needing_a_label(tmp_path):
+    assert_cli_fails(tmp_path, [str(FIXTURE), *AG_ARGS, "--scheme", "dirichlet", "--alpha", "1", "--clients", "2"],
+                     "--scheme dirichlet needs --label-col")
+    assert_cli_fails(tmp_path, [str(FIXTURE), *AG_ARGS, "--scheme", "natural"], "--scheme natural needs --by")
+
+
+@pytest.mark.parametrize("frac", ["1.0", "-0.1"])
+def test_test_frac_out_of_range(tmp_path, frac):
+    assert_cli_fails(tmp_path, [*SCHEME, "--clients", "2", "--test-frac", frac], "--test-frac must be in [0, 1)")
+
+
+def test_no_input_at_all(tmp_path):
+    assert_cli_fails(tmp_path, ["--clients", "2"], "give exactly one input")
+
+
+# --- the output location --------------------------------------------------------------------------
+
+def test_existing_output_needs_overwrite_and_overwrite_replaces_it(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier run")
+    result = cli(["partition", *SCHEME, "--clients", "2", "--out", str(out), "-q"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")
+    assert str(out) in result.stderr and "already exists" in result.stderr and "--overwrite" in result.stderr
+    assert (out / "stale.txt").read_text() == "from an earlier run", "refusing must not touch it"
+    with pytest.raises(OutputError, match="already exists"):
+        fedpart.partition(FIXTURE, out=out, clients=2, read_options=AG)
+
+    result = cli(["partition", *SCHEME, "--clients", "2", "--out", str(out), "-q", "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert not (out / "stale.txt").exists()
+    assert fedpart.load_client(out, 1, format="arrow").num_rows == 300
+    assert leftovers(out) == []
+
+
+def test_output_path_that_is_a_file(tmp_path):
+    target = tmp_path / "out"
+    target.write_text("not a directory")
+    result = cli(["partition", *SCHEME, "--clients", "2", "--out", str(target), "--overwrite", "-q"])
+    assert result.exit_code == 2 and "is not a directory" in result.stderr
+    assert target.read_text() == "not a directory"
+
+
+# --- failures while writing -----------------------------------------------------------------------
+
+def break_writer(monkeypatch, error: BaseException, after: int = 0) -> dict:
+    """Make ShardWriter.write raise ``error`` after ``after`` successful calls (in pass 2, once the
+    temp directory exists)."""
+    original = ShardWriter.write
+    calls = {"n": 0}
+
+    def write(self, batch, destinations):
+        calls["n"] += 1
+        if calls["n"] > after:
+            calls["directory"] = self.directory
+            calls["files_at_failure"] = sorted(p.name for p in self.directory.rglob("*.parquet"))
+            raise error
+        return original(self, batch, destinations)
+
+    monkeypatch.setattr(ShardWriter, "write", write)
+    return calls
+
+
+def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
+    # small batches and a 1-byte buffer: some shard files already hold rows when the error hits
+    calls = break_writer(monkeypatch, OSError(28, "No space left on device"), after=3)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        fedpart.partition(FIXTURE, out=out, clients=3, read_options=ReadOptions(AG.format, AG.column_names, 50),
+                          buffer_bytes=1)
+    assert len(calls["files_at_failure"]) == 3, "shards were being written when it failed"
+    assert calls["directory"].parent == tmp_path and not calls["directory"].exists()
+    assert not out.exists() and leftovers(out) == []
+
+
+def test_internal_error_mid_write_via_cli_is_exit_1_without_traceback(tmp_path, monkeypatch):
+    break_writer(monkeypatch, RuntimeError("disk on fire"))
+    stderr = assert_cli_fails(tmp_path, [*SCHEME, "--clients", "3"], "internal error", "disk on fire",
+                              "--debug", code=1, prefix="internal error: ")
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_debug_flag_shows_the_exception(tmp_path, monkeypatch):
+    break_writer(monkeypatch, RuntimeError("disk on fire"))
+    out = tmp_path / "out"
+    result = cli(["--debug", "partition", *SCHEME, "--clients", "3", "--out", str(out), "-q"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, RuntimeError)
+    assert not out.exists() and leftovers(out) == []
+
+
+def test_interrupt_mid_write_says_nothing_was_written(tmp_path, monkeypatch):
+    break_writer(monkeypatch, KeyboardInterrupt())
+    assert_cli_fails(tmp_path, [*SCHEME, "--clients", "3"], "interrupted; nothing was written", code=130,
+                     prefix="interrupted")
+
+
+def test_failed_overwrite_keeps_the_previous_partition(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    fedpart.partition(FIXTURE, out=out, clients=2, read_options=AG, plot=False)
+    before = {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    break_writer(monkeypatch, RuntimeError("boom"))
+    with pytest.raises(RuntimeError, match="boom"):
+        fedpart.partition(FIXTURE, out=out, clients=5, read_options=AG, overwrite=True, plot=False)
+    assert {p.name: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert leftovers(out) == []
+
+
+def test_every_library_error_is_a_fedpart_error_with_exit_code_2():
+    for cls in (InputError, PlanError, OutputError):
+        assert issubclass(cls, FedpartError) and cls.exit_code == 2
+    assert FedpartError.exit_code == 1
+
+
+# --- many clients against the open-file limit -----------------------------------------------------
+
+def run_with_file_limit(tmp_path: Path, soft: int, hard_equals_soft: bool, clients: int, patch: str = ""):
+    """Partition 2 x ``clients`` rows into ``clients`` shards in a child process with a low RLIMIT_NOFILE."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("resource")
+    data = tmp_path / "in.parquet"
+    rows = range(2 * clients)
+    pq.write_table(pa.table({"text": [f"t{i}" for i in rows], "label": [i % 3 for i in rows]}), data)
+    out = tmp_path / "out"
+    code = (
+        "import resource, sys\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {soft} if {hard_equals_soft} else hard))\n"
+        f"{patch}"
+        "from fedpart.cli import main\n"
+        f"main(['partition', {str(data)!r}, '--clients', '{clients}', '--out', {str(out)!r}, '-q'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return result, out
+
+
+def test_more_clients_than_the_soft_open_file_limit(tmp_path):
+    # shards stay open through pass 2: the soft limit is raised up to the hard limit
+    result, out = run_with_file_limit(tmp_path, soft=128, hard_equals_soft=False, clients=300)
+    assert result.returncode == 0, result.stderr
+    assert fedpart.load_client(out, 299, format="arrow").num_rows == 2
+
+
+def test_more_clients_than_the_hard_open_file_limit_is_a_clear_error(tmp_path):
+    result, out = run_with_file_limit(tmp_path, soft=128, hard_equals_soft=True, clients=300)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: writing 300 shard files at once needs about")
+    assert "the limit is 128" in result.stderr and "ulimit -n" in result.stderr
+    assert not out.exists() and leftovers(out) == []
+
+
+def test_running_out_of_file_descriptors_while_closing_shards_leaves_nothing(tmp_path):
+    # without the limit check the last flush (in close) hits EMFILE with every shard open: the
+    # writer must release its files so that the temp directory can still be removed
+    patch = "import fedpart.io.shards as shards\nshards.ensure_open_file_limit = lambda files, margin=64: None\n"
+    result, out = run_with_file_limit(tmp_path, soft=128, hard_equals_soft=True, clients=300, patch=patch)
+    assert result.returncode == 1, result.stderr
+    assert "Too many open files" in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists() and leftovers(out) == []
+
+
+def test_hugging_face_bad_split_or_missing_dataset(tmp_path, table_writer):
+    pytest.importorskip("datasets")
+    folder = tmp_path / "hf_data"
+    table_writer(folder / "train.parquet", {"text": ["a", "b", "c"], "label": [0, 1, 0]})
+    assert_cli_fails(tmp_path, [f"hf://{folder}", "--split", "validation", "--clients", "2"],
+                     "(split validation): cannot be loaded", "Bad split: validation")
+    assert_cli_fails(tmp_path, [f"hf://{tmp_path / 'nothing_here'}", "--clients", "2"], "cannot be loaded",
+                     "nothing_here")
