@@ -14,7 +14,8 @@ setup: $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 
 setup-dev: $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,train]'
+	$(BIN)/python -m pip install -q -e '.[dev,train,augment]'
+	$(BIN)/python -m pip install -q --no-deps -r requirements/augment.txt
 
 demo: setup
 	$(BIN)/fedpart partition fixtures/ag_news/sample.csv --column-names label,title,description \

@@ -86,6 +86,9 @@ class FedpartGroup(click.Group):
             ctx.exit(error.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:  # `fedpart stats DIR | head`: the reader left, nothing is wrong
+            sys.stderr.close()
+            ctx.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted; nothing was written", err=True)
             ctx.exit(130)
@@ -255,6 +258,62 @@ def report(runs: tuple[str, ...], plot_path: str) -> None:
     summaries = [load_run(run) for run in runs]
     click.echo(format_report(summaries))
     click.echo(f"plot: {write_report_plot(summaries, plot_path)}")
+
+
+@main.group()
+def augment() -> None:
+    """Augment corpora (counterfactual, gender-swapped copies)."""
+
+
+@augment.command("counterfactual")
+@click.argument("input")
+@click.option("--out", "-o", required=True, help="Output Parquet file, or directory for a directory/partition input.")
+@click.option("--task", type=click.Choice(TASKS),
+              help="Read INPUT as this task's data and swap its annotations consistently [default: tc columns as-is].")
+@click.option("--text-col", help="tc: the text column(s) to swap, comma-separated [text].")
+@click.option("--mode", type=click.Choice(["replace", "append", "cds"]), default="replace", show_default=True,
+              help="replace: counterfactuals only; append: originals + counterfactuals; cds: replace each row with probability --p.")
+@click.option("--p", "p", type=float, default=0.5, show_default=True, help="cds: substitution probability.")
+@click.option("--seed", type=int, default=0, show_default=True, help="cds: seed of the substitution draws.")
+@click.option("--pairs", "pairs", multiple=True, help="TSV of extra/overriding pairs (male<TAB>female...); repeatable.")
+@click.option("--names", is_flag=True, help="Also swap first names (built-in list of name pairs).")
+@click.option("--name-pairs", help="TSV of first-name pairs used instead of the built-in list.")
+@click.option("--spacy-model", default="auto", show_default=True,
+              help="spaCy model for her/his disambiguation: auto, none (rules only) or a model name/path.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--append-unchanged", is_flag=True, help="append: also append counterfactuals without any swap.")
+@click.option("--report", "report_path", help="Write the augmentation report as JSON here.")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.option("--format", "input_format", type=click.Choice(INPUT_FORMATS), help="Input format.")
+@click.option("--column-names", help="Comma-separated names for a CSV/TSV without header row.")
+def augment_counterfactual(input: str, out: str, task: str | None, text_col: str | None, mode: str, p: float,
+                           seed: int, pairs: tuple[str, ...], names: bool, name_pairs: str | None,
+                           spacy_model: str, workers: int, append_unchanged: bool, report_path: str | None,
+                           overwrite: bool, input_format: str | None, column_names: str | None) -> None:
+    """Write the binary-gender-swapped counterfactual corpus of INPUT (file, directory or partition)."""
+    import warnings
+
+    from fedpart.augment import CounterfactualOptions, SwapperConfig, write_report
+    from fedpart.augment.files import augment_counterfactual as run_augment
+    from fedpart.io.sources import ReadOptions
+
+    options = CounterfactualOptions(
+        task=task or "tc", text_cols=_split_names(text_col), mode=mode, p=p, seed=seed,
+        append_unchanged=append_unchanged,
+        swapper=SwapperConfig(pairs=pairs, names=names, name_pairs=name_pairs, spacy_model=spacy_model),
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = run_augment(
+            input, out=out, options=options, task=task, workers=workers, overwrite=overwrite,
+            read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)),
+        )
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    if report_path:
+        write_report(report, report_path)
+    click.echo(report.summary())
+    click.echo(f"wrote {out}")
 
 
 @main.command()

@@ -1,0 +1,373 @@
+"""One batch of a task table -> its counterfactual batch: per-task columns, modes, output columns.
+
+Three modes, after the CDA literature:
+
+* ``replace`` -- every row becomes its counterfactual (the role-reversed data of Gupta et al. 2022);
+* ``append`` -- each original row is followed by its counterfactual: two-sided CDA (Lu et al. 2018,
+  Webster et al. 2020). Counterfactuals identical to their source are left out unless
+  ``append_unchanged`` (they would only duplicate rows);
+* ``cds`` -- Counterfactual Data Substitution (Hall Maudslay et al. 2019): each row is replaced by its
+  counterfactual independently with probability ``p``, decided by ``(seed, row index)``
+  (:mod:`fedpart.augment.substitution`).
+
+Task columns (fedpart's canonical names; other columns are copied unchanged):
+
+* ``tc``: the ``text_cols`` (default ``text``) are swapped; ``label`` is kept;
+* ``st``: ``tokens`` are swapped one-for-one, so ``tags`` stay aligned; with names on, names are
+  swapped only inside PER/PERSON entities;
+* ``qa``: ``context`` and ``question`` are swapped; each answer's text is re-cut from the swapped
+  context at the recomputed ``answer_start``, so ``context[answer_start:answer_start+len(text)] ==
+  text`` holds for every answer whose input span held (``title`` is kept);
+* ``s2s``: ``source`` and ``target`` are swapped by the same rules.
+
+Every output row has the input's columns plus ``cf_of`` (the source row's ``row_id`` if the input has
+one, else its 0-based index in the input; originals carry their own), ``is_counterfactual`` (the row
+came out of the swapper -- in ``cds`` also when no word in it changed) and ``n_swaps`` (words swapped
+in the row; 0 for originals). Null texts stay null and are counted.
+Grouping by ``cf_of`` keeps a row and its counterfactual together (e.g. on one client).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from fedpart.augment.report import ReportCounts
+from fedpart.augment.substitution import substitution_mask
+from fedpart.augment.swapper import GenderSwapper, SwappedText, SwapperConfig
+from fedpart.errors import InputError
+
+TASKS = ("tc", "st", "qa", "s2s")
+MODES = ("replace", "append", "cds")
+ROW_ID = "row_id"
+CF_OF, IS_COUNTERFACTUAL, N_SWAPS = "cf_of", "is_counterfactual", "n_swaps"
+OUTPUT_COLUMNS = (CF_OF, IS_COUNTERFACTUAL, N_SWAPS)
+
+
+@dataclass(frozen=True)
+class CounterfactualOptions:
+    """What to augment and how (validated on construction; picklable for worker processes).
+
+    Attributes:
+        task: ``tc``, ``st``, ``qa`` or ``s2s``.
+        text_cols: for ``tc``, the string columns to swap (default ``("text",)``).
+        mode: ``replace``, ``append`` or ``cds``.
+        p: the substitution probability of ``cds``.
+        seed: the seed of ``cds``.
+        append_unchanged: in ``append`` mode, also append counterfactuals with no swaps.
+        swapper: how to build the :class:`GenderSwapper`.
+    """
+
+    task: str = "tc"
+    text_cols: tuple[str, ...] | None = None
+    mode: str = "replace"
+    p: float = 0.5
+    seed: int = 0
+    append_unchanged: bool = False
+    swapper: SwapperConfig = field(default_factory=SwapperConfig)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise InputError(f"unknown task {self.task!r} (--task); use one of {', '.join(TASKS)}")
+        if self.mode not in MODES:
+            raise InputError(f"unknown mode {self.mode!r} (--mode); use one of {', '.join(MODES)}")
+        if not (isinstance(self.p, (int, float)) and 0.0 <= self.p <= 1.0):
+            raise InputError(f"p (--p) is {self.p!r}; it must be a probability between 0 and 1")
+        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
+            raise InputError(f"seed (--seed) is {self.seed!r}; it must be an integer")
+        if self.text_cols is not None:
+            if self.task != "tc":
+                raise InputError(f"text_cols (--text-col) applies to task tc only, not {self.task!r}")
+            if isinstance(self.text_cols, str) or not self.text_cols:
+                raise InputError(f"text_cols must be a non-empty tuple of column names, got {self.text_cols!r}")
+
+    @property
+    def string_columns(self) -> tuple[str, ...]:
+        """The string columns this task swaps as whole texts."""
+        if self.task == "tc":
+            return tuple(self.text_cols or ("text",))
+        return {"st": (), "qa": ("context", "question"), "s2s": ("source", "target")}[self.task]
+
+
+# -- schema checks ---------------------------------------------------------------------------------
+
+
+def _is_string(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def _is_string_list(kind: pa.DataType) -> bool:
+    return (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and _is_string(kind.value_type)
+
+
+def _require(schema: pa.Schema, column: str, task: str, flag: str) -> pa.Field:
+    if column not in schema.names:
+        raise InputError(
+            f"no column {column!r} to swap for task {task}; the input has columns "
+            f"{', '.join(schema.names) or '(none)'} -- {flag}"
+        )
+    return schema.field(column)
+
+
+def check_schema(schema: pa.Schema, options: CounterfactualOptions) -> pa.Schema:
+    """The output schema for input ``schema``: the input's fields plus cf_of, is_counterfactual, n_swaps.
+
+    Raises:
+        InputError: a column the task needs is missing (the message lists the input's columns) or
+            has the wrong type, or the input already has one of the output columns.
+    """
+    hint = {
+        "tc": "name the text columns with text_cols= (--text-col), e.g. title,description",
+        "st": "the st task needs tokens: list<string> (and tags: list<string>)",
+        "qa": "the qa task needs context, question and answers{text, answer_start}",
+        "s2s": "the s2s task needs source and target string columns",
+    }[options.task]
+    for column in options.string_columns:
+        f = _require(schema, column, options.task, hint)
+        if not _is_string(f.type):
+            raise InputError(f"column {column!r} has type {f.type}, expected strings; {hint}")
+    if options.task == "st":
+        for column in ("tokens", "tags"):
+            if column == "tags" and column not in schema.names:
+                continue
+            f = _require(schema, column, options.task, hint)
+            if not _is_string_list(f.type):
+                raise InputError(f"column {column!r} has type {f.type}, expected list<string>; {hint}")
+    if options.task == "qa":
+        f = _require(schema, "answers", options.task, hint)
+        kind = f.type
+        names = [kind.field(k).name for k in range(kind.num_fields)] if pa.types.is_struct(kind) else []
+        if "text" not in names or "answer_start" not in names or not _is_string_list(kind.field("text").type):
+            raise InputError(f"column 'answers' has type {kind}, expected struct<text: list<string>, answer_start: list<int>>")
+    clash = [c for c in OUTPUT_COLUMNS if c in schema.names]
+    if clash:
+        raise InputError(
+            f"the input already has column(s) {', '.join(clash)}; it looks augmented already -- "
+            "drop or rename those columns first"
+        )
+    id_type = schema.field(ROW_ID).type if ROW_ID in schema.names else pa.int64()
+    return schema.append(pa.field(CF_OF, id_type)).append(pa.field(IS_COUNTERFACTUAL, pa.bool_())).append(
+        pa.field(N_SWAPS, pa.int32())
+    )
+
+
+# -- one batch -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Counterfactuals:
+    """Swapped replacement columns for some rows of a batch, and what was swapped."""
+
+    columns: dict[str, pa.Array]
+    n_swaps: np.ndarray
+    pairs: dict[int, Counter[str]]  # only rows with swaps
+
+
+class CounterfactualAugmenter:
+    """Turns canonical batches into augmented batches (one instance per process).
+
+    Args:
+        options: the task, mode and swapper settings.
+        swapper: a ready swapper (else one is built from ``options.swapper``).
+    """
+
+    def __init__(self, options: CounterfactualOptions, swapper: GenderSwapper | None = None) -> None:
+        self.options = options
+        self.swapper = swapper if swapper is not None else GenderSwapper.from_config(options.swapper)
+        self._known = self.swapper.lexicon.words()
+
+    def augment_batch(self, batch: pa.RecordBatch, first_row: int) -> tuple[pa.RecordBatch, ReportCounts]:
+        """Augment ``batch``, whose first row is row ``first_row`` of the whole input.
+
+        Returns the output batch (schema :func:`check_schema`) and this batch's counts.
+        """
+        options = self.options
+        out_schema = check_schema(batch.schema, options)
+        n = batch.num_rows
+        counts = ReportCounts(rows_read=n, tagger=self.swapper.tagger_description)
+        rows = np.arange(first_row, first_row + n, dtype=np.int64)
+        if options.mode == "cds":
+            chosen = np.flatnonzero(substitution_mask(rows, options.p, options.seed))
+        else:
+            chosen = np.arange(n)
+        self._count_inputs(batch, counts)
+        chosen_rows = batch if len(chosen) == n else batch.take(pa.array(chosen, pa.int64()))
+        cf = self._counterfactuals(chosen_rows, counts)
+        cf_ids = rows if ROW_ID not in batch.schema.names else batch.column(ROW_ID)
+
+        cf_batch = _with_meta(
+            _replace_columns(chosen_rows, cf.columns),
+            _take(cf_ids, chosen),
+            True,
+            cf.n_swaps,
+            out_schema,
+        )
+        if options.mode == "replace":
+            out, written_cf = cf_batch, np.arange(len(chosen))
+        else:
+            original = _with_meta(batch, cf_ids, False, np.zeros(n, np.int32), out_schema)
+            if options.mode == "append":
+                keep = np.arange(len(chosen)) if options.append_unchanged else np.flatnonzero(cf.n_swaps > 0)
+                # row r of the original, then its counterfactual if kept: sort by (row, is_cf)
+                order_keys = np.concatenate([np.arange(n) * 2, chosen[keep] * 2 + 1])
+                source = np.concatenate([np.arange(n), n + keep])
+            else:  # cds: chosen rows are replaced in place
+                replaced = np.zeros(n, bool)
+                replaced[chosen] = True
+                order_keys = np.concatenate([np.flatnonzero(~replaced), chosen])
+                source = np.concatenate([np.flatnonzero(~replaced), n + np.arange(len(chosen))])
+                keep = np.arange(len(chosen))
+            order = source[np.argsort(order_keys, kind="stable")]
+            table = pa.Table.from_batches([original, cf_batch], schema=out_schema)
+            out = table.take(pa.array(order, pa.int64())).combine_chunks().to_batches()
+            out = out[0] if out else pa.RecordBatch.from_pylist([], schema=out_schema)
+            written_cf = keep
+        counts.rows_written = out.num_rows
+        counts.counterfactual_rows = len(written_cf)
+        counts.rows_changed = int(np.count_nonzero(cf.n_swaps[written_cf] > 0))
+        counts.swaps = int(cf.n_swaps[written_cf].sum())
+        for k in written_cf.tolist():
+            if k in cf.pairs:
+                counts.swaps_per_pair.update(cf.pairs[k])
+        return out, counts
+
+    def _count_inputs(self, batch: pa.RecordBatch, counts: ReportCounts) -> None:
+        """Null texts per column and unknown gendered-looking words, over all rows read."""
+        for column in self.options.string_columns:
+            values = batch.column(column)
+            counts.null_texts[column] += values.null_count
+            texts = values.to_pylist()
+            if column == "context":
+                texts = list(dict.fromkeys(texts))  # SQuAD repeats a context for each question
+            counts.count_unknown(texts, self._known)
+        if self.options.task == "st":
+            values = batch.column("tokens")
+            counts.null_texts["tokens"] += values.null_count
+            counts.count_unknown((" ".join(t or "" for t in tokens) for tokens in values.to_pylist() if tokens), self._known)
+
+    def _counterfactuals(self, rows: pa.RecordBatch, counts: ReportCounts) -> _Counterfactuals:
+        task = self.options.task
+        n = rows.num_rows
+        n_swaps = np.zeros(n, np.int32)
+        pairs: dict[int, Counter[str]] = {}
+        columns: dict[str, pa.Array] = {}
+
+        def tally(results: Sequence[Any]) -> None:
+            for k, result in enumerate(results):
+                n_swaps[k] += result.n_swaps
+                if result.swaps:
+                    pairs.setdefault(k, Counter()).update(s.pair for s in result.swaps)
+
+        if task == "st":
+            tags = rows.column("tags").to_pylist() if "tags" in rows.schema.names else None
+            results = self.swapper.swap_token_lists(rows.column("tokens").to_pylist(), tags)
+            tally(results)
+            columns["tokens"] = pa.array([r.tokens for r in results], type=rows.schema.field("tokens").type)
+            return _Counterfactuals(columns, n_swaps, pairs)
+
+        string_cols = list(self.options.string_columns)
+        values = {c: rows.column(c).to_pylist() for c in string_cols}
+        if task == "qa":
+            # swap each distinct context once; questions are swapped in the same tagger pass
+            unique = list(dict.fromkeys(values["context"]))
+            batch_texts = [*unique, *values["question"]]
+            swapped = self.swapper.swap_texts(batch_texts)
+            by_context = dict(zip(unique, swapped[: len(unique)]))
+            contexts = [by_context[c] for c in values["context"]]
+            questions = swapped[len(unique) :]
+            tally(contexts)
+            tally(questions)
+            columns["context"] = pa.array([r.text for r in contexts], type=rows.schema.field("context").type)
+            columns["question"] = pa.array([r.text for r in questions], type=rows.schema.field("question").type)
+            columns["answers"] = self._answers(rows, values["context"], contexts, counts)
+            return _Counterfactuals(columns, n_swaps, pairs)
+
+        flat = [text for c in string_cols for text in values[c]]
+        swapped = self.swapper.swap_texts(flat)
+        for j, column in enumerate(string_cols):
+            part = swapped[j * n : (j + 1) * n]
+            tally(part)
+            columns[column] = pa.array([r.text for r in part], type=rows.schema.field(column).type)
+        return _Counterfactuals(columns, n_swaps, pairs)
+
+    def _answers(
+        self, rows: pa.RecordBatch, contexts: list[str | None], swapped: list[SwappedText], counts: ReportCounts
+    ) -> pa.Array:
+        """Answers re-cut from the swapped contexts, ``answer_start`` recomputed."""
+        answers = rows.column("answers")
+        kind = answers.type
+        ids = rows.column("id").to_pylist() if "id" in rows.schema.names else list(range(len(answers)))
+        new_texts: list[list[str | None] | None] = []
+        new_starts: list[list[int | None] | None] = []
+        misaligned: list[tuple[int, int, str]] = []
+        for r, answer in enumerate(answers.to_pylist()):
+            if answer is None or answer["text"] is None or answer["answer_start"] is None:
+                new_texts.append(None if answer is None else answer["text"])
+                new_starts.append(None if answer is None else answer["answer_start"])
+                continue
+            context, result = contexts[r], swapped[r]
+            if len(answer["text"]) != len(answer["answer_start"]):
+                raise InputError(
+                    f"answers of question {ids[r]!r} have {len(answer['text'])} text(s) but "
+                    f"{len(answer['answer_start'])} answer_start(s); every answer needs both"
+                )
+            texts, starts = [], []
+            for k, (text, start) in enumerate(zip(answer["text"], answer["answer_start"])):
+                counts.qa_answers += 1
+                if text is None or start is None or context is None:
+                    texts.append(text)
+                    starts.append(start)
+                    continue
+                if context[start : start + len(text)] == text:
+                    new_start, new_end = result.map_offset(start), result.map_offset(start + len(text))
+                    texts.append(result.text[new_start:new_end])  # type: ignore[index]
+                    starts.append(new_start)
+                else:
+                    counts.qa_answers_misaligned += 1
+                    misaligned.append((r, k, text))
+                    texts.append(text)
+                    starts.append(result.map_offset(start))
+            new_texts.append(texts)
+            new_starts.append(starts)
+        if misaligned:
+            for (r, k, _), res in zip(misaligned, self.swapper.swap_texts([t for _, _, t in misaligned])):
+                new_texts[r][k] = res.text  # type: ignore[index]
+        children = []
+        for i in range(kind.num_fields):
+            f = kind.field(i)
+            if f.name == "text":
+                children.append(pa.array(new_texts, type=f.type))
+            elif f.name == "answer_start":
+                children.append(pa.array(new_starts, type=f.type))
+            else:
+                children.append(answers.field(i))
+        mask = answers.is_null() if answers.null_count else None
+        return pa.StructArray.from_arrays(children, fields=list(kind), mask=mask)
+
+
+def _take(values: Any, indices: np.ndarray) -> pa.Array:
+    if isinstance(values, np.ndarray):
+        return pa.array(values[indices], pa.int64())
+    return values.take(pa.array(indices, pa.int64()))
+
+
+def _replace_columns(batch: pa.RecordBatch, columns: dict[str, pa.Array]) -> pa.RecordBatch:
+    arrays = [columns.get(name, batch.column(name)) for name in batch.schema.names]
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+
+
+def _with_meta(batch: pa.RecordBatch, ids: Any, is_cf: bool, n_swaps: np.ndarray, schema: pa.Schema) -> pa.RecordBatch:
+    n = batch.num_rows
+    id_array = pa.array(ids, pa.int64()) if isinstance(ids, np.ndarray) else ids
+    arrays = [
+        *batch.columns,
+        id_array.cast(schema.field(CF_OF).type),
+        pa.array(np.full(n, is_cf, dtype=bool)),
+        pa.array(np.asarray(n_swaps, dtype=np.int32)),
+    ]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

