@@ -15,20 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from fedpart.hashing import splitmix64
 from fedpart.plan import Plan
 
 TEST_CLIENT = -1
-
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def _mix64(z: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser, elementwise on uint64 (wrapping multiplication is intended)."""
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
-
 
 def _half_bits(n: np.ndarray) -> np.ndarray:
     """Bits per Feistel half so that ``2**(2*h) >= n`` (at least 1)."""
@@ -42,7 +32,7 @@ def _feistel(x: np.ndarray, half: np.ndarray, round_keys: np.ndarray) -> np.ndar
     mask = (np.uint64(1) << half) - np.uint64(1)
     left, right = x >> half, x & mask
     for r in range(round_keys.shape[1]):
-        left, right = right, left ^ (_mix64(right ^ round_keys[:, r]) & mask)
+        left, right = right, left ^ (splitmix64(right ^ round_keys[:, r]) & mask)
     return (left << half) | right
 
 

@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from fedpart.hashing import splitmix64
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-
-
-def _splitmix64(z: np.ndarray) -> np.ndarray:
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
 
 
 def uniform_draws(rows: np.ndarray, seed: int) -> np.ndarray:
     """A uniform float64 in [0, 1) for each row index (int array), fixed by ``seed``."""
     rows = np.asarray(rows, dtype=np.uint64)
-    key = _splitmix64(np.asarray([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+    key = splitmix64(np.asarray([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
     with np.errstate(over="ignore"):
-        z = _splitmix64(rows * _GOLDEN + key)
+        z = splitmix64(rows * _GOLDEN + key)
     return (z >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
