@@ -70,3 +70,16 @@ def test_partition_directory_becomes_a_new_partition(tmp_path):
     assert fedpart.load_client(out, 0, format="arrow").num_rows == after.clients[0].rows
     again = CliRunner().invoke(main, ["augment", "counterfactual", str(parts), "--out", str(out)])
     assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_directory_of_files_gives_one_parquet_per_file(tmp_path):
+    folder = tmp_path / "shards"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("text,label\nShe is here.,1\nNo one.,0\n", encoding="utf-8")
+    (folder / "sub" / "b.jsonl").write_text('{"text": "His dog barked at him.", "label": 2}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["augment", "counterfactual", str(folder), "--spacy-model", "none",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(out / "a.parquet").column("text").to_pylist() == ["He is here.", "No one."]
+    assert pq.read_table(out / "sub" / "b.parquet").column("text").to_pylist() == ["Her dog barked at her."]
