@@ -64,9 +64,17 @@ class Manifest:
     def num_clients(self) -> int:
         return len(self.clients)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as plain JSON-able data (fields in declaration order)."""
+        # shallow by hand: dataclasses.asdict deep-copies every value, slow with thousands of clients
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["clients"] = [dict(vars(c)) for c in self.clients]
+        data["test"] = dict(vars(self.test)) if self.test is not None else None
+        return data
+
     def to_json(self) -> str:
         """Deterministic JSON text (fixed key order, trailing newline)."""
-        return json.dumps(dataclasses.asdict(self), indent=2, default=str, allow_nan=False) + "\n"
+        return json.dumps(self.to_dict(), indent=2, default=str, allow_nan=False) + "\n"
 
     def write(self, directory: Path) -> None:
         (Path(directory) / MANIFEST_FILE).write_text(self.to_json(), encoding="utf-8")

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from fedpart.errors import OutputError
 from fedpart.io.sources import sha256_file
 
-DEFAULT_BUFFER_BYTES = 64 << 20
+DEFAULT_BUFFER_BYTES = 192 << 20
 CLIENTS_DIR = "clients"
 TEST_FILE = "test.parquet"
 
@@ -148,13 +148,13 @@ class ShardWriter:
         Returns one :class:`WrittenShard` per client in client order, then the test file if any.
         """
         self.flush()
-        if self._executor is not None:
-            self._executor.shutdown()
         for index in range(len(self.files)):
             self._writer(index).close()
+        digests = list(self._pool().map(lambda name: sha256_file(str(self.directory / name)), self.files))
+        if self._executor is not None:
+            self._executor.shutdown()
         return [
-            WrittenShard(name, int(rows), sha256_file(str(self.directory / name)))
-            for name, rows in zip(self.files, self._rows)
+            WrittenShard(name, int(rows), digest) for name, rows, digest in zip(self.files, self._rows, digests)
         ]
 
     def abort(self) -> None:
