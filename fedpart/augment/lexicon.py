@@ -30,7 +30,7 @@ Parsing (:func:`parse_pairs`, :func:`parse_name_pairs`) and merging (:func:`buil
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from os import PathLike
@@ -119,6 +119,29 @@ def _parse_version(line: str) -> str | None:
     return match.group(1) if match else None
 
 
+def _data_rows(
+    text: str, source: str, is_header: Callable[[list[str]], bool]
+) -> tuple[list[tuple[str, list[str], str]], str | None]:
+    """``(where, columns, line)`` of each data line (blank lines, ``#`` comments and a first header
+    line skipped) and the version named in a comment, if any."""
+    rows: list[tuple[str, list[str], str]] = []
+    version = None
+    header_seen = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("#"):
+            version = version or _parse_version(line)
+            continue
+        cols = _fields(line)
+        if not header_seen and is_header([c.lower() for c in cols]):
+            header_seen = True
+            continue
+        header_seen = True
+        rows.append((f"{source}:{number}", cols, line))
+    return rows, version
+
+
 def parse_pairs(text: str, source: str) -> tuple[list[Pair], str | None]:
     """Parse the text of a gender-pair file named ``source``; returns (pairs, version or None).
 
@@ -127,20 +150,8 @@ def parse_pairs(text: str, source: str) -> tuple[list[Pair], str | None]:
             of letters, the same word on both sides, or an unknown direction (message: file:line).
     """
     pairs: list[Pair] = []
-    version = None
-    header_seen = False
-    for number, line in enumerate(text.splitlines(), start=1):
-        where = f"{source}:{number}"
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("#"):
-            version = version or _parse_version(line)
-            continue
-        cols = _fields(line)
-        if not header_seen and [c.lower() for c in cols[:2]] == ["male", "female"]:
-            header_seen = True
-            continue
-        header_seen = True
+    rows, version = _data_rows(text, source, lambda cols: cols[:2] == ["male", "female"])
+    for where, cols, line in rows:
         if not 2 <= len(cols) <= 4:
             raise InputError(
                 f"{where}: {len(cols)} column(s) ({line.strip()!r}); {_FORMAT} -- separate columns with a TAB"
@@ -169,21 +180,8 @@ def parse_name_pairs(text: str, source: str) -> tuple[list[Pair], str | None]:
             name that is not a single word of letters (message: file:line).
     """
     pairs: list[Pair] = []
-    version = None
-    header_seen = False
-    for number, line in enumerate(text.splitlines(), start=1):
-        where = f"{source}:{number}"
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("#"):
-            version = version or _parse_version(line)
-            continue
-        cols = _fields(line)
-        lowered = [c.lower() for c in cols]
-        if not header_seen and ("male" in lowered and "female" in lowered):
-            header_seen = True
-            continue
-        header_seen = True
+    rows, version = _data_rows(text, source, lambda cols: "male" in cols and "female" in cols)
+    for where, cols, line in rows:
         if len(cols) == 3:
             if not cols[0].isdigit():
                 raise InputError(f"{where}: column 1 (rank) is {cols[0]!r}, not an integer; {_NAME_FORMAT}")
