@@ -247,3 +247,43 @@ def test_convert_cli_and_partition_cli_per_task(tmp_path):
     result = runner.invoke(main, ["partition", str(AG_NEWS), "--task", "st", "--clients", "2",
                                   "--out", str(tmp_path / "y")])
     assert result.exit_code == 2 and result.output.startswith("error: ")
+
+
+def test_cluster_with_a_sentence_transformers_embedder(tmp_path, monkeypatch):
+    """`--embedder sentence-transformers:NAME` goes through SentenceTransformer(NAME).encode; a
+    stand-in module (the real package is an optional extra) checks the wiring and determinism."""
+    import sys
+    import types
+
+    import numpy as np
+
+    loaded = []
+
+    class FakeSentenceTransformer:
+        def __init__(self, name, device=None):
+            loaded.append(name)
+
+        def encode(self, texts, normalize_embeddings=True):
+            # 2-d embedding: share of letters in the first half of the alphabet, and length
+            out = np.array([[sum(c < "n" for c in t.lower() if c.isalpha()) / max(1, len(t)), len(t) / 500]
+                            for t in texts])
+            return out / np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-9)
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers",
+                        types.SimpleNamespace(SentenceTransformer=FakeSentenceTransformer))
+    runs = [
+        fedpart.partition(AG_NEWS, out=tmp_path / name, task="tc", scheme="cluster", clusters=3, alpha=1.0,
+                          clients=4, embedder="sentence-transformers:local-model", read_options=AG_OPTIONS,
+                          plot=False)
+        for name in ("a", "b")
+    ]
+    assert loaded == ["local-model", "local-model"]
+    assert runs[0].to_json() == runs[1].to_json()
+    assert runs[0].params["embedder"] == "sentence-transformers:local-model"
+    assert len(runs[0].keys) == 3 and sum(sum(c.key_counts) for c in runs[0].clients) == 600
+
+
+def test_unknown_embedder_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="unknown --embedder 'bert'"):
+        fedpart.partition(AG_NEWS, out=tmp_path / "o", task="tc", scheme="cluster", clusters=3, alpha=1.0,
+                          clients=2, embedder="bert", read_options=AG_OPTIONS)
