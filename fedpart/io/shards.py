@@ -1,7 +1,9 @@
 """Writing rows to one Parquet file per client, with bounded memory.
 
 Rows routed to a client are kept as zero-copy slices of the batch they came from; when the slices
-held reach ``buffer_bytes`` every client's slices are written as one row group. Memory is therefore
+held reach ``buffer_bytes`` the clients holding the most rows are written (one row group each) until
+half the buffer is written, and the others' rows are copied out compactly so the shared batches can
+be freed. Memory is therefore
 bounded by ``buffer_bytes`` plus one batch, whatever the number of rows, and the row groups (hence
 the bytes) depend only on the input, the plan, the read batch size and ``buffer_bytes``.
 """
@@ -94,6 +96,7 @@ class ShardWriter:
         self._rows = np.zeros(len(self.files), dtype=np.int64)
         self._writers: list[pq.ParquetWriter | None] = [None] * len(self.files)
         self._executor: ThreadPoolExecutor | None = None
+        self._client_bytes = np.zeros(len(self.files), dtype=np.float64)
         (directory / CLIENTS_DIR).mkdir(parents=True, exist_ok=True)
 
     def write(self, batch: pa.RecordBatch, destinations: np.ndarray) -> None:
@@ -109,19 +112,47 @@ class ShardWriter:
         for index in np.flatnonzero(counts):
             self._pending[index].append(grouped.slice(int(starts[index]), int(counts[index])))
         self._rows += counts
+        # each client's share of the batch's bytes, by rows (an estimate; the total is exact)
+        self._client_bytes += counts * (grouped.nbytes / max(batch.num_rows, 1))
         self._pending_bytes += grouped.nbytes
         if self._pending_bytes >= self.buffer_bytes:
-            self.flush()
+            self._flush_largest()
+
+    def _flush_largest(self) -> None:
+        """Write the clients holding the most pending bytes, until half the buffer is written, and
+        copy the rest out of the shared batches so those can be freed.
+
+        Large clients then get large row groups and small ones are written rarely, instead of every
+        client getting a tiny row group at every flush. Deterministic: ties go to the lower index.
+        """
+        order = np.argsort(-self._client_bytes, kind="stable")
+        written = np.cumsum(self._client_bytes[order])
+        cut = int(np.searchsorted(written, written[-1] / 2)) + 1
+        flush = sorted(int(i) for i in order[:cut] if self._pending[i])
+        self._write_jobs([(index, self._pending[index]) for index in flush])
+        kept = 0.0
+        for index in order[cut:]:
+            slices = self._pending[index]
+            if slices:  # one compact copy, so the big shared batches are released
+                self._pending[index] = [pa.Table.from_batches(slices, schema=self.schema).combine_chunks()
+                                        .to_batches()[0]] if sum(b.num_rows for b in slices) else []
+                kept += self._client_bytes[index]
+        for index in flush:
+            self._pending[index] = []
+            self._client_bytes[index] = 0.0
+        self._pending_bytes = int(kept)
 
     def flush(self) -> None:
-        """Write every client's pending rows as one row group.
-
-        Files are written concurrently (Parquet encoding releases the GIL); each file still gets its
-        row groups in order, so the bytes do not depend on the thread schedule.
-        """
+        """Write every client's pending rows as one row group."""
         jobs = [(index, slices) for index, slices in enumerate(self._pending) if slices]
         self._pending = [[] for _ in self.files]
+        self._client_bytes[:] = 0.0
         self._pending_bytes = 0
+        self._write_jobs(jobs)
+
+    def _write_jobs(self, jobs: list[tuple[int, list[pa.RecordBatch]]]) -> None:
+        # Files are written concurrently (Parquet encoding releases the GIL); each file still gets
+        # its row groups in order, so the bytes do not depend on the thread schedule.
         for index, _ in jobs:
             self._writer(index)  # open files here, not in threads
         list(self._pool().map(self._write_group, jobs))
