@@ -17,6 +17,7 @@ import numpy as np
 
 from fedpart.hashing import splitmix64
 from fedpart.plan import Plan
+from fedpart.sorting import stable_order
 
 TEST_CLIENT = -1
 
@@ -53,11 +54,6 @@ def permute(index: np.ndarray, n: np.ndarray, round_keys: np.ndarray) -> np.ndar
     return out
 
 
-def _small_ints(values: np.ndarray, bound: int) -> np.ndarray:
-    """``values`` (all < ``bound``) as int16 when they fit: numpy's stable sort is then a radix sort."""
-    return values.astype(np.int16) if bound < np.iinfo(np.int16).max else values
-
-
 class RowAssigner:
     """Assigns successive batches of key codes to clients according to a :class:`Plan`.
 
@@ -85,7 +81,7 @@ class RowAssigner:
         """
         codes = np.asarray(codes, dtype=np.int64)
         plan = self.plan
-        order = np.argsort(_small_ints(codes, plan.key_counts.size), kind="stable")
+        order = stable_order(codes, plan.key_counts.size)
         sorted_codes = codes[order]
         group_start = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
         group_sizes = np.diff(np.r_[group_start, sorted_codes.size])
