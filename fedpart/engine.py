@@ -9,7 +9,6 @@ shards into a temporary directory that is renamed into place only when everythin
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
@@ -30,7 +29,7 @@ from fedpart.io.shards import DEFAULT_BUFFER_BYTES, ShardWriter, WrittenShard
 from fedpart.io.prefetch import prefetch
 from fedpart.io.sources import ReadOptions, Source, open_source
 from fedpart.manifest import Manifest, ShardRecord
-from fedpart.metrics import client_metrics, partition_summary
+from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.partitioners import Partitioner, make_partitioner
 from fedpart.plan import Plan, draw_plan
 
@@ -93,14 +92,6 @@ def _check_nulls(nulls: dict[str, int], drop_null_labels: bool, description: str
 
 def _json_values(values: pa.Array) -> list[Any]:
     return [v if isinstance(v, (int, str, bool)) else str(v) for v in values.to_pylist()]
-
-
-def _metrics_record(metrics: Any, index: int) -> dict[str, float | None]:
-    out: dict[str, float | None] = {}
-    for name in ("entropy", "tv", "hellinger", "emd"):
-        value = float(getattr(metrics, name)[index])
-        out[name] = None if math.isnan(value) else round(value, 6)
-    return out
 
 
 def _no_progress(desc: str, total: int | None) -> Any:
@@ -473,7 +464,7 @@ def _build_manifest(
             sha256=shard.sha256,
             label_counts=labels[client].tolist() if labels is not None else None,
             key_counts=keys[client].tolist() if keys is not None else None,
-            metrics=_metrics_record(metrics, client) if metrics is not None else None,
+            metrics=client_record(metrics, client) if metrics is not None else None,
         )
         for client, shard in enumerate(written.shards[:num_clients])
     ]

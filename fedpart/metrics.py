@@ -46,6 +46,15 @@ def client_metrics(counts: np.ndarray) -> ClientMetrics:
     return ClientMetrics(entropy + nan, 0.5 * l1 + nan, hellinger + nan, l1 + nan)
 
 
+def client_record(metrics: ClientMetrics, client: int) -> dict[str, float | None]:
+    """One client's metrics for the manifest: rounded to 6 decimals, ``None`` for an empty client."""
+    out: dict[str, float | None] = {}
+    for name in ("entropy", "tv", "hellinger", "emd"):
+        value = float(getattr(metrics, name)[client])
+        out[name] = None if np.isnan(value) else round(value, 6)
+    return out
+
+
 def size_summary(sizes: np.ndarray) -> dict[str, float]:
     """Min/median/max/mean/std of client sizes and the number of empty clients."""
     sizes = np.asarray(sizes, dtype=np.float64)

@@ -31,7 +31,7 @@ from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir
 from fedpart.io.sources import FORMAT_BY_EXTENSION, ReadOptions, Source, open_source, sha256_file
 from fedpart.manifest import MANIFEST_FILE, Manifest
-from fedpart.metrics import client_metrics, partition_summary
+from fedpart.metrics import client_metrics, client_record, partition_summary
 
 
 def _open(spec: str, task: str | None, read: ReadOptions) -> Source:
@@ -150,10 +150,7 @@ def _augment_partition(
         if counts is not None:
             metrics = client_metrics(counts)
             for i, client in enumerate(clients):
-                client.metrics = {
-                    name: (None if np.isnan(v) else round(float(v), 6))
-                    for name, v in ((n, getattr(metrics, n)[i]) for n in ("entropy", "tv", "hellinger", "emd"))
-                }
+                client.metrics = client_record(metrics, i)
         sizes = np.array([c.rows for c in clients])
         new = dataclasses.replace(
             manifest,
