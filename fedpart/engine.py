@@ -135,7 +135,7 @@ def _check_output_not_over_input(out: Path, source: Source) -> None:
 
 def _map_task_columns(
     task: str, columns: Any, label_col: str | None, text_col: Sequence[str] | None
-) -> tuple[Any, None, None]:
+) -> Any:
     """With a task, ``label_col``/``text_col`` name *input* columns: fold them into the ColumnMap."""
     from dataclasses import replace
 
@@ -150,7 +150,7 @@ def _map_task_columns(
         if task != "tc":
             raise InputError(f"--text-col does not apply to --task {task}; see `fedpart partition --help`")
         columns = replace(columns, text=tuple(text_col))
-    return columns, None, None
+    return columns
 
 
 def _add_cluster_column(
@@ -238,7 +238,9 @@ def partition(
     out = Path(out)
     check_output_path(out, overwrite)
     if task is not None:
-        columns, label_col, text_col = _map_task_columns(task, columns, label_col, text_col)
+        # with a task these name input columns; the canonical ones are the task's own
+        columns = _map_task_columns(task, columns, label_col, text_col)
+        text_col = None
     source, task_obj = _open_input(
         os.fspath(input), task, columns, drop_invalid, read_options, hf_split, hf_config
     )
@@ -284,10 +286,9 @@ def partition(
         # hashing the input files is a full read: overlap it with pass 2 (hashlib releases the GIL)
         fingerprint = background.submit(source.fingerprint)
         written = _assign_and_write(source, roles, plan, counted, tmp, buffer_bytes, progress)
-        invalid = getattr(source, "invalid", None) or getattr(getattr(source, "inner", None), "invalid", {})
         manifest = _build_manifest(
             source, partitioner, seed, test_frac, roles, counted, key_counts, label_counts, plan,
-            written, task_obj, invalid or {}, fingerprint.result(),
+            written, task_obj, dict(source.invalid), fingerprint.result(),
         )
         if clusterer is not None:
             clusterer.save(tmp / CLUSTERS_FILE)
@@ -490,7 +491,7 @@ def _build_manifest(
     if counted.groups is not None:
         extra["groups"] = {
             "column": roles.group,
-            "count": int(counted.groups.groups.__len__()),
+            "count": len(counted.groups.groups),
             "note": "plan quotas, sizes in the plan and --min-client-size count groups, not rows",
         }
     return Manifest(

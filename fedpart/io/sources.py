@@ -14,9 +14,10 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,8 @@ class Source:
 
     description: str
     schema: pa.Schema
+    #: rows dropped as invalid in the last complete pass, by reason (task sources fill it)
+    invalid: Mapping[str, int] = MappingProxyType({})
 
     def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Yield the input as record batches, in a fixed order, optionally projected to ``columns``."""
@@ -168,6 +171,11 @@ def _file_format(fmt: str, options: ReadOptions) -> pads.FileFormat:
     raise InputError(f"unsupported --format {fmt!r}; use one of {', '.join(SUPPORTED_FORMATS)}")
 
 
+def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with the dataset's column types (a later file or block may infer others)."""
+    return batch if batch.schema.equals(target) else batch.select(target.names).cast(target)
+
+
 def _explain_arrow_error(where: str, error: Exception) -> InputError:
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return InputError(
@@ -237,7 +245,7 @@ class LocalSource(Source):
                 batch_size=self.options.batch_rows, columns=names, use_threads=True
             ):
                 if batch.num_rows:
-                    yield batch if batch.schema.equals(target) else batch.select(names).cast(target)
+                    yield _conform(batch, target)
 
     def _csv_batches(self, path: str, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
         # pyarrow.csv's streaming reader reads block by block as asked; the dataset scanner reads
@@ -255,7 +263,7 @@ class LocalSource(Source):
                             parse_options=csv_format.parse_options, convert_options=convert) as reader:
             step = self.options.batch_rows
             for block in reader:
-                block = block if block.schema.equals(target) else block.select(names).cast(target)
+                block = _conform(block, target)
                 for start in range(0, block.num_rows, step):
                     yield block.slice(start, step)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,10 @@ class TransformedSource(Source):
         for batch, positions in self.inner.iter_batches_with_ids():
             out = self.transform(batch)
             yield (out.select(list(columns)) if columns is not None else out), positions
+
+    @property
+    def invalid(self) -> Mapping[str, int]:  # type: ignore[override]
+        return self.inner.invalid
 
     def count_rows(self) -> int | None:
         return self.inner.count_rows()

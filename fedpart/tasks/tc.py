@@ -39,13 +39,10 @@ class TextClassification(Task):
             text_cols = list(columns.text)
             for col in text_cols:
                 pick_column(names, col, (), "--text-col", "text", where)
-        elif any(c in names for c in DEFAULT_TEXT):
-            text_cols = [pick_column(names, None, DEFAULT_TEXT, "--text-col", "text", where)]
-        elif "title" in names and "description" in names:
+        elif not any(c in names for c in DEFAULT_TEXT) and {"title", "description"} <= set(names):
             text_cols = ["title", "description"]
-        else:
-            pick_column(names, None, DEFAULT_TEXT, "--text-col", "text", where)
-            raise AssertionError("unreachable")
+        else:  # raises, listing the columns, when no default text column exists
+            text_cols = [pick_column(names, None, DEFAULT_TEXT, "--text-col", "text", where)]
         label = pick_column(names, columns.label, DEFAULT_LABEL, "--label-col", "label", where)
         for col in text_cols:
             if not (pa.types.is_string(raw_schema.field(col).type) or pa.types.is_large_string(raw_schema.field(col).type)):

@@ -64,10 +64,8 @@ class FederatedConfig:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1")
         if self.lr <= 0 or self.server_lr <= 0:
             raise InputError("--lr and --server-lr must be > 0")
-        if self.mu < 0:
+        if self.mu < 0:  # mu = 0 is allowed: FedProx then equals FedAvg
             raise InputError("--mu must be >= 0")
-        if self.algo == "fedprox" and self.mu == 0:
-            pass  # allowed: FedProx with mu = 0 is FedAvg
 
 
 def round_generator(seed: int, round_index: int, client: int = -1) -> np.random.Generator:
@@ -113,7 +111,7 @@ def local_update(
     # training would write into the global weights
     vector_to_parameters(global_vector.clone(), model.parameters())
     model.train()
-    params = [p for p in model.parameters()]
+    params = list(model.parameters())
     optimizer = torch.optim.SGD(params, lr=lr)
     n = next(iter(data.values())).shape[0]
     device = global_vector.device

@@ -145,9 +145,8 @@ def train(
         task_model.load(out)
         checkpoint = torch.load(out / CHECKPOINT_FILE, map_location=torch_device)
         start_round = int(checkpoint["round"])
-        state = ServerState(checkpoint["weights"].to(torch_device), checkpoint["m"], checkpoint["v"])
-        if state.m is not None:
-            state = ServerState(state.weights, state.m.to(torch_device), state.v.to(torch_device))
+        state = ServerState(*(None if checkpoint[k] is None else checkpoint[k].to(torch_device)
+                              for k in ("weights", "m", "v")))
         _truncate_metrics(out / METRICS_FILE, start_round)
     elif out.exists() and any(out.iterdir()) and not overwrite and not resume:
         raise OutputError(f"{out}: already exists; pass --overwrite to start again or --resume to continue")
