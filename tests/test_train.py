@@ -228,3 +228,18 @@ def test_train_and_report_cli(agnews_parts, tmp_path):
     assert "fedprox" in result.output and (tmp_path / "r.png").stat().st_size > 0
     result = runner.invoke(main, ["train", str(agnews_parts), "--task", "tc", "--rounds", "0", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "--rounds must be at least 1" in result.output
+
+
+def test_train_bad_inputs_are_clear_errors(tmp_path):
+    parts = tmp_path / "p"
+    fedpart.partition(FIXTURES / "ag_news" / "sample.csv", task="tc", scheme="iid", clients=2, out=parts,
+                      plot=False, read_options=ReadOptions(column_names=("label", "title", "description")))
+    with pytest.raises(fedpart.InputError, match="has no test split; partition with --test-frac"):
+        train(parts, task="tc", out=tmp_path / "r", device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(fedpart.InputError, match="torch sees no CUDA device"):
+            train(parts, task="tc", out=tmp_path / "r", device="cuda")
+    with pytest.raises(fedpart.InputError, match="not a torch device"):
+        train(parts, task="tc", out=tmp_path / "r", device="tpu-ish")
+    with pytest.raises(fedpart.InputError, match="not a fedpart partition directory"):
+        train(tmp_path, task="tc", out=tmp_path / "r", device="cpu")
