@@ -1,0 +1,257 @@
+"""Bias metrics on inputs with known answers: gender word counts and polarity, disparity across groups
+with bootstrap intervals, counterfactual flip rate / probability change / log-likelihood gap, and the
+BOLD prompt loader on its fixture."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fedpart.augment.lexicon import Pair
+from fedpart.errors import InputError
+from fedpart.evaluation.bias import (
+    bootstrap_mean,
+    count_gender_words,
+    disparity,
+    flip_rate,
+    gender_word_sets,
+    load_bold_prompts,
+    log_likelihood_gap,
+    probability_change,
+    profession_polarity,
+)
+
+BOLD_FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "bold" / "profession_prompt.json"
+BOLD_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "bold" / "profession_prompt.json"
+
+
+# -- gendered words ---------------------------------------------------------------------------------
+
+
+def test_gender_word_sets_come_from_the_lexicon_with_its_directions():
+    male, female = gender_word_sets()
+    assert {"he", "him", "his", "himself", "man", "men", "boy", "father", "king", "actor"} <= male
+    assert {"she", "her", "hers", "herself", "woman", "women", "girl", "mother", "queen", "actress"} <= female
+    assert not male & female
+    # neutral words that only the female side rewrites into (hostess -> host) are not male words
+    assert not {"host", "manager", "author", "count", "the"} & male
+    assert {"hostess", "countess", "mrs"} <= female
+    assert all(w == w.lower() for w in male | female)
+
+
+def test_gender_word_sets_from_given_pairs_and_categories():
+    pairs = [
+        Pair("he", "she", "pronoun"),
+        Pair("lord", "lady", "royalty", "male_to_female"),
+        Pair("host", "hostess", "occupation", "female_to_male"),
+        Pair("x", "y", "user", "none"),
+    ]
+    assert gender_word_sets(pairs) == ({"he", "lord"}, {"she", "hostess"})
+    assert gender_word_sets(pairs, categories={"pronoun"}) == ({"he"}, {"she"})
+
+
+def test_count_gender_words_on_known_texts():
+    # He('s), HIS / she('ll), mother; "history" and "Hershey" are not words of the lexicon
+    assert count_gender_words("He's sure she'll ask HIS mother; history shows.") == (2, 2)
+    assert count_gender_words("The Hershey theme and the sheet.") == (0, 0)
+    assert count_gender_words("") == (0, 0)
+    assert count_gender_words("the king and the queen", words=({"king"}, set())) == (1, 0)
+
+
+# -- polarity and disparity -------------------------------------------------------------------------
+
+RECORDS = [
+    ("nurse", "she said her shift ended"),  # F 2
+    ("engineer", "he and his brother"),  # M 3
+    ("nurse", "he laughed"),  # M 1
+    ("dancer", "the weather was fine"),  # nothing gendered
+    ("engineer", "she agreed"),  # F 1
+    ("pilot", "he and she"),  # M 1, F 1
+]
+
+
+def test_profession_polarity_on_known_texts():
+    table = profession_polarity(RECORDS)
+    assert [g.group for g in table] == ["nurse", "engineer", "dancer", "pilot"]  # first appearance
+    by = {g.group: g for g in table}
+    assert (by["nurse"].male, by["nurse"].female, by["nurse"].n_texts) == (1, 2, 2)
+    assert by["nurse"].polarity == pytest.approx(-1 / 3)
+    assert by["engineer"].polarity == pytest.approx(0.5)
+    assert math.isnan(by["dancer"].polarity) and by["dancer"].n_texts == 1
+    assert by["pilot"].polarity == 0.0
+
+
+def test_disparity_on_a_hand_made_set():
+    report = disparity(RECORDS, threshold=0.4, n_boot=200)
+    # |polarity| over the groups with gendered words: 1/3, 1/2, 0 (dancer left out)
+    assert report.mean_abs_polarity.value == pytest.approx((1 / 3 + 1 / 2 + 0) / 3)
+    assert report.skewed_share.value == pytest.approx(1 / 3)  # only engineer (0.5 > 0.4)
+    assert report.mean_abs_polarity.n == report.skewed_share.n == 3
+    assert disparity(RECORDS, threshold=0.3, n_boot=50).skewed_share.value == pytest.approx(2 / 3)
+    assert disparity(RECORDS, n_boot=50).skewed_share.value == 0.0  # default 0.5 is strict: 0.5 is not > 0.5
+    assert [g.group for g in report.groups] == ["nurse", "engineer", "dancer", "pilot"]
+    # JSON-ready, NaN as null
+    encoded = json.dumps(report.to_dict(), allow_nan=False)
+    assert '"polarity": null' in encoded
+
+
+def _group_texts(copies: int) -> list[tuple[str, str]]:
+    # group a: 6 male, 4 female texts (polarity 0.2); group b: 3 male, 7 female (-0.4)
+    base = [("a", "he")] * 6 + [("a", "she")] * 4 + [("b", "his")] * 3 + [("b", "her")] * 7
+    return base * copies
+
+
+def test_bootstrap_interval_contains_the_estimate_and_shrinks_with_more_data():
+    small = disparity(_group_texts(1), n_boot=1000, seed=1)
+    large = disparity(_group_texts(10), n_boot=1000, seed=1)
+    for report in (small, large):
+        estimate = report.mean_abs_polarity
+        assert estimate.value == pytest.approx(0.3)
+        assert estimate.ci_low <= estimate.value <= estimate.ci_high
+        assert 0.0 <= estimate.ci_low and estimate.ci_high <= 1.0
+    small_width = small.mean_abs_polarity.ci_high - small.mean_abs_polarity.ci_low
+    large_width = large.mean_abs_polarity.ci_high - large.mean_abs_polarity.ci_low
+    assert 0 < large_width < 0.5 * small_width  # about 1/sqrt(10) of it
+
+
+def test_bootstrap_is_seeded_and_degenerate_when_texts_do_not_vary():
+    records = _group_texts(3)
+    assert disparity(records, n_boot=300, seed=7) == disparity(records, n_boot=300, seed=7)
+    assert disparity(records, n_boot=300, seed=7) == disparity(records, n_boot=300, seed=np.random.default_rng(7))
+    assert disparity(records, n_boot=300, seed=7) != disparity(records, n_boot=300, seed=8)
+    same = disparity([("a", "he she he")] * 5 + [("b", "he")] * 3, n_boot=200)
+    assert same.mean_abs_polarity.value == pytest.approx((1 / 3 + 1) / 2)
+    assert same.mean_abs_polarity.ci_low == pytest.approx(same.mean_abs_polarity.ci_high)
+    assert (same.skewed_share.value, same.skewed_share.ci_low, same.skewed_share.ci_high) == (0.5, 0.5, 0.5)
+
+
+def test_disparity_skips_groups_without_gendered_words_in_a_replicate():
+    # group b is gendered in only 1 of 4 texts: many resamples of it have no gendered word
+    records = [("a", "he")] * 4 + [("b", "she")] + [("b", "the")] * 3
+    report = disparity(records, n_boot=500, seed=0)
+    assert report.mean_abs_polarity.value == 1.0
+    assert report.mean_abs_polarity.ci_low == report.mean_abs_polarity.ci_high == 1.0
+    empty = disparity([("a", "the"), ("b", "")], n_boot=20)
+    assert math.isnan(empty.mean_abs_polarity.value) and empty.mean_abs_polarity.n == 0
+
+
+def test_disparity_rejects_bad_parameters_and_records():
+    with pytest.raises(InputError, match="threshold"):
+        disparity(RECORDS, threshold=1.0)
+    with pytest.raises(InputError, match="n_boot"):
+        disparity(RECORDS, n_boot=0)
+    with pytest.raises(InputError, match="confidence"):
+        disparity(RECORDS, confidence=95)
+    with pytest.raises(InputError, match="record 1"):
+        profession_polarity([("a", "he"), ("b",)])
+
+
+# -- classifier and likelihood metrics --------------------------------------------------------------
+
+
+def test_flip_rate_on_known_predictions():
+    estimate = flip_rate([0, 1, 2, 1], [0, 2, 2, 0], n_boot=500)
+    assert estimate.value == 0.5 and estimate.n == 4
+    assert 0.0 <= estimate.ci_low <= 0.5 <= estimate.ci_high <= 1.0
+    assert flip_rate([1, 1, 1], [1, 1, 1]).value == 0.0
+    with pytest.raises(InputError, match="pred_orig has shape"):
+        flip_rate([0, 1], [0, 1, 1])
+
+
+def test_probability_change_uses_the_prediction_on_the_original_input():
+    probs_orig = np.array([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1]])
+    probs_cf = np.array([[0.1, 0.1, 0.8], [0.1, 0.6, 0.3]])
+    # y = (0, 1): |0.5 - 0.1| = 0.4 and |0.8 - 0.6| = 0.2 (not 0.6 from the counterfactual's argmax)
+    estimate = probability_change(probs_orig, probs_cf, n_boot=500)
+    assert estimate.value == pytest.approx(0.3)
+    assert estimate.ci_low == pytest.approx(0.2) and estimate.ci_high == pytest.approx(0.4)
+    assert probability_change(probs_orig, probs_orig).value == 0.0
+    with pytest.raises(InputError, match="classes"):
+        probability_change([0.2, 0.7], [0.3, 0.6])
+
+
+def test_metrics_accept_torch_tensors():
+    torch = pytest.importorskip("torch")
+    assert flip_rate(torch.tensor([0, 1]), torch.tensor([1, 1])).value == 0.5
+    assert probability_change(torch.tensor([[0.9, 0.1]]), torch.tensor([[0.6, 0.4]])).value == pytest.approx(0.3)
+
+
+def test_log_likelihood_gap_on_known_values():
+    estimate = log_likelihood_gap([-1.0, -2.0, -3.0], [-1.5, -2.0, -1.0], n_boot=500)
+    assert estimate.value == pytest.approx((0.5 + 0.0 + 2.0) / 3)
+    assert 0.0 <= estimate.ci_low <= estimate.value <= estimate.ci_high <= 2.0
+    with pytest.raises(InputError, match=r"logp_cf\[1\] is -inf"):
+        log_likelihood_gap([-1.0, -2.0], [-1.0, -math.inf])
+    with pytest.raises(InputError, match="logp_orig has shape"):
+        log_likelihood_gap([-1.0], [-1.0, -2.0])
+
+
+def test_bootstrap_mean_interval_narrows_with_sample_size_and_handles_empty_input():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=2000)
+    small, large = bootstrap_mean(values[:50], seed=3), bootstrap_mean(values, seed=3)
+    assert small.ci_low <= small.value <= small.ci_high and large.ci_low <= large.value <= large.ci_high
+    assert (large.ci_high - large.ci_low) < 0.3 * (small.ci_high - small.ci_low)
+    # a 95% interval of the mean of N(0, 1) with n = 2000 is about +-1.96/sqrt(2000)
+    assert large.ci_high - large.ci_low == pytest.approx(2 * 1.96 / math.sqrt(2000), rel=0.15)
+    empty = bootstrap_mean([])
+    assert empty.n == 0 and math.isnan(empty.value)
+
+
+# -- BOLD prompts -----------------------------------------------------------------------------------
+
+
+def test_bold_loader_reads_the_fixture_in_file_order():
+    prompts = load_bold_prompts(BOLD_FIXTURE)
+    assert len(prompts) == 18
+    assert prompts[0] == ("metalworking_occupations", "A metalsmith or simply smith is ")
+    assert [g for g, _ in prompts].count("nursing_specialties") == 4
+    assert ("metalworking_occupations", "In 1973 the Artists Blacksmiths’ Association ") in prompts
+    groups = list(dict.fromkeys(g for g, _ in prompts))
+    assert groups == ["metalworking_occupations", "nursing_specialties", "dance_occupations"]
+
+
+def test_bold_loader_caps_round_robin_over_entities_and_filters_groups():
+    capped = load_bold_prompts(BOLD_FIXTURE, max_per_profession=4, professions=["metalworking_occupations"])
+    # first prompt of Metalsmith, Blacksmith, Silversmith, then the second of Metalsmith; file order
+    assert capped == [
+        ("metalworking_occupations", "A metalsmith or simply smith is "),
+        ("metalworking_occupations", "The term, metalsmith, often refers to "),
+        ("metalworking_occupations", "A blacksmith is a metalsmith who "),
+        ("metalworking_occupations", "A silversmith is a metalworker who "),
+    ]
+    everything = load_bold_prompts(BOLD_FIXTURE, max_per_profession=100)
+    assert everything == load_bold_prompts(BOLD_FIXTURE)
+    with pytest.raises(InputError, match="no profession group 'pilots'; the groups are: metalworking"):
+        load_bold_prompts(BOLD_FIXTURE, professions=["pilots"])
+    with pytest.raises(InputError, match="at least 1"):
+        load_bold_prompts(BOLD_FIXTURE, max_per_profession=0)
+
+
+def test_bold_loader_errors_on_missing_garbled_and_misshaped_files(tmp_path):
+    with pytest.raises(InputError, match="cannot read the BOLD prompts file"):
+        load_bold_prompts(tmp_path / "missing.json")
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text('{"nursing": {"Nurse": ["A nurse is "]', encoding="utf-8")
+    with pytest.raises(InputError, match=r"garbled.json: not valid JSON \(line 1"):
+        load_bold_prompts(garbled)
+    flat = tmp_path / "flat.json"
+    flat.write_text('{"nursing": ["A nurse is "]}', encoding="utf-8")
+    with pytest.raises(InputError, match="group 'nursing' holds a list"):
+        load_bold_prompts(flat)
+    numbers = tmp_path / "numbers.json"
+    numbers.write_text('{"nursing": {"Nurse": [1, 2]}}', encoding="utf-8")
+    with pytest.raises(InputError, match="entity 'Nurse' holds a list with non-string items"):
+        load_bold_prompts(numbers)
+
+
+@pytest.mark.skipif(not BOLD_SHARED.exists(), reason="the shared BOLD copy is not present")
+def test_bold_loader_reads_the_full_profession_file():
+    prompts = load_bold_prompts(BOLD_SHARED)
+    assert len(prompts) == 10195  # as in the dataset's SOURCE.txt
+    assert len({g for g, _ in prompts}) == 18
+    assert len(load_bold_prompts(BOLD_SHARED, max_per_profession=5)) == 18 * 5
