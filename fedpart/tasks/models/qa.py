@@ -22,14 +22,28 @@ MAX_ANSWER_TOKENS = 30
 IGNORE = -100
 
 
-def answer_token_span(offsets: list[tuple[int, int]], start_char: int, text: str) -> tuple[int, int]:
-    """Token indices ``(first, last)`` covering the answer's characters, or ``(IGNORE, IGNORE)``."""
+def answer_token_span(
+    offsets: list[tuple[int, int]], start_char: int, text: str, max_tokens: int = MAX_CONTEXT
+) -> tuple[int, int]:
+    """Token indices ``(first, last)`` covering the answer's characters, or ``(IGNORE, IGNORE)``
+    (also when the answer ends at or past token ``max_tokens``)."""
     end_char = start_char + len(text)
     first = next((i for i, (s, e) in enumerate(offsets) if e > start_char), None)
     last = next((i for i in range(len(offsets) - 1, -1, -1) if offsets[i][0] < end_char), None)
-    if first is None or last is None or last < first or last >= MAX_CONTEXT:
+    if first is None or last is None or last < first or last >= max_tokens:
         return IGNORE, IGNORE
     return first, last
+
+
+def best_spans(start_logits: torch.Tensor, end_logits: torch.Tensor) -> list[tuple[int, int]]:
+    """Per row of ``(rows, length)`` logits, the ``(start, end)`` maximising ``start + end`` logits
+    with ``start <= end < start + MAX_ANSWER_TOKENS``."""
+    scores = start_logits.unsqueeze(2) + end_logits.unsqueeze(1)  # (n, start, end)
+    length = scores.shape[-1]
+    allowed = torch.triu(torch.ones(length, length, dtype=torch.bool, device=scores.device))
+    allowed &= ~torch.triu(allowed, diagonal=MAX_ANSWER_TOKENS)
+    best = scores.masked_fill(~allowed, float("-inf")).flatten(1).argmax(-1)
+    return [(int(i) // length, int(i) % length) for i in best.cpu()]
 
 
 class SpanReader(nn.Module):
@@ -100,13 +114,7 @@ class SpanQATask(TaskModel):
 
     @torch.no_grad()
     def predict_spans(self, model: nn.Module, data: Batch) -> list[tuple[int, int]]:
-        start_logits, end_logits = model(data["context"], data["question"])
-        scores = start_logits.unsqueeze(2) + end_logits.unsqueeze(1)  # (n, start, end)
-        length = scores.shape[-1]
-        allowed = torch.triu(torch.ones(length, length, dtype=torch.bool, device=scores.device))
-        allowed &= ~torch.triu(allowed, diagonal=MAX_ANSWER_TOKENS)
-        best = scores.masked_fill(~allowed, float("-inf")).flatten(1).argmax(-1)
-        return [(int(i) // length, int(i) % length) for i in best.cpu()]
+        return best_spans(*model(data["context"], data["question"]))
 
     def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
         predictions = []

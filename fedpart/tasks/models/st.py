@@ -19,6 +19,12 @@ MAX_TOKENS = 64
 IGNORE = -100
 
 
+def tag_set(tables: list[pa.Table]) -> list[str]:
+    """``O`` first, then the other tags of the training tables sorted (unseen tags later map to ``O``)."""
+    found = {tag for table in tables for tags in table.column("tags").to_pylist() for tag in tags}
+    return ["O", *sorted(found - {"O"})]
+
+
 class BiLSTMTagger(nn.Module):
     def __init__(self, vocab_size: int, n_tags: int, dim: int = 64, hidden: int = 64) -> None:
         super().__init__()
@@ -43,8 +49,7 @@ class TaggerTask(TaskModel):
         self.vocab = Vocabulary.build(
             [t.lower() for t in tokens] for table in tables for tokens in table.column("tokens").to_pylist()
         )
-        found = {tag for table in tables for tags in table.column("tags").to_pylist() for tag in tags}
-        self.tags = ["O", *sorted(found - {"O"})]
+        self.tags = tag_set(tables)
 
     def featurize(self, table: pa.Table, device: torch.device) -> Batch:
         index = {tag: i for i, tag in enumerate(self.tags)}
