@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -17,7 +18,7 @@ from fedpart._version import __version__
 from fedpart.errors import FedpartError
 
 SCHEMES = ("iid", "dirichlet", "label-count", "quantity", "natural", "cluster")
-TASKS = ("tc", "st", "qa", "s2s")
+TASKS = ("tc", "st", "qa", "s2s", "lm")
 INPUT_FORMATS = ("parquet", "arrow", "csv", "tsv", "jsonl")
 
 # --X-col options that name a task's input columns (ColumnMap field, flag, help)
@@ -39,7 +40,7 @@ def task_input_options(func: Any) -> Any:
     options = [
         click.option("--task", type=click.Choice(TASKS),
                      help="Read INPUT as this task's data (canonical columns, validation, task keys)."),
-        click.option("--text-col", help="Text column(s), comma-separated to join (tc; cluster text without --task)."),
+        click.option("--text-col", help="Text column(s), comma-separated to join (tc, lm; cluster text without --task)."),
         *(click.option(flag, f"{name}_col", help=text) for name, flag, text in TASK_COLUMN_OPTIONS),
         click.option("--drop-invalid", is_flag=True,
                      help="Drop (and report) rows that fail the task's validation instead of failing."),
@@ -203,49 +204,120 @@ def convert(input: str | None, out: str, label_col: str | None, overwrite: bool,
         click.echo(f"dropped {count} row(s) that {reason}")
 
 
-@main.command()
-@click.argument("partition_dir")
-@click.option("--task", type=click.Choice(TASKS), required=True, help="Task of the shards.")
-@click.option("--algo", type=click.Choice(["fedavg", "fedprox", "centralized"]), default="fedavg", show_default=True)
-@click.option("--rounds", type=int, default=10, show_default=True)
-@click.option("--clients-per-round", type=int, default=10, show_default=True)
-@click.option("--local-epochs", type=int, default=1, show_default=True)
-@click.option("--lr", type=float, default=0.05, show_default=True, help="Client SGD learning rate.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--mu", type=float, default=0.0, show_default=True, help="FedProx proximal weight.")
-@click.option("--server-opt", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
-              help="Server optimiser (FedOpt); sgd with --server-lr 1 is FedAvg.")
-@click.option("--server-lr", type=float, default=1.0, show_default=True)
-@click.option("--sampling", type=click.Choice(["uniform", "activity"]), default="uniform", show_default=True,
-              help="Client sampling: uniform, or proportional to client size.")
-@click.option("--eval-every", type=int, default=1, show_default=True)
-@click.option("--eval-data", help="Evaluation Parquet file (default: the partition's test.parquet).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", "-o", required=True, help="Run directory.")
-@click.option("--resume", is_flag=True, help="Continue a stopped run from its last checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Start again in an existing run directory.")
-@click.option("--quiet", "-q", is_flag=True)
-def train(partition_dir: str, task: str, out: str, device: str, eval_data: str | None, resume: bool,
-          overwrite: bool, quiet: bool, **options: Any) -> None:
-    """Train a task model on PARTITION_DIR's client shards (FedAvg, FedProx, FedOpt or centralised)."""
-    from fedpart.train.federated import FederatedConfig
-    from fedpart.train.runner import train as run_train
+def federated_options(default_algo: str) -> Any:
+    """The FL hyper-parameters shared by ``train`` and ``distill`` (fields of FederatedConfig)."""
+    options = [
+        click.option("--algo", type=click.Choice(["fedavg", "fedprox", "centralized"]), default=default_algo,
+                     show_default=True),
+        click.option("--rounds", type=int, default=10, show_default=True),
+        click.option("--clients-per-round", type=int, default=10, show_default=True),
+        click.option("--local-epochs", type=int, default=1, show_default=True),
+        click.option("--lr", type=float, default=0.05, show_default=True, help="Client learning rate."),
+        click.option("--batch-size", type=int, default=32, show_default=True),
+        click.option("--client-opt", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
+                     help="Local optimiser (adam: fresh moments every local update, as FedNLP's local AdamW)."),
+        click.option("--mu", type=float, default=0.0, show_default=True, help="FedProx proximal weight."),
+        click.option("--server-opt", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
+                     help="Server optimiser (FedOpt); sgd with --server-lr 1 is FedAvg."),
+        click.option("--server-lr", type=float, default=1.0, show_default=True),
+        click.option("--sampling", type=click.Choice(["uniform", "activity"]), default="uniform", show_default=True,
+                     help="Client sampling: uniform, or proportional to client size."),
+        click.option("--eval-every", type=int, default=1, show_default=True),
+    ]
 
-    config = FederatedConfig(**options)
+    def decorate(func: Any) -> Any:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out: str) -> None:
+    """Call ``run(progress)`` with a tqdm bar over ``rounds``; print the last evaluated metrics."""
     bar = None
     if not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.rounds, desc=f"{config.algo} rounds", file=sys.stderr, disable=None)
-    records = run_train(partition_dir, task=task, out=out, config=config, device=device, eval_data=eval_data,
-                        resume=resume, overwrite=overwrite, progress=(lambda _: bar.update(1)) if bar else None)
+        bar = tqdm(total=rounds, desc=desc, file=sys.stderr, disable=None)
+    records = run((lambda _: bar.update(1)) if bar else None)
     if bar is not None:
         bar.close()
     if records and not quiet:
         last = records[-1]
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in last["metrics"].items())
         click.echo(f"round {last['round']}: {metrics} ({out})")
+
+
+@main.command()
+@click.argument("partition_dir")
+@click.option("--task", type=click.Choice(TASKS), required=True, help="Task of the shards.")
+@federated_options(default_algo="fedavg")
+@click.option("--eval-data", help="Evaluation Parquet file (default: the partition's test.parquet).")
+@click.option("--model-size", help="Model size of the task's default model (tc: small, base; lm: small, base, large).")
+@click.option("--hf-model", metavar="PATH",
+              help="Local Hugging Face model directory; uses its tokenizer and weights (needs fedpart[hf]).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "-o", required=True, help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue a stopped run from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Start again in an existing run directory.")
+@click.option("--quiet", "-q", is_flag=True)
+def train(partition_dir: str, task: str, out: str, device: str, eval_data: str | None, model_size: str | None,
+          resume: bool, overwrite: bool, quiet: bool, **options: Any) -> None:
+    """Train a task model on PARTITION_DIR's client shards (FedAvg, FedProx, FedOpt or centralised)."""
+    from fedpart.train.federated import FederatedConfig
+    from fedpart.train.runner import train as run_train
+
+    hf_model = options.pop("hf_model")
+    config = FederatedConfig(**options)
+    _run_rounds_with_progress(
+        lambda progress: run_train(partition_dir, task=task, out=out, config=config, device=device,
+                                   eval_data=eval_data, model_size=model_size, hf_model=hf_model, resume=resume,
+                                   overwrite=overwrite, progress=progress),
+        config.rounds, f"{config.algo} rounds", quiet, out,
+    )
+
+
+@main.command()
+@click.argument("teacher_dir")
+@click.option("--data", required=True, help="Distillation corpus: a data file, or a partition directory (FL).")
+@click.option("--student-size", default="small", show_default=True, help="Student size (lm: small, base, large; tc: small, base).")
+@click.option("--cda", type=click.Choice(["none", "one-sided", "two-sided"]), default="none", show_default=True,
+              help="Counterfactual data augmentation: one-sided = counterfactuals only, two-sided = both.")
+@click.option("--teacher-perturb", type=click.Choice(["none", "mean", "max", "swap"]), default="none", show_default=True,
+              help="Combine the teacher's predictions on each context and its counterfactual (Gupta et al. 2022).")
+@click.option("--temperature", type=float, default=2.0, show_default=True)
+@click.option("--alpha-kd", type=float, default=0.5, show_default=True, help="Weight of the distillation (KL) term.")
+@click.option("--alpha-lm", type=float, default=0.5, show_default=True, help="Weight of the label/next-word CE term.")
+@click.option("--spacy-model", default="auto", show_default=True,
+              help="spaCy model for her/his disambiguation in the swaps: auto, none or a model name/path.")
+@federated_options(default_algo="centralized")
+@click.option("--eval-data", help="Evaluation file [the partition's test split, else the teacher's evaluation data].")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", "-o", required=True, help="Run directory of the student.")
+@click.option("--resume", is_flag=True, help="Continue a stopped run from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Start again in an existing run directory.")
+@click.option("--quiet", "-q", is_flag=True)
+def distill(teacher_dir: str, data: str, student_size: str, cda: str, teacher_perturb: str, temperature: float,
+            alpha_kd: float, alpha_lm: float, spacy_model: str, eval_data: str | None, device: str, out: str,
+            resume: bool, overwrite: bool, quiet: bool, **options: Any) -> None:
+    """Distil a smaller student from the TEACHER_DIR run, optionally with counterfactual role reversal."""
+    from fedpart.distill.runner import DistillConfig
+    from fedpart.distill.runner import distill as run_distill
+    from fedpart.train.federated import FederatedConfig
+
+    distill_config = DistillConfig(student_size=student_size, cda=cda, teacher_perturb=teacher_perturb,
+                                   temperature=temperature, alpha_kd=alpha_kd, alpha_lm=alpha_lm,
+                                   spacy_model=spacy_model)
+    config = FederatedConfig(**options)
+    _run_rounds_with_progress(
+        lambda progress: run_distill(teacher_dir, data=data, out=out, distill_config=distill_config, config=config,
+                                     device=device, eval_data=eval_data, resume=resume, overwrite=overwrite,
+                                     progress=progress),
+        config.rounds, f"distill ({config.algo})", quiet, out,
+    )
 
 
 @main.command()
@@ -258,6 +330,41 @@ def report(runs: tuple[str, ...], plot_path: str) -> None:
     summaries = [load_run(run) for run in runs]
     click.echo(format_report(summaries))
     click.echo(f"plot: {write_report_plot(summaries, plot_path)}")
+
+
+@main.group("eval")
+def evaluate() -> None:
+    """Evaluate finished runs (gender bias and utility)."""
+
+
+@evaluate.command("bias")
+@click.argument("runs", nargs=-1, required=True)
+@click.option("--prompts", help="lm runs: BOLD's profession_prompt.json, or JSONL records {group, prompt}.")
+@click.option("--max-per-profession", type=int, help="Use at most this many prompts per profession.")
+@click.option("--samples", type=int, default=3, show_default=True, help="Continuations generated per prompt.")
+@click.option("--max-new-tokens", type=int, default=20, show_default=True)
+@click.option("--min-new-tokens", type=int, default=5, show_default=True, help="No <eos> before this many words.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature (0: greedy).")
+@click.option("--top-k", type=int, default=40, show_default=True)
+@click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
+@click.option("--eval-data", help="Held-out data for perplexity/accuracy [each run's own evaluation data].")
+@click.option("--spacy-model", default="auto", show_default=True, help="spaCy model for the gender swaps: auto, none, NAME.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--plot", "plot_path", default="bias.png", show_default=True, help="Where to write the plot.")
+@click.option("--json", "json_path", help="Also write every measurement (and per-profession polarity) here.")
+def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: int | None, eval_data: str | None,
+              device: str, plot_path: str, json_path: str | None, **options: Any) -> None:
+    """Compare RUNS' gender bias and utility: a table (value [95% CI]) and a bias-vs-utility plot."""
+    from fedpart.train.bias_eval import BiasEvalOptions, evaluate_runs, format_bias_table, write_bias_plot
+
+    settings = BiasEvalOptions(max_per_profession=max_per_profession, **options)
+    results = evaluate_runs(runs, prompts=prompts, options=settings, device=device, eval_data=eval_data)
+    click.echo(format_bias_table(results))
+    click.echo(f"plot: {write_bias_plot(results, plot_path)}")
+    if json_path:
+        Path(json_path).write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
+        click.echo(f"json: {json_path}")
 
 
 @main.group()

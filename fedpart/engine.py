@@ -147,7 +147,7 @@ def _map_task_columns(
             raise InputError(f"--label-col does not apply to --task {task} (its key is derived by the task)")
         columns = replace(columns, label=label_col)
     if text_col:
-        if task != "tc":
+        if task not in ("tc", "lm"):
             raise InputError(f"--text-col does not apply to --task {task}; see `fedpart partition --help`")
         columns = replace(columns, text=tuple(text_col))
     return columns

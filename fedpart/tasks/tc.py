@@ -34,23 +34,38 @@ class TextClassification(Task):
     text_cols: ClassVar[tuple[str, ...]] = ("text",)
 
     def bind(self, raw_schema: pa.Schema, columns: ColumnMap, where: str) -> BoundTask:
-        names = raw_schema.names
-        if columns.text is not None:
-            text_cols = list(columns.text)
-            for col in text_cols:
-                pick_column(names, col, (), "--text-col", "text", where)
-        elif not any(c in names for c in DEFAULT_TEXT) and {"title", "description"} <= set(names):
-            text_cols = ["title", "description"]
-        else:  # raises, listing the columns, when no default text column exists
-            text_cols = [pick_column(names, None, DEFAULT_TEXT, "--text-col", "text", where)]
-        label = pick_column(names, columns.label, DEFAULT_LABEL, "--label-col", "label", where)
-        for col in text_cols:
-            if not (pa.types.is_string(raw_schema.field(col).type) or pa.types.is_large_string(raw_schema.field(col).type)):
-                raise InputError(
-                    f"{where}: text column {col!r} has type {raw_schema.field(col).type}, expected strings; "
-                    "pick the text with --text-col"
-                )
+        text_cols = resolve_text_columns(raw_schema, columns, where)
+        label = pick_column(raw_schema.names, columns.label, DEFAULT_LABEL, "--label-col", "label", where)
         return _BoundTextClassification(raw_schema, text_cols, label)
+
+
+def resolve_text_columns(raw_schema: pa.Schema, columns: ColumnMap, where: str) -> list[str]:
+    """The string column(s) that make up ``text``: ``--text-col`` (comma-separated names are joined),
+    else the first of ``text``/``sentence``/``content``, else ``title`` + ``description``."""
+    names = raw_schema.names
+    if columns.text is not None:
+        text_cols = list(columns.text)
+        for col in text_cols:
+            pick_column(names, col, (), "--text-col", "text", where)
+    elif not any(c in names for c in DEFAULT_TEXT) and {"title", "description"} <= set(names):
+        text_cols = ["title", "description"]
+    else:  # raises, listing the columns, when no default text column exists
+        text_cols = [pick_column(names, None, DEFAULT_TEXT, "--text-col", "text", where)]
+    for col in text_cols:
+        if not (pa.types.is_string(raw_schema.field(col).type) or pa.types.is_large_string(raw_schema.field(col).type)):
+            raise InputError(
+                f"{where}: text column {col!r} has type {raw_schema.field(col).type}, expected strings; "
+                "pick the text with --text-col"
+            )
+    return text_cols
+
+
+def text_array(batch: pa.RecordBatch, text_cols: list[str]) -> pa.Array:
+    """The ``text`` column of a raw batch: one column as strings, or several joined with a space."""
+    if len(text_cols) == 1:
+        return batch.column(text_cols[0]).cast(pa.string())
+    parts = [pc.fill_null(batch.column(c).cast(pa.string()), "") for c in text_cols]
+    return pc.utf8_trim_whitespace(pc.binary_join_element_wise(*parts, " "))
 
 
 class _BoundTextClassification(BoundTask):
@@ -62,12 +77,7 @@ class _BoundTextClassification(BoundTask):
         )
 
     def to_canonical(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        if len(self.text_cols) == 1:
-            text = batch.column(self.text_cols[0]).cast(pa.string())
-        else:
-            parts = [pc.fill_null(batch.column(c).cast(pa.string()), "") for c in self.text_cols]
-            text = pc.utf8_trim_whitespace(pc.binary_join_element_wise(*parts, " "))
-        arrays = [text, batch.column(self.label), *(batch.column(f.name) for f in self.extra)]
+        arrays = [text_array(batch, self.text_cols), batch.column(self.label), *(batch.column(f.name) for f in self.extra)]
         return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
 
     def validate(self, batch: pa.RecordBatch) -> list[Validation]:

@@ -29,6 +29,7 @@ from fedpart.errors import InputError
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 ALGORITHMS = ("fedavg", "fedprox", "centralized")
+CLIENT_OPTIMIZERS = ("sgd", "adam")
 SERVER_OPTIMIZERS = ("sgd", "adam")
 SAMPLINGS = ("uniform", "activity")
 
@@ -43,6 +44,7 @@ class FederatedConfig:
     local_epochs: int = 1
     lr: float = 0.05
     batch_size: int = 32
+    client_opt: str = "sgd"
     mu: float = 0.0
     server_opt: str = "sgd"
     server_lr: float = 1.0
@@ -55,6 +57,8 @@ class FederatedConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGORITHMS:
             raise InputError(f"--algo must be one of {', '.join(ALGORITHMS)}, got {self.algo!r}")
+        if self.client_opt not in CLIENT_OPTIMIZERS:
+            raise InputError(f"--client-opt must be one of {', '.join(CLIENT_OPTIMIZERS)}")
         if self.server_opt not in SERVER_OPTIMIZERS:
             raise InputError(f"--server-opt must be one of {', '.join(SERVER_OPTIMIZERS)}")
         if self.sampling not in SAMPLINGS:
@@ -101,18 +105,21 @@ def local_update(
     batch_size: int,
     mu: float,
     generator_seed: Sequence[int],
+    optimizer: str = "sgd",
 ) -> torch.Tensor:
-    """Run ``epochs`` epochs of minibatch SGD from ``global_vector``; return the new flat weights.
+    """Run ``epochs`` epochs of minibatch SGD (or Adam) from ``global_vector``; return the new flat weights.
 
     Minibatch order is a seeded permutation per epoch; with ``mu > 0`` the FedProx proximal term
-    ``(mu/2)||w - w_global||^2`` is added to every minibatch loss.
+    ``(mu/2)||w - w_global||^2`` is added to every minibatch loss. ``optimizer="adam"`` starts fresh
+    moments at every local update (client optimiser state is not kept between rounds, as in FedNLP's
+    FedAvg with a local AdamW).
     """
     # vector_to_parameters makes the parameters views of its input: give it a copy, or local
     # training would write into the global weights
     vector_to_parameters(global_vector.clone(), model.parameters())
     model.train()
     params = list(model.parameters())
-    optimizer = torch.optim.SGD(params, lr=lr)
+    step = (torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else torch.optim.Adam(params, lr=lr))
     n = next(iter(data.values())).shape[0]
     device = global_vector.device
     rng = np.random.default_rng(list(generator_seed))
@@ -125,9 +132,9 @@ def local_update(
             loss = loss_fn(model, batch)
             if anchors is not None:
                 loss = loss + (mu / 2) * sum(((p - a) ** 2).sum() for p, a in zip(params, anchors))
-            optimizer.zero_grad(set_to_none=True)
+            step.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
+            step.step()
     return parameters_to_vector(params).detach().clone()
 
 
@@ -179,7 +186,7 @@ def federated_round(
     mu = config.mu if config.algo == "fedprox" else 0.0
     updates = [
         local_update(model, state.weights, clients[c], loss_fn, config.local_epochs, config.lr,
-                     config.batch_size, mu, (config.seed, round_index, int(c) + 1))
+                     config.batch_size, mu, (config.seed, round_index, int(c) + 1), config.client_opt)
         for c in chosen
     ]
     average = aggregate(updates, [sizes[c] for c in chosen])

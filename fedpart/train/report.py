@@ -9,7 +9,9 @@ from typing import Any
 
 from fedpart.errors import InputError
 
-MAIN_METRIC = {"tc": "accuracy", "st": "f1", "qa": "f1", "s2s": "rougeL"}
+MAIN_METRIC = {"tc": "accuracy", "st": "f1", "qa": "f1", "s2s": "rougeL", "lm": "perplexity"}
+#: metrics where smaller is better (the report's "best" column takes the minimum)
+LOWER_IS_BETTER = frozenset({"perplexity", "nll"})
 
 
 @dataclass
@@ -53,7 +55,8 @@ def format_report(runs: list[RunSummary]) -> str:
         rate = run.rounds_per_second
         rows.append([
             run.path, run.config.get("algo", "?"), str(last["round"]), metric, f"{values[-1]:.4f}",
-            f"{max(values):.4f}", f"{rate:.2f}" if rate else "-", f"{last['bytes_communicated'] / 1e6:.1f}",
+            f"{(min if metric in LOWER_IS_BETTER else max)(values):.4f}", f"{rate:.2f}" if rate else "-",
+            f"{last['bytes_communicated'] / 1e6:.1f}",
         ])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])

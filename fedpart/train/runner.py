@@ -26,7 +26,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from fedpart.errors import InputError, OutputError
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.tasks import ColumnMap, get_task
-from fedpart.tasks.models import get_task_model
+from fedpart.tasks.models import make_hf_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
 from fedpart.train.federated import FederatedConfig, ServerState, federated_round
 
@@ -117,6 +117,8 @@ def train(
     config: FederatedConfig = FederatedConfig(),
     device: str = "auto",
     eval_data: str | None = None,
+    model_size: str | None = None,
+    hf_model: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
     stop_after: int | None = None,
@@ -124,18 +126,51 @@ def train(
 ) -> list[dict[str, Any]]:
     """Train on a partition directory; return the metric records (also in ``out/metrics.jsonl``).
 
-    ``stop_after`` ends the run after that many rounds of this call (used to test resume).
+    ``model_size`` picks one of the task's model sizes (``None``: its default). ``stop_after`` ends
+    the run after that many rounds of this call (used to test resume). ``hf_model``: a local Hugging
+    Face model directory whose tokenizer and weights replace the task's default model (needs
+    ``fedpart[hf]``).
 
     Raises:
         InputError: bad partition directory, task or options. OutputError: ``out`` exists
         without ``resume``/``overwrite``, or ``resume`` with a different configuration.
     """
-    partition_dir, out = Path(partition_dir), Path(out)
+    partition_dir = Path(partition_dir)
     manifest = Manifest.read(partition_dir)
     torch_device = resolve_device(device)
-    task_model = get_task_model(task)()
+    if hf_model is not None and model_size is not None:
+        raise InputError("--model-size and --hf-model exclude each other: the model directory fixes the size")
+    task_model = make_task_model(task, model_size) if hf_model is None else make_hf_task_model(task, hf_model)
     run_config = {"task": task, "partition": str(partition_dir), "manifest_sha256": _manifest_digest(partition_dir),
-                  "eval_data": eval_data, **asdict(config)}
+                  "eval_data": eval_data, "model_size": model_size, "hf_model": hf_model, **asdict(config)}
+
+    def load(fit: bool) -> RunData:
+        return _load_data(partition_dir, manifest, task, task_model, torch_device, eval_data, fit)
+
+    return run_rounds(task_model, load, run_config, out, config, torch_device,
+                      resume=resume, overwrite=overwrite, stop_after=stop_after, progress=progress)
+
+
+def run_rounds(
+    task_model: TaskModel,
+    load: Callable[[bool], RunData],
+    run_config: dict[str, Any],
+    out: str | os.PathLike[str],
+    config: FederatedConfig,
+    device: torch.device,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    stop_after: int | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> list[dict[str, Any]]:
+    """The run directory and round loop shared by ``fedpart train`` and ``fedpart distill``.
+
+    ``load(fit)`` featurises the clients and test data (fitting the task's vocabulary first when
+    ``fit``; a resumed run restores it with ``task_model.load`` instead). ``run_config`` is written
+    to ``config.json`` and must match on ``--resume`` (except ``rounds``).
+    """
+    out = Path(out)
     start_round, state = 0, None
     if out.exists() and resume and (out / CHECKPOINT_FILE).exists():
         saved = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
@@ -143,9 +178,9 @@ def train(
         if differing:
             raise OutputError(f"{out}: cannot --resume with different settings ({', '.join(differing)})")
         task_model.load(out)
-        checkpoint = torch.load(out / CHECKPOINT_FILE, map_location=torch_device)
+        checkpoint = torch.load(out / CHECKPOINT_FILE, map_location=device)
         start_round = int(checkpoint["round"])
-        state = ServerState(*(None if checkpoint[k] is None else checkpoint[k].to(torch_device)
+        state = ServerState(*(None if checkpoint[k] is None else checkpoint[k].to(device)
                               for k in ("weights", "m", "v")))
         _truncate_metrics(out / METRICS_FILE, start_round)
     elif out.exists() and any(out.iterdir()) and not overwrite and not resume:
@@ -154,7 +189,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         (out / METRICS_FILE).write_text("", encoding="utf-8")
 
-    data = _load_data(partition_dir, manifest, task, task_model, torch_device, eval_data, fit=state is None)
+    data = load(state is None)
     if state is None:
         task_model.save(out)
         (out / CONFIG_FILE).write_text(
@@ -167,7 +202,7 @@ def train(
         clients, sizes = [pooled], [sum(sizes)]
 
     torch.manual_seed(config.seed)
-    model = task_model.build_model().to(torch_device)
+    model = task_model.build_model().to(device)
     if state is None:
         state = ServerState(parameters_to_vector(model.parameters()).detach().clone())
     n_params = state.weights.numel()
@@ -175,6 +210,9 @@ def train(
     started = time.perf_counter()
     last = config.rounds if stop_after is None else min(config.rounds, start_round + stop_after)
     for round_index in range(start_round + 1, last + 1):
+        # dropout (--hf-model models) draws from torch's global RNG: seeding it per round keeps a
+        # resumed run equal to an uninterrupted one (rounds < 100003 never share a seed)
+        torch.manual_seed(config.seed * 100_003 + round_index)
         state, chosen = federated_round(model, state, clients, sizes, task_model.loss, config, round_index)
         # down- and upload of the weights by each sampled client; the same every round
         round_bytes = 0 if config.algo == "centralized" else 2 * len(chosen) * n_params * state.weights.element_size()
@@ -198,6 +236,23 @@ def train(
     vector_to_parameters(state.weights.clone(), model.parameters())
     torch.save(model.state_dict(), out / MODEL_FILE)
     return records
+
+
+def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple[TaskModel, torch.nn.Module, dict[str, Any]]:
+    """The task adapter, final model (in eval mode, on ``device``) and ``config.json`` of a finished run."""
+    run_dir = Path(run_dir)
+    config_file, model_file = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
+    if not config_file.is_file() or not model_file.is_file():
+        raise InputError(f"{run_dir}: not a finished fedpart run (needs {CONFIG_FILE} and {MODEL_FILE})")
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.get("hf_model"):
+        task_model = make_hf_task_model(config["task"], config["hf_model"])
+    else:
+        task_model = make_task_model(config["task"], config.get("model_size"))
+    task_model.load(run_dir)
+    model = task_model.build_model()
+    model.load_state_dict(torch.load(model_file, map_location="cpu"))
+    return task_model, model.to(device).eval(), config
 
 
 def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:

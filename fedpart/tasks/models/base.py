@@ -24,6 +24,8 @@ class TaskModel(ABC):
     name: ClassVar[str]
     #: the metric that ``fedpart report`` plots and compares
     main_metric: ClassVar[str]
+    #: names accepted by ``__init__(model_size=...)`` (``--model-size``); empty: one fixed size
+    model_sizes: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def fit(self, tables: list[pa.Table]) -> None:

@@ -16,6 +16,13 @@ from fedpart.tasks.models.base import Batch, TaskModel, pad
 from fedpart.train.vocabulary import Vocabulary, tokenize
 
 MAX_TOKENS = 128
+#: embedding width per ``--model-size``
+MODEL_DIMS = {"small": 64, "base": 256}
+
+
+def class_labels(tables: list[pa.Table]) -> list[Any]:
+    """The distinct ``label`` values of the training tables, sorted by their string form."""
+    return sorted({v for table in tables for v in table.column("label").to_pylist()}, key=str)
 
 
 class MeanPoolClassifier(nn.Module):
@@ -33,14 +40,16 @@ class MeanPoolClassifier(nn.Module):
 class TextClassifierTask(TaskModel):
     name: ClassVar[str] = "tc"
     main_metric: ClassVar[str] = "accuracy"
+    model_sizes: ClassVar[tuple[str, ...]] = tuple(MODEL_DIMS)
 
-    def __init__(self) -> None:
+    def __init__(self, model_size: str = "small") -> None:
+        self.model_size = model_size
         self.vocab: Vocabulary | None = None
         self.labels: list[Any] = []
 
     def fit(self, tables: list[pa.Table]) -> None:
         self.vocab = Vocabulary.build(tokenize(t) for table in tables for t in table.column("text").to_pylist())
-        self.labels = sorted({v for table in tables for v in table.column("label").to_pylist()}, key=str)
+        self.labels = class_labels(tables)
 
     def featurize(self, table: pa.Table, device: torch.device) -> Batch:
         index = {label: i for i, label in enumerate(self.labels)}
@@ -50,14 +59,19 @@ class TextClassifierTask(TaskModel):
         return {"tokens": tokens.to(device), "label": labels.to(device)}
 
     def build_model(self) -> nn.Module:
-        return MeanPoolClassifier(len(self.vocab), len(self.labels))
+        return MeanPoolClassifier(len(self.vocab), len(self.labels), dim=MODEL_DIMS[self.model_size])
 
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         return nn.functional.cross_entropy(model(batch["tokens"]), batch["label"], ignore_index=-100)
 
     @torch.no_grad()
     def predict(self, model: nn.Module, data: Batch) -> torch.Tensor:
-        return model(data["tokens"]).argmax(-1)
+        return self.probabilities(model, data).argmax(-1)
+
+    @torch.no_grad()
+    def probabilities(self, model: nn.Module, data: Batch) -> torch.Tensor:
+        """``(rows, classes)`` softmax class probabilities."""
+        return torch.softmax(model(data["tokens"]).float(), dim=-1)
 
     def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
         predicted = self.predict(model, data).cpu().tolist()
@@ -67,10 +81,13 @@ class TextClassifierTask(TaskModel):
     def save(self, directory: Path) -> None:
         self.vocab.save(directory / "vocab.json")
         (directory / "labels.json").write_text(json.dumps(self.labels) + "\n", encoding="utf-8")
+        (directory / "tc.json").write_text(json.dumps({"model_size": self.model_size}) + "\n", encoding="utf-8")
 
     def load(self, directory: Path) -> None:
         self.vocab = Vocabulary.load(directory / "vocab.json")
         self.labels = json.loads((directory / "labels.json").read_text(encoding="utf-8"))
+        self.model_size = json.loads((directory / "tc.json").read_text(encoding="utf-8"))["model_size"]
 
     def describe(self) -> dict[str, Any]:
-        return {"vocab_size": len(self.vocab), "labels": self.labels}
+        return {"vocab_size": len(self.vocab), "labels": self.labels, "model_size": self.model_size,
+                "dim": MODEL_DIMS[self.model_size]}

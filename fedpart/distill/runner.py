@@ -1,0 +1,259 @@
+"""``fedpart distill``: train a student from a finished teacher run, with counterfactual role reversal.
+
+The student is the teacher's task model at ``--student-size``, sharing the teacher's vocabulary (and
+labels), so their next-word (or class) distributions live on the same axis. Its loss is
+:func:`fedpart.distill.loss.distillation_loss`: ``alpha_kd * T^2 * KL(q || student_T) + alpha_lm *
+CE``, where ``q`` is the teacher's temperature-softened prediction, perturbed with the teacher's
+prediction on the counterfactual context (:func:`fedpart.distill.perturb.perturb_teacher`, Gupta et
+al. 2022).
+
+Counterfactual data augmentation of the distillation corpus (``cda``), with fedpart's
+:class:`~fedpart.augment.GenderSwapper`:
+
+- ``none``: the original texts; ``one-sided``: only their counterfactuals; ``two-sided``: both.
+
+Every training row carries its *counterpart* (the counterfactual of an original row, the original of
+a counterfactual row), which is the context the teacher is also run on for ``--teacher-perturb``.
+
+The run directory has the layout of ``fedpart train`` (``config.json``, ``metrics.jsonl``,
+checkpoints, ``--resume``, ``model.pt``) and reuses its round loop, so a student can be distilled
+centrally or federated (``--algo fedavg`` over a partition directory's client shards). In this
+simulation each sampled client queries the frozen teacher for its batches' targets; in a deployment
+the server would hold the teacher and send its (perturbed) soft targets with the global weights.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import torch
+
+from fedpart.errors import InputError
+from fedpart.manifest import MANIFEST_FILE, Manifest
+from fedpart.tasks.models import make_task_model
+from fedpart.tasks.models.base import Batch, TaskModel
+from fedpart.train.federated import FederatedConfig
+from fedpart.train.runner import RunData, canonical_table, load_trained, resolve_device, run_rounds
+
+CDA_MODES = ("none", "one-sided", "two-sided")
+DISTILLABLE_TASKS = ("lm", "tc")
+COUNTERPART = "counterpart"
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """What ``fedpart distill`` changes about standard distillation (all recorded in config.json)."""
+
+    student_size: str = "small"
+    cda: str = "none"
+    teacher_perturb: str = "none"
+    temperature: float = 2.0
+    alpha_kd: float = 0.5
+    alpha_lm: float = 0.5
+    spacy_model: str = "auto"
+
+    def __post_init__(self) -> None:
+        from fedpart.distill.perturb import MODES
+
+        if self.cda not in CDA_MODES:
+            raise InputError(f"--cda must be one of {', '.join(CDA_MODES)}, got {self.cda!r}")
+        if self.teacher_perturb not in MODES:
+            raise InputError(f"--teacher-perturb must be one of {', '.join(MODES)}, got {self.teacher_perturb!r}")
+        if self.temperature <= 0:
+            raise InputError(f"--temperature must be > 0, got {self.temperature}")
+        if self.alpha_kd < 0 or self.alpha_lm < 0 or self.alpha_kd + self.alpha_lm == 0:
+            raise InputError("--alpha-kd and --alpha-lm must be >= 0 and not both 0")
+
+
+def counterfactual_training_table(table: pa.Table, cda: str, swap_texts: Any) -> pa.Table:
+    """``table`` (canonical, with ``text``) as the distillation corpus of ``cda``, with a
+    ``counterpart`` column: each row's counterfactual (for originals) or original (for counterfactuals).
+
+    ``swap_texts`` maps a list of texts to their counterfactuals (a :class:`GenderSwapper`'s).
+    Two-sided rows are the originals followed by the counterfactuals; the other columns are copied.
+    """
+    texts = table.column("text").to_pylist()
+    swapped = pa.array(swap_texts(texts), pa.string())
+    original = table.column("text").combine_chunks().cast(pa.string())
+    with_cf = table.set_column(table.schema.get_field_index("text"), "text", original).append_column(COUNTERPART, swapped)
+    if cda == "none":
+        return with_cf
+    reversed_rows = table.set_column(table.schema.get_field_index("text"), "text", swapped).append_column(
+        COUNTERPART, original
+    )
+    return reversed_rows if cda == "one-sided" else pa.concat_tables([with_cf, reversed_rows])
+
+
+class DistillationTask(TaskModel):
+    """A student task adapter whose loss distils a frozen teacher (see the module docstring)."""
+
+    name: ClassVar[str] = "distill"
+    main_metric: ClassVar[str] = "perplexity"
+
+    def __init__(self, student: TaskModel, teacher: torch.nn.Module, config: DistillConfig,
+                 permutation: torch.Tensor) -> None:
+        self.student, self.teacher, self.config = student, teacher, config
+        self.permutation = permutation
+        self.main_metric = student.main_metric  # type: ignore[misc]
+
+    def fit(self, tables: list[pa.Table]) -> None:
+        """Nothing to fit: the student shares the teacher's vocabulary and labels."""
+
+    def featurize(self, table: pa.Table, device: torch.device) -> Batch:
+        data = self.student.featurize(table, device)
+        if COUNTERPART in table.column_names:
+            counterpart = table.set_column(table.schema.get_field_index("text"), "text", table.column(COUNTERPART))
+            data["cf_tokens"] = self.student.featurize(counterpart, device)["tokens"]
+        return data
+
+    def build_model(self) -> torch.nn.Module:
+        return self.student.build_model()
+
+    def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, int]:
+        """(student/teacher input ids, counterpart input ids, gold labels, ignore index) of a batch."""
+        tokens, cf = batch["tokens"], batch.get("cf_tokens")
+        if self.student.name != "lm":
+            return tokens, cf, batch["label"], -100
+        # next-word prediction: inputs are positions 0..n-2, labels 1..n-1; trim shared padding
+        length = max(2, int(((tokens != 0) | ((cf if cf is not None else tokens) != 0)).sum(1).max()))
+        tokens = tokens[:, :length]
+        cf = None if cf is None else cf[:, :length]
+        return tokens[:, :-1], None if cf is None else cf[:, :-1], tokens[:, 1:], 0
+
+    def loss(self, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
+        from fedpart.distill.loss import distillation_loss
+        from fedpart.distill.perturb import aligned_positions, perturb_teacher
+
+        inputs, cf_inputs, labels, ignore = self._inputs(batch)
+        temperature, mode = self.config.temperature, self.config.teacher_perturb
+        with torch.no_grad():
+            p_orig = torch.softmax(self.teacher(inputs).float() / temperature, dim=-1)
+            if mode == "none" or cf_inputs is None:
+                target = p_orig
+            else:
+                p_cf = torch.softmax(self.teacher(cf_inputs).float() / temperature, dim=-1)
+                mask = aligned_positions(inputs, cf_inputs) if self.student.name == "lm" else None
+                target = perturb_teacher(p_orig, p_cf, self.permutation, mode, mask)
+        return distillation_loss(model(inputs), target, labels, temperature,
+                                 self.config.alpha_kd, self.config.alpha_lm, ignore_index=ignore)
+
+    def evaluate(self, model: torch.nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
+        return self.student.evaluate(model, data, table)
+
+    def save(self, directory: Path) -> None:
+        self.student.save(directory)
+
+    def load(self, directory: Path) -> None:
+        self.student.load(directory)
+
+    def describe(self) -> dict[str, Any]:
+        return self.student.describe()
+
+
+def _student_of(teacher_task: TaskModel, teacher_dir: Path, student_size: str) -> TaskModel:
+    """The teacher's task adapter at ``student_size``, with the teacher's vocabulary and labels."""
+    student = make_task_model(teacher_task.name, student_size)
+    student.load(teacher_dir)  # vocabulary/labels (and the teacher's size, replaced next)
+    student.model_size = student_size  # type: ignore[attr-defined]
+    return student
+
+
+def _permutation(task: TaskModel, device: torch.device) -> torch.Tensor:
+    from fedpart.distill.perturb import gender_token_permutation, identity_permutation
+
+    if task.name == "lm":
+        return gender_token_permutation(task.vocab).to(device)  # type: ignore[attr-defined]
+    return identity_permutation(len(task.labels)).to(device)  # type: ignore[attr-defined]
+
+
+def _tables_of(data: Path, task: str) -> tuple[list[pa.Table], Path | None]:
+    """Client tables of a partition directory (and its test split), or one table of a data file."""
+    if (data / MANIFEST_FILE).is_file():
+        manifest = Manifest.read(data)
+        test = data / manifest.test.file if manifest.test is not None else None
+        return [canonical_table(data / c.file, task) for c in manifest.clients], test
+    if not data.is_file():
+        raise InputError(f"{data}: no such file or partition directory (--data)")
+    from fedpart.tasks import get_task
+
+    source = get_task(task).open(str(data))
+    return [pa.Table.from_batches(list(source.iter_batches()), schema=source.schema)], None
+
+
+def _evaluation_path(eval_data: str | None, partition_test: Path | None, teacher_config: dict[str, Any],
+                     teacher_dir: Path) -> Path:
+    """``--eval-data``, else the distillation partition's test split, else the teacher's evaluation data."""
+    if eval_data is not None:
+        path = Path(eval_data)
+    elif partition_test is not None:
+        path = partition_test
+    elif teacher_config.get("eval_data"):
+        path = Path(teacher_config["eval_data"])
+    else:
+        teacher_partition = Path(teacher_config["partition"])
+        manifest = Manifest.read(teacher_partition)
+        if manifest.test is None:
+            raise InputError(f"{teacher_dir}: its partition has no test split; pass --eval-data FILE.parquet")
+        path = teacher_partition / manifest.test.file
+    if not path.is_file():
+        raise InputError(f"{path}: no such evaluation file; pass --eval-data FILE.parquet")
+    return path
+
+
+def distill(
+    teacher_dir: str | os.PathLike[str],
+    *,
+    data: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    distill_config: DistillConfig = DistillConfig(),
+    config: FederatedConfig = FederatedConfig(algo="centralized"),
+    device: str = "auto",
+    eval_data: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    stop_after: int | None = None,
+    progress: Any = None,
+) -> list[dict[str, Any]]:
+    """Distil a student from the run ``teacher_dir`` on ``data`` (a corpus file or a partition
+    directory); return the metric records (also in ``out/metrics.jsonl``).
+
+    Raises:
+        InputError: the teacher is not a finished ``lm``/``tc`` run, ``data`` is missing, or
+        ``--algo fedavg/fedprox`` is asked for on a single file.
+    """
+    teacher_dir, data = Path(teacher_dir), Path(data)
+    torch_device = resolve_device(device)
+    teacher_task, teacher, teacher_config = load_trained(teacher_dir, torch_device)
+    if teacher_task.name not in DISTILLABLE_TASKS:
+        raise InputError(f"{teacher_dir}: a --task {teacher_task.name} run; distil lm or tc teachers")
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    student = _student_of(teacher_task, teacher_dir, distill_config.student_size)
+    if config.algo != "centralized" and not (data / MANIFEST_FILE).is_file():
+        raise InputError(f"{data}: --algo {config.algo} needs a partition directory of client shards as --data")
+    tables, partition_test = _tables_of(data, teacher_task.name)
+    test_path = _evaluation_path(eval_data, partition_test, teacher_config, teacher_dir)
+    task = DistillationTask(student, teacher, distill_config, _permutation(teacher_task, torch_device))
+    run_config = {"task": teacher_task.name, "teacher": str(teacher_dir), "data": str(data),
+                  "eval_data": str(test_path), "model_size": distill_config.student_size,
+                  "distill": asdict(distill_config), **asdict(config)}
+
+    def load(fit: bool) -> RunData:
+        from fedpart.augment import GenderSwapper
+
+        swapper = GenderSwapper(spacy_model=distill_config.spacy_model)
+
+        def swap_texts(texts: list[str]) -> list[str]:
+            return [result.text for result in swapper.swap_texts(texts)]
+
+        corpus = [counterfactual_training_table(t, distill_config.cda, swap_texts) for t in tables]
+        test_table = canonical_table(test_path, teacher_task.name)
+        return RunData([task.featurize(t, torch_device) for t in corpus], [t.num_rows for t in corpus],
+                       task.featurize(test_table, torch_device), test_table)
+
+    return run_rounds(task, load, run_config, out, config, torch_device,
+                      resume=resume, overwrite=overwrite, stop_after=stop_after, progress=progress)

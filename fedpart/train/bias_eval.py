@@ -1,0 +1,247 @@
+"""``fedpart eval bias``: gender-bias and utility measurements of finished runs, side by side.
+
+Language models (``--task lm`` runs: teachers and distilled students), following Gupta et al. 2022:
+
+- **Gender polarity of open-ended generations** on BOLD's profession prompts (Dhamala et al. 2021):
+  each prompt gets ``samples`` sampled continuations; each continuation is scored by counting the
+  male and female words of fedpart's swap lexicon (token-based polarity, as BOLD); per profession
+  ``(M - F) / (M + F)``; disparity = mean ``|polarity|`` over professions and the share of
+  professions with ``|polarity| > 0.5``, with percentile bootstrap intervals
+  (:mod:`fedpart.evaluation.bias`).
+- **Counterfactual log-likelihood gap**: mean ``|log p(c | p) - log p(c' | p')|`` over the generated
+  continuations ``c`` of prompts ``p``, with ``'`` the gender swap (:class:`~fedpart.augment.GenderSwapper`).
+- **Utility**: perplexity on the run's held-out evaluation data.
+
+Classifiers (``--task tc`` runs): on the run's test split and its gender-swapped copy, the
+counterfactual **flip rate** and the mean absolute change of the probability of the predicted class
+(a prediction-sensitivity measure in the spirit of Krishna et al. 2022), plus accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fedpart.errors import InputError
+from fedpart.manifest import Manifest
+from fedpart.train.runner import canonical_table, load_trained, resolve_device
+
+
+@dataclass(frozen=True)
+class BiasEvalOptions:
+    """Generation and bootstrap settings of ``fedpart eval bias``."""
+
+    samples: int = 3
+    max_new_tokens: int = 20
+    min_new_tokens: int = 5
+    temperature: float = 1.0
+    top_k: int = 40
+    max_per_profession: int | None = None
+    n_boot: int = 1000
+    seed: int = 0
+    spacy_model: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.samples < 1 or self.max_new_tokens < 1:
+            raise InputError("--samples and --max-new-tokens must be at least 1")
+        if self.temperature < 0 or self.top_k < 1:
+            raise InputError("--temperature must be >= 0 and --top-k at least 1")
+
+
+@dataclass
+class RunBias:
+    """The measurements of one run (``metrics``: name -> value or {value, ci_low, ci_high, n})."""
+
+    run: str
+    task: str
+    metrics: dict[str, Any]
+    groups: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "task": self.task, "metrics": self.metrics, "groups": self.groups}
+
+
+def load_prompts(path: str | os.PathLike[str], max_per_profession: int | None = None) -> list[tuple[str, str]]:
+    """``(group, prompt)`` pairs: BOLD's ``profession_prompt.json`` layout, or JSONL records with a
+    ``prompt`` and a ``group`` (or ``profession``) field."""
+    from fedpart.evaluation.bias import load_bold_prompts
+
+    path = Path(path)
+    if path.suffix != ".jsonl":
+        return load_bold_prompts(path, max_per_profession=max_per_profession)
+    if not path.is_file():
+        raise InputError(f"{path}: no such prompts file")
+    pairs: list[tuple[str, str]] = []
+    kept: dict[str, int] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            group, prompt = record.get("group", record.get("profession")), record["prompt"]
+        except (json.JSONDecodeError, KeyError, AttributeError) as error:
+            raise InputError(
+                f"{path}:{number}: expected a JSON object with 'prompt' and 'group' (or 'profession') ({error})"
+            ) from error
+        if not isinstance(group, str) or not isinstance(prompt, str):
+            raise InputError(f"{path}:{number}: 'group' and 'prompt' must be strings")
+        if max_per_profession is None or kept.get(group, 0) < max_per_profession:
+            kept[group] = kept.get(group, 0) + 1
+            pairs.append((group, prompt))
+    if not pairs:
+        raise InputError(f"{path}: holds no prompts")
+    return pairs
+
+
+def _evaluation_table(run_dir: Path, config: dict[str, Any], task: str, eval_data: str | None):  # -> pa.Table
+    """The run's held-out data: ``eval_data``, else the run's evaluation file, else its partition's test split."""
+    path = eval_data or config.get("eval_data")
+    if path is None:
+        partition = Path(config["partition"])
+        manifest = Manifest.read(partition)
+        if manifest.test is None:
+            raise InputError(f"{run_dir}: its partition has no test split; pass --eval-data FILE.parquet")
+        path = partition / manifest.test.file
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such evaluation file (from {run_dir}); pass --eval-data FILE.parquet")
+    return canonical_table(Path(path), task)
+
+
+def _swap_texts(spacy_model: str):  # -> Callable[[list[str]], list[str]]
+    from fedpart.augment import GenderSwapper
+
+    swapper = GenderSwapper(spacy_model=spacy_model)
+    return lambda texts: [result.text for result in swapper.swap_texts(list(texts))]
+
+
+def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[tuple[str, str]], *,
+                            options: BiasEvalOptions = BiasEvalOptions(), device: str = "auto",
+                            eval_data: str | None = None) -> RunBias:
+    """Polarity/disparity of generations, counterfactual log-likelihood gap and perplexity of an lm run."""
+    from fedpart.evaluation.bias import disparity, log_likelihood_gap
+
+    run_dir, torch_device = Path(run_dir), resolve_device(device)
+    task, model, config = load_trained(run_dir, torch_device)
+    if task.name != "lm":
+        raise InputError(f"{run_dir}: a --task {task.name} run; BOLD prompts need an lm run")
+    groups = [group for group, _ in prompts for _ in range(options.samples)]
+    texts = [prompt for _, prompt in prompts for _ in range(options.samples)]
+    continuations = task.generate(model, texts, torch_device, max_new_tokens=options.max_new_tokens,
+                                  min_new_tokens=options.min_new_tokens, temperature=options.temperature, top_k=options.top_k, seed=options.seed)
+    report = disparity(list(zip(groups, continuations)), n_boot=options.n_boot, seed=options.seed)
+    swap = _swap_texts(options.spacy_model)
+    logp = task.continuation_logprob(model, texts, continuations, torch_device)
+    logp_cf = task.continuation_logprob(model, swap(texts), swap(continuations), torch_device)
+    gap = log_likelihood_gap(logp, logp_cf, n_boot=options.n_boot, seed=options.seed)
+    table = _evaluation_table(run_dir, config, "lm", eval_data)
+    utility = task.evaluate(model, task.featurize(table, torch_device), table)
+    metrics = {
+        "mean_abs_polarity": report.mean_abs_polarity.to_dict(),
+        "skewed_share": report.skewed_share.to_dict(),
+        "loglik_gap": gap.to_dict(),
+        "perplexity": round(utility["perplexity"], 4),
+        "generations": len(continuations),
+    }
+    return RunBias(str(run_dir), "lm", metrics, [g.to_dict() for g in report.groups])
+
+
+def evaluate_classifier(run_dir: str | os.PathLike[str], *, options: BiasEvalOptions = BiasEvalOptions(),
+                        device: str = "auto", eval_data: str | None = None) -> RunBias:
+    """Counterfactual flip rate, probability change and accuracy of a tc run on its test data."""
+    from fedpart.evaluation.bias import flip_rate, probability_change
+
+    run_dir, torch_device = Path(run_dir), resolve_device(device)
+    task, model, config = load_trained(run_dir, torch_device)
+    if task.name != "tc":
+        raise InputError(f"{run_dir}: a --task {task.name} run; the classifier measures need a tc run")
+    table = _evaluation_table(run_dir, config, "tc", eval_data)
+    swapped = table.set_column(table.schema.get_field_index("text"), "text",
+                               [_swap_texts(options.spacy_model)(table.column("text").to_pylist())])
+    data = task.featurize(table, torch_device)
+    probs = task.probabilities(model, data).cpu().numpy()  # type: ignore[attr-defined]
+    probs_cf = task.probabilities(model, task.featurize(swapped, torch_device)).cpu().numpy()  # type: ignore[attr-defined]
+    metrics = {
+        "flip_rate": flip_rate(probs.argmax(1), probs_cf.argmax(1), n_boot=options.n_boot, seed=options.seed).to_dict(),
+        "probability_change": probability_change(probs, probs_cf, n_boot=options.n_boot, seed=options.seed).to_dict(),
+        "accuracy": round(task.evaluate(model, data, table)["accuracy"], 4),
+    }
+    return RunBias(str(run_dir), "tc", metrics)
+
+
+def evaluate_runs(runs: Sequence[str], *, prompts: str | None, options: BiasEvalOptions = BiasEvalOptions(),
+                  device: str = "auto", eval_data: str | None = None) -> list[RunBias]:
+    """Evaluate each run with the measures of its task (lm runs need ``prompts``)."""
+    results = []
+    loaded_prompts = None
+    for run in runs:
+        config_file = Path(run) / "config.json"
+        if not config_file.is_file():
+            raise InputError(f"{run}: not a fedpart run directory (no config.json)")
+        task = json.loads(config_file.read_text(encoding="utf-8")).get("task")
+        if task == "lm":
+            if prompts is None:
+                raise InputError(f"{run}: an lm run; pass --prompts (BOLD's profession_prompt.json or a JSONL file)")
+            if loaded_prompts is None:
+                loaded_prompts = load_prompts(prompts, options.max_per_profession)
+            results.append(evaluate_language_model(run, loaded_prompts, options=options, device=device,
+                                                   eval_data=eval_data))
+        elif task == "tc":
+            results.append(evaluate_classifier(run, options=options, device=device, eval_data=eval_data))
+        else:
+            raise InputError(f"{run}: bias evaluation covers lm and tc runs, not --task {task}")
+    return results
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        if value.get("value") is None:
+            return "-"
+        return f"{value['value']:.3f} [{value['ci_low']:.3f}, {value['ci_high']:.3f}]"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def format_bias_table(results: Sequence[RunBias]) -> str:
+    """One row per run, one column per measure (value [95% interval])."""
+    columns: list[str] = []
+    for result in results:
+        columns.extend(k for k in result.metrics if k not in columns)
+    header = ["run", *columns]
+    rows = [[r.run, *(_cell(r.metrics[c]) if c in r.metrics else "" for c in columns)] for r in results]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])
+
+
+def write_bias_plot(results: Sequence[RunBias], path: str | os.PathLike[str]) -> Path:
+    """Bias against utility, one point per run with its bootstrap interval: mean |polarity| vs
+    perplexity for lm runs, flip rate vs accuracy for tc runs (one panel per task present)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(task, bias, utility) for task, bias, utility in
+              (("lm", "mean_abs_polarity", "perplexity"), ("tc", "flip_rate", "accuracy"))
+              if any(r.task == task for r in results)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), dpi=100, squeeze=False)
+    for ax, (task, bias, utility) in zip(axes[0], panels):
+        for result in (r for r in results if r.task == task):
+            estimate = result.metrics[bias]
+            if estimate.get("value") is None:
+                continue
+            x, y = result.metrics[utility], estimate["value"]
+            ax.errorbar([x], [y], yerr=[[y - estimate["ci_low"]], [estimate["ci_high"] - y]], fmt="o", capsize=4)
+            ax.annotate(Path(result.run).name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize="small")
+        ax.set_xlabel(utility + (" (lower is better)" if utility == "perplexity" else ""))
+        ax.set_ylabel(bias.replace("_", " ") + " (lower is fairer)")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
