@@ -205,7 +205,7 @@ def convert(input: str | None, out: str, label_col: str | None, overwrite: bool,
 
 
 def federated_options(default_algo: str) -> Any:
-    """The FL hyper-parameters shared by ``train`` and ``distill`` (fields of FederatedConfig)."""
+    """The options of ``train`` and ``distill``: FL hyper-parameters (fields of FederatedConfig) and the run."""
     options = [
         click.option("--algo", type=click.Choice(["fedavg", "fedprox", "centralized"]), default=default_algo,
                      show_default=True),
@@ -223,6 +223,12 @@ def federated_options(default_algo: str) -> Any:
         click.option("--sampling", type=click.Choice(["uniform", "activity"]), default="uniform", show_default=True,
                      help="Client sampling: uniform, or proportional to client size."),
         click.option("--eval-every", type=int, default=1, show_default=True),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--out", "-o", required=True, help="Run directory."),
+        click.option("--resume", is_flag=True, help="Continue a stopped run from its last checkpoint."),
+        click.option("--overwrite", is_flag=True, help="Start again in an existing run directory."),
+        click.option("--quiet", "-q", is_flag=True),
     ]
 
     def decorate(func: Any) -> Any:
@@ -257,12 +263,6 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
 @click.option("--model-size", help="Model size of the task's default model (tc: small, base; lm: small, base, large).")
 @click.option("--hf-model", metavar="PATH",
               help="Local Hugging Face model directory; uses its tokenizer and weights (needs fedpart[hf]).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", "-o", required=True, help="Run directory.")
-@click.option("--resume", is_flag=True, help="Continue a stopped run from its last checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Start again in an existing run directory.")
-@click.option("--quiet", "-q", is_flag=True)
 def train(partition_dir: str, task: str, out: str, device: str, eval_data: str | None, model_size: str | None,
           resume: bool, overwrite: bool, quiet: bool, **options: Any) -> None:
     """Train a task model on PARTITION_DIR's client shards (FedAvg, FedProx, FedOpt or centralised)."""
@@ -294,12 +294,6 @@ def train(partition_dir: str, task: str, out: str, device: str, eval_data: str |
               help="spaCy model for her/his disambiguation in the swaps: auto, none or a model name/path.")
 @federated_options(default_algo="centralized")
 @click.option("--eval-data", help="Evaluation file [the partition's test split, else the teacher's evaluation data].")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", "-o", required=True, help="Run directory of the student.")
-@click.option("--resume", is_flag=True, help="Continue a stopped run from its last checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Start again in an existing run directory.")
-@click.option("--quiet", "-q", is_flag=True)
 def distill(teacher_dir: str, data: str, student_size: str, cda: str, teacher_perturb: str, temperature: float,
             alpha_kd: float, alpha_lm: float, spacy_model: str, eval_data: str | None, device: str, out: str,
             resume: bool, overwrite: bool, quiet: bool, **options: Any) -> None:
