@@ -247,8 +247,8 @@ def test_bad_hf_model_paths_are_one_line_input_errors(hf_models, partitions, tmp
     with pytest.raises(fedpart.InputError, match="--model-size and --hf-model exclude each other"):
         train(partitions["tc"], task="tc", out=tmp_path / "r", device="cpu", model_size="small",
               hf_model=str(hf_models["encoder"]))
-    with pytest.raises(fedpart.InputError, match="does not apply to --task lm"):
-        make_hf_task_model("lm", str(hf_models["encoder"]))
+    with pytest.raises(fedpart.InputError, match="does not apply to --task ner"):
+        make_hf_task_model("ner", str(hf_models["encoder"]))
     with pytest.raises(fedpart.InputError, match="cannot load as AutoModelForSeq2SeqLM"):
         task_model = make_hf_task_model("s2s", str(hf_models["encoder"]))  # an encoder has no decoder
         task_model.fit([_fixture_table(partitions, "s2s", 4)])

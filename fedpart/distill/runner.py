@@ -118,11 +118,11 @@ class DistillationTask(TaskModel):
         tokens, cf = batch["tokens"], batch.get("cf_tokens")
         if self.student.name != "lm":
             return tokens, cf, batch["label"], -100
-        # next-word prediction: inputs are positions 0..n-2, labels 1..n-1; trim shared padding
-        length = max(2, int(((tokens != 0) | ((cf if cf is not None else tokens) != 0)).sum(1).max()))
-        tokens = tokens[:, :length]
-        cf = None if cf is None else cf[:, :length]
-        return tokens[:, :-1], None if cf is None else cf[:, :-1], tokens[:, 1:], 0
+        # next-word prediction (the student's input/label split and padding); trim shared padding
+        split, pad_id = self.student.next_token_inputs, self.student.pad_id  # type: ignore[attr-defined]
+        length = max(2, int(((tokens != pad_id) | ((cf if cf is not None else tokens) != pad_id)).sum(1).max()))
+        inputs, labels, ignore = split(tokens[:, :length])
+        return inputs, None if cf is None else split(cf[:, :length])[0], labels, ignore
 
     def loss(self, model: torch.nn.Module, batch: Batch) -> torch.Tensor:
         from fedpart.distill.loss import distillation_loss
@@ -136,7 +136,8 @@ class DistillationTask(TaskModel):
                 target = p_orig
             else:
                 p_cf = torch.softmax(self.teacher(cf_inputs).float() / temperature, dim=-1)
-                mask = aligned_positions(inputs, cf_inputs) if self.student.name == "lm" else None
+                mask = (aligned_positions(inputs, cf_inputs, self.student.pad_id)  # type: ignore[attr-defined]
+                        if self.student.name == "lm" else None)
                 target = perturb_teacher(p_orig, p_cf, self.permutation, mode, mask)
         return distillation_loss(model(inputs), target, labels, temperature,
                                  self.config.alpha_kd, self.config.alpha_lm, ignore_index=ignore)
@@ -155,7 +156,13 @@ class DistillationTask(TaskModel):
 
 
 def _student_of(teacher_task: TaskModel, teacher_dir: Path, student_size: str) -> TaskModel:
-    """The teacher's task adapter at ``student_size``, with the teacher's vocabulary and labels."""
+    """The teacher's task adapter at ``student_size``, with the teacher's vocabulary and labels
+    (an ``--hf-model`` lm teacher: a fresh model of its architecture family with its tokenizer)."""
+    if hasattr(teacher_task, "make_student"):
+        return teacher_task.make_student(student_size)  # type: ignore[attr-defined]
+    if hasattr(teacher_task, "tokenizer"):
+        raise InputError(f"{teacher_dir}: an --hf-model {teacher_task.name} teacher; fedpart distils --hf-model "
+                         "teachers of --task lm only")
     student = make_task_model(teacher_task.name, student_size)
     student.load(teacher_dir)  # vocabulary/labels (and the teacher's size, replaced next)
     student.model_size = student_size  # type: ignore[attr-defined]
@@ -165,6 +172,9 @@ def _student_of(teacher_task: TaskModel, teacher_dir: Path, student_size: str) -
 def _permutation(task: TaskModel, device: torch.device) -> torch.Tensor:
     from fedpart.distill.perturb import gender_token_permutation, identity_permutation
 
+    if task.name == "lm" and hasattr(task, "vocabulary_tokens"):  # --hf-model: sub-word tokens
+        tokens, prefixes = task.vocabulary_tokens(), task.token_prefixes  # type: ignore[attr-defined]
+        return gender_token_permutation(tokens, prefixes=prefixes).to(device)
     if task.name == "lm":
         return gender_token_permutation(task.vocab).to(device)  # type: ignore[attr-defined]
     return identity_permutation(len(task.labels)).to(device)  # type: ignore[attr-defined]
@@ -240,6 +250,8 @@ def distill(
     task = DistillationTask(student, teacher, distill_config, _permutation(teacher_task, torch_device))
     run_config = {"task": teacher_task.name, "teacher": str(teacher_dir), "data": str(data),
                   "eval_data": str(test_path), "model_size": distill_config.student_size,
+                  # an --hf-model teacher's directory: load_trained rebuilds the student's family from it
+                  **({"hf_model": teacher_config["hf_model"]} if teacher_config.get("hf_model") else {}),
                   "distill": asdict(distill_config), **asdict(config)}
 
     def load(fit: bool) -> RunData:

@@ -12,6 +12,9 @@ Language models (``--task lm`` runs: teachers and distilled students), following
   continuations ``c`` of prompts ``p``, with ``'`` the gender swap (:class:`~fedpart.augment.GenderSwapper`).
 - **Utility**: perplexity on the run's held-out evaluation data.
 
+Runs trained with ``--hf-model`` (and their distilled students) count in their tokenizer's tokens
+instead of words: ``--max-new-tokens``/``min_new_tokens`` and the perplexity are per token.
+
 Classifiers (``--task tc`` runs): on the run's test split and its gender-swapped copy, the
 counterfactual **flip rate** and the mean absolute change of the probability of the predicted class
 (a prediction-sensitivity measure in the spirit of Krishna et al. 2022), plus accuracy.

@@ -14,6 +14,13 @@ Everything loads with ``local_files_only=True``: nothing is ever downloaded.
   answer characters become token positions through the offset mapping; decoding picks the best span
   inside the context as :mod:`fedpart.tasks.models.qa` does.
 - ``s2s``: ``AutoModelForSeq2SeqLM`` with teacher forcing, decoded greedily with ``generate``.
+- ``lm``: ``AutoModelForCausalLM`` (e.g. GPT-2, Radford et al. 2019) on next-token prediction over
+  ``<bos> text <eos>`` in the model's own tokens; perplexity is per tokenizer token, not per word,
+  so it is comparable between runs of one tokenizer only. The model is wrapped as
+  :class:`CausalLMLogits` (``model(tokens) -> logits``, like the native
+  :class:`~fedpart.tasks.models.lm.CausalTransformer`), so ``fedpart distill`` and ``fedpart eval
+  bias`` use it unchanged; its students are fresh, smaller models of the same architecture family
+  (:data:`STUDENT_FAMILIES`) sharing the tokenizer.
 
 Labels and metrics are the native adapters' (same label sets, same metric functions), so runs with
 and without ``--hf-model`` are comparable. The federated loop averages the flat vector of every
@@ -24,8 +31,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,7 +47,8 @@ from fedpart.evaluation.classification import accuracy, macro_f1
 from fedpart.evaluation.rouge import rouge_scores
 from fedpart.evaluation.squad import squad_scores
 from fedpart.evaluation.tagging import entity_f1
-from fedpart.tasks.models.base import Batch, TaskModel
+from fedpart.tasks.models.base import Batch, TaskModel, pad
+from fedpart.tasks.models.lm import MODEL_SIZES, LMSize
 from fedpart.tasks.models.qa import answer_token_span, best_spans
 from fedpart.tasks.models.st import tag_set
 from fedpart.tasks.models.tc import class_labels
@@ -127,6 +137,8 @@ class HFTaskModel(TaskModel):
     max_tokens: ClassVar[int] = 256
     #: inputs passed to the model (when the tokenizer produces them)
     input_keys: ClassVar[tuple[str, ...]] = ("input_ids", "attention_mask")
+    #: whether featurisation pads with the tokenizer's pad token (``lm`` pads with ``IGNORE`` instead)
+    needs_pad_token: ClassVar[bool] = True
 
     def __init__(self, model_dir: str | os.PathLike[str]) -> None:
         self.transformers = import_transformers()
@@ -163,7 +175,7 @@ class HFTaskModel(TaskModel):
             ) from error
         if not getattr(tokenizer, "is_fast", False):
             raise InputError(f"{directory}: fedpart needs a fast tokenizer (tokenizer.json) for offsets and word ids")
-        if tokenizer.pad_token is None:
+        if self.needs_pad_token and tokenizer.pad_token is None:
             raise InputError(f"{directory}: the tokenizer has no pad token; set one and save it with save_pretrained")
         tokenizer.padding_side = "right"  # trim() cuts the padding off the end of every batch
         return tokenizer
@@ -220,7 +232,8 @@ class HFTaskModel(TaskModel):
         self.tokenizer.save_pretrained(directory / TOKENIZER_DIR)
         if self.labels:
             (directory / LABELS_FILE).write_text(json.dumps(self.labels) + "\n", encoding="utf-8")
-        record = {"hf_model": str(self.model_dir), "auto_class": self.auto_class, "tokenizer": TOKENIZER_DIR}
+        record = {"hf_model": str(self.model_dir), "auto_class": self.auto_class, "tokenizer": TOKENIZER_DIR,
+                  **self.run_record()}
         (directory / HF_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
     def load(self, directory: Path) -> None:
@@ -230,6 +243,14 @@ class HFTaskModel(TaskModel):
         self.tokenizer = self._load_tokenizer(directory / record["tokenizer"])
         labels = directory / LABELS_FILE
         self.labels = json.loads(labels.read_text(encoding="utf-8")) if labels.is_file() else []
+        self.restore_record(record)
+
+    def run_record(self) -> dict[str, Any]:
+        """Adapter-specific facts for ``hf_model.json`` that :meth:`load` needs back."""
+        return {}
+
+    def restore_record(self, record: dict[str, Any]) -> None:
+        """Restore what :meth:`run_record` wrote."""
 
     def describe(self) -> dict[str, Any]:
         facts = {"hf_model": str(self.model_dir), "model_type": self.config.model_type,
@@ -403,6 +424,300 @@ class HFSeq2SeqTask(HFTaskModel):
         return rouge_scores(predictions, table.column("target").to_pylist())
 
 
+def _gpt2_fields(size: LMSize) -> dict[str, Any]:
+    return {"n_layer": size.layers, "n_embd": size.dim, "n_head": size.heads, "n_inner": 4 * size.dim}
+
+
+def _neox_fields(size: LMSize) -> dict[str, Any]:
+    return {"num_hidden_layers": size.layers, "hidden_size": size.dim, "num_attention_heads": size.heads,
+            "intermediate_size": 4 * size.dim}
+
+
+def _llama_fields(size: LMSize) -> dict[str, Any]:
+    # no grouped-query sharing in a student this small: one key/value head per query head
+    return {**_neox_fields(size), "num_key_value_heads": size.heads, "head_dim": size.dim // size.heads}
+
+
+#: ``config.model_type`` -> the config fields that set a student's depth and width from a size of
+#: :data:`fedpart.tasks.models.lm.MODEL_SIZES` (small: 1 layer, width 64, 2 heads; base: 2, 128, 4;
+#: large: 4, 256, 8; feed-forward 4x the width); every other field (vocabulary, positions, special
+#: ids, activation, dropout) is the teacher's
+STUDENT_FAMILIES: dict[str, Callable[[LMSize], dict[str, Any]]] = {
+    "gpt2": _gpt2_fields,
+    "gpt_neox": _neox_fields,
+    "llama": _llama_fields,
+    "mistral": _llama_fields,
+    "qwen2": _llama_fields,
+}
+#: config fields derived from the depth at construction (rebuilt for the student's depth)
+_DERIVED_CONFIG_FIELDS = ("layer_types",)
+
+
+def student_config(config: Any, model_size: str) -> Any:
+    """A copy of the causal-LM ``config`` with the depth and width of ``model_size`` (see
+    :data:`STUDENT_FAMILIES`); same class, vocabulary and special tokens.
+
+    Raises:
+        InputError: unknown size, or an architecture family without a size mapping.
+    """
+    if model_size not in MODEL_SIZES:
+        raise InputError(f"--student-size must be one of {', '.join(MODEL_SIZES)}, got {model_size!r}")
+    fields = STUDENT_FAMILIES.get(config.model_type)
+    if fields is None:
+        raise InputError(
+            f"no student size mapping for the {config.model_type!r} architecture of the --hf-model teacher; "
+            f"fedpart builds students for {', '.join(STUDENT_FAMILIES)}"
+        )
+    kept = {k: v for k, v in config.to_dict().items() if k not in _DERIVED_CONFIG_FIELDS}
+    return type(config)(**{**kept, **fields(MODEL_SIZES[model_size])})
+
+
+class CausalLMLogits(nn.Module):
+    """A Hugging Face causal LM called as fedpart's lm models are: ``forward(tokens)`` ->
+    ``(batch, length, vocab)`` float32 logits, for ``tokens`` right-padded with ``IGNORE``.
+
+    Padding becomes id 0 under an attention mask, so it needs no tokenizer pad token (GPT-2 has
+    none, and its end-of-text id is also its start id). Under the causal mask real
+    positions never see later padding, so their logits equal the unpadded row's.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        real = tokens != IGNORE
+        out = self.model(input_ids=tokens.masked_fill(~real, 0), attention_mask=real.long(), use_cache=False)
+        return out.logits.float()
+
+
+def trim_ignored(tokens: torch.Tensor) -> torch.Tensor:
+    """``tokens`` without the trailing columns that are padding (``IGNORE``) in every row (at least 2)."""
+    return tokens[:, : max(2, int((tokens != IGNORE).sum(1).max()))]
+
+
+class HFCausalLMTask(HFTaskModel):
+    """``--task lm --hf-model PATH``: the public methods of the native
+    :class:`~fedpart.tasks.models.lm.LanguageModelTask`, in the model's own tokens.
+
+    ``model_size=None`` fine-tunes the pretrained checkpoint; a size of
+    :data:`~fedpart.tasks.models.lm.MODEL_SIZES` builds a fresh model of the checkpoint's family
+    from :func:`student_config` (a distillation student, :meth:`make_student`).
+    """
+
+    name: ClassVar[str] = "lm"
+    main_metric: ClassVar[str] = "perplexity"
+    auto_class: ClassVar[str] = "AutoModelForCausalLM"
+    #: tokens per row (``<bos> text <eos>``), also capped by the model's positions
+    max_tokens: ClassVar[int] = 128
+    needs_pad_token: ClassVar[bool] = False
+    #: the value padding ``tokens`` rows; never a vocabulary id, so eos-as-pad tokenizers stay unambiguous
+    pad_id: ClassVar[int] = IGNORE
+    #: word-initial markers of byte-level BPE (GPT-2) and SentencePiece vocabularies, for the gender permutation
+    token_prefixes: ClassVar[tuple[str, ...]] = ("", "Ġ", "▁")
+
+    def __init__(self, model_dir: str | os.PathLike[str], model_size: str | None = None) -> None:
+        super().__init__(model_dir)
+        self.model_size = model_size
+        if model_size is not None:
+            student_config(self.config, model_size)  # fail early on an unknown size or family
+
+    # -- tokens ------------------------------------------------------------------------------------
+
+    def _encode_words(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text, without special tokens."""
+        if not texts:
+            return []
+        encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=self.max_length)
+        return encoded["input_ids"]
+
+    def _bos(self) -> list[int]:
+        bos = self.tokenizer.bos_token_id
+        return [] if bos is None else [bos]
+
+    def _eos(self) -> list[int]:
+        eos = self.tokenizer.eos_token_id
+        return [] if eos is None else [eos]
+
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        """``(len(texts), max_length)`` ids: ``<bos> tokens <eos>`` (each where the tokenizer has
+        one), truncated, right-padded with ``IGNORE``."""
+        bos, eos, length = self._bos(), self._eos(), self.max_length
+        body = length - len(bos) - len(eos)
+        return pad([[*bos, *ids[:body], *eos] for ids in self._encode_words(texts)], length, value=IGNORE)
+
+    def featurize(self, table: pa.Table, device: torch.device) -> Batch:
+        return {"tokens": self.encode_texts(table.column("text").to_pylist()).to(device)}
+
+    def next_token_inputs(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """``(inputs, labels, ignore_index)`` of next-token prediction on ``tokens`` rows padded
+        with :attr:`pad_id`: inputs are positions ``0..n-2``, labels ``1..n-1``."""
+        return tokens[:, :-1], tokens[:, 1:], IGNORE
+
+    def vocabulary_tokens(self) -> list[str]:
+        """The token string of every output id (ids past the tokenizer's, padding rows of the
+        embedding matrix, are empty strings)."""
+        size = int(self.config.vocab_size)
+        known = min(size, len(self.tokenizer))
+        return [*self.tokenizer.convert_ids_to_tokens(list(range(known))), *[""] * (size - known)]
+
+    # -- model -------------------------------------------------------------------------------------
+
+    def model_config(self) -> Any:
+        """The config of the model :meth:`build_model` makes (the checkpoint's, or the student's)."""
+        return self.config if self.model_size is None else student_config(self.config, self.model_size)
+
+    def build_model(self) -> nn.Module:
+        if self.model_size is None:
+            return CausalLMLogits(super().build_model())
+        auto = getattr(self.transformers, self.auto_class)
+        with _quiet_loading(self.transformers):
+            model = auto.from_config(self.model_config())
+        return CausalLMLogits(model.float())
+
+    def _count_parameters(self) -> int:
+        with _quiet_loading(self.transformers), torch.device("meta"):
+            model = getattr(self.transformers, self.auto_class).from_config(self.model_config())
+        return sum(p.numel() for p in model.parameters())
+
+    def make_student(self, model_size: str) -> HFCausalLMTask:
+        """A fresh ``model_size`` model of this model's family, sharing this adapter's tokenizer.
+
+        Raises:
+            InputError: unknown size, or a family without a size mapping (:data:`STUDENT_FAMILIES`).
+        """
+        student = HFCausalLMTask(self.model_dir, model_size=model_size)
+        student.tokenizer = self.tokenizer
+        return student
+
+    # -- training and evaluation -------------------------------------------------------------------
+
+    def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
+        inputs, labels, ignore = self.next_token_inputs(trim_ignored(batch["tokens"]))
+        logits = model(inputs)
+        return nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=ignore)
+
+    @torch.no_grad()
+    def token_nll(self, model: nn.Module, tokens: torch.Tensor, batch_size: int = EVAL_ROWS) -> tuple[float, int]:
+        """Summed next-token negative log-likelihood (nats) and number of predicted tokens."""
+        total, count = 0.0, 0
+        for start in range(0, tokens.shape[0], batch_size):
+            inputs, labels, ignore = self.next_token_inputs(trim_ignored(tokens[start : start + batch_size]))
+            total += float(nn.functional.cross_entropy(model(inputs).flatten(0, 1), labels.flatten(),
+                                                       ignore_index=ignore, reduction="sum"))
+            count += int((labels != ignore).sum())
+        return total, count
+
+    def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
+        total, count = self.token_nll(model, data["tokens"])
+        nll = total / max(count, 1)
+        return {"perplexity": math.exp(nll), "nll": nll}
+
+    def _continuation_ids(self, continuations: Sequence[str]) -> list[list[int]]:
+        # a continuation follows its prompt after a space (how generate's texts join their prompts),
+        # so byte-level BPE sees its first word as word-initial
+        return self._encode_words([c if not c or c[0].isspace() else " " + c for c in continuations])
+
+    @torch.no_grad()
+    def continuation_logprob(self, model: nn.Module, prompts: Sequence[str], continuations: Sequence[str],
+                             device: torch.device, batch_size: int = EVAL_ROWS) -> list[float]:
+        """``log p(continuation | <bos> prompt)`` (nats, summed over the continuation's tokens) per
+        pair; pairs longer than the context window are cut from the end of the continuation."""
+        length, bos = self.max_length, self._bos()
+        sequences, starts = [], []
+        for head, tail in zip(self._encode_words(prompts), self._continuation_ids(continuations)):
+            head = [*bos, *head][: length - 1]
+            sequences.append([*head, *tail][:length])
+            starts.append(len(head))
+        out: list[float] = []
+        for first in range(0, len(sequences), batch_size):
+            chunk = sequences[first : first + batch_size]
+            tokens = pad(chunk, max(2, *(len(s) for s in chunk)), value=IGNORE).to(device)
+            logp = torch.log_softmax(model(tokens[:, :-1]), dim=-1)
+            picked = logp.gather(-1, tokens[:, 1:].clamp(min=0)[..., None]).squeeze(-1)
+            positions = torch.arange(tokens.shape[1] - 1, device=device)[None, :]
+            lengths = torch.tensor([len(s) for s in chunk], device=device)[:, None]
+            start = torch.tensor(starts[first : first + batch_size], device=device)[:, None]
+            # position t predicts token t+1: the continuation's tokens are t+1 in [start, length)
+            keep = (positions + 1 >= start) & (positions + 1 < lengths)
+            out.extend(picked.masked_fill(~keep, 0.0).sum(1).tolist())
+        return out
+
+    def _never_generated(self, vocab_size: int) -> list[int]:
+        """Ids generation never picks: special tokens other than eos, and embedding rows past the tokenizer."""
+        eos = self.tokenizer.eos_token_id
+        special = [i for i in self.tokenizer.all_special_ids if i != eos and i < vocab_size]
+        return [*special, *range(min(len(self.tokenizer), vocab_size), vocab_size)]
+
+    @torch.no_grad()
+    def generate(self, model: nn.Module, prompts: Sequence[str], device: torch.device, *, max_new_tokens: int = 20,
+                 min_new_tokens: int = 0, temperature: float = 1.0, top_k: int = 40, seed: int = 0,
+                 batch_size: int = 64) -> list[str]:
+        """One continuation (decoded text without the prompt, stripped) per prompt.
+
+        The native model's contract in tokenizer tokens: sampling from the ``top_k`` most likely next
+        tokens at ``temperature`` (0: greedy) with a seeded :class:`torch.Generator`, stopping at eos
+        (never before ``min_new_tokens`` tokens) or after ``max_new_tokens``; the same call returns
+        the same texts.
+        """
+        if not 0 <= min_new_tokens <= max_new_tokens <= self.max_length - 2:
+            raise InputError(f"need 0 <= min_new_tokens <= max_new_tokens <= {self.max_length - 2}")
+        bos, eos = self._bos(), self.tokenizer.eos_token_id
+        generator = torch.Generator(device=device).manual_seed(seed)
+        texts: list[str] = []
+        for first in range(0, len(prompts), batch_size):
+            heads = [[*bos, *ids][-(self.max_length - max_new_tokens):]
+                     for ids in self._encode_words(prompts[first : first + batch_size])]
+            if not all(heads):
+                raise InputError("an empty prompt needs a tokenizer with a bos token to start from")
+            # left-align each prompt; generated tokens go at each row's own next position
+            lengths = torch.tensor([len(h) for h in heads], device=device)
+            tokens = pad(heads, max(len(h) for h in heads) + max_new_tokens, value=IGNORE).to(device)
+            done = torch.zeros(len(heads), dtype=torch.bool, device=device)
+            rows = torch.arange(len(heads), device=device)
+            never = None
+            for step in range(max_new_tokens):
+                position = lengths + step
+                logits = model(tokens[:, : int(position.max())])[rows, position - 1]
+                if never is None:
+                    never = torch.tensor(self._never_generated(logits.shape[-1]), dtype=torch.long, device=device)
+                logits[:, never] = -math.inf
+                if step < min_new_tokens and eos is not None:
+                    logits[:, eos] = -math.inf
+                if temperature == 0:
+                    next_token = logits.argmax(-1)
+                else:
+                    values, indices = logits.topk(min(top_k, logits.shape[-1]), dim=-1)
+                    probs = torch.softmax(values / temperature, dim=-1)
+                    next_token = indices.gather(-1, torch.multinomial(probs, 1, generator=generator)).squeeze(-1)
+                next_token = next_token.masked_fill(done, IGNORE)
+                tokens[rows, position] = next_token
+                if eos is not None:
+                    done |= next_token == eos
+                if bool(done.all()):
+                    break
+            for row, length in zip(tokens.cpu().tolist(), lengths.cpu().tolist()):
+                new = row[length : length + max_new_tokens]
+                new = new[: new.index(eos)] if eos is not None and eos in new else new
+                texts.append(self.tokenizer.decode([t for t in new if t != IGNORE], skip_special_tokens=True).strip())
+        return texts
+
+    # -- run directory -----------------------------------------------------------------------------
+
+    def run_record(self) -> dict[str, Any]:
+        return {"model_size": self.model_size}
+
+    def restore_record(self, record: dict[str, Any]) -> None:
+        self.model_size = record.get("model_size")
+
+    def describe(self) -> dict[str, Any]:
+        facts = {**super().describe(), "perplexity_unit": "tokenizer token"}
+        if self.model_size is None:
+            return {**facts, "model_size": "pretrained"}
+        return {**facts, "model_size": self.model_size, **asdict(MODEL_SIZES[self.model_size])}
+
+
 HF_TASK_MODELS: dict[str, type[HFTaskModel]] = {
-    cls.name: cls for cls in (HFSequenceClassifierTask, HFTokenClassifierTask, HFQuestionAnsweringTask, HFSeq2SeqTask)
+    cls.name: cls
+    for cls in (HFSequenceClassifierTask, HFTokenClassifierTask, HFQuestionAnsweringTask, HFSeq2SeqTask, HFCausalLMTask)
 }

@@ -85,6 +85,8 @@ class LanguageModelTask(TaskModel):
     name: ClassVar[str] = "lm"
     main_metric: ClassVar[str] = "perplexity"
     model_sizes: ClassVar[tuple[str, ...]] = tuple(MODEL_SIZES)
+    #: the id padding ``tokens`` rows (``<pad>``)
+    pad_id: ClassVar[int] = 0
 
     def __init__(self, model_size: str = "small") -> None:
         if model_size not in MODEL_SIZES:
@@ -105,6 +107,11 @@ class LanguageModelTask(TaskModel):
 
     def featurize(self, table: pa.Table, device: torch.device) -> Batch:
         return {"tokens": self.encode_texts(table.column("text").to_pylist()).to(device)}
+
+    def next_token_inputs(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """``(inputs, labels, ignore_index)`` of next-word prediction on ``tokens`` rows padded
+        with :attr:`pad_id`: inputs are positions ``0..n-2``, labels ``1..n-1``."""
+        return tokens[:, :-1], tokens[:, 1:], self.pad_id
 
     def build_model(self) -> nn.Module:
         return CausalTransformer(len(self.vocab), MODEL_SIZES[self.model_size])
