@@ -240,13 +240,20 @@ def federated_options(default_algo: str) -> Any:
 
 
 def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out: str) -> None:
-    """Call ``run(progress)`` with a tqdm bar over ``rounds``; print the last evaluated metrics."""
+    """Call ``run(progress)`` with a tqdm bar over ``rounds`` showing the latest metrics; print the
+    last evaluated metrics."""
     bar = None
     if not quiet:
         from tqdm import tqdm
 
         bar = tqdm(total=rounds, desc=desc, file=sys.stderr, disable=None)
-    records = run((lambda _: bar.update(1)) if bar else None)
+
+    def progress(_: int, metrics: dict[str, float] | None) -> None:
+        bar.update(1)
+        if metrics:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
+
+    records = run(progress if bar else None)
     if bar is not None:
         bar.close()
     if records and not quiet:

@@ -254,3 +254,11 @@ def test_jsonl_prompts_and_model_size_errors(tmp_path, lm_parts):
     result = CliRunner().invoke(main, ["train", str(lm_parts), "--task", "st", "--model-size", "base",
                                        "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "not a size of --task st" in result.output
+
+
+def test_progress_reports_every_round_and_the_metrics_of_evaluated_ones(lm_parts, tmp_path):
+    calls = []
+    records = train(lm_parts, task="lm", out=tmp_path / "r", device="cpu", progress=lambda r, m: calls.append((r, m)),
+                    config=FederatedConfig(rounds=3, clients_per_round=2, eval_every=2, **ADAM))
+    assert [r for r, _ in calls] == [1, 2, 3]
+    assert [m for _, m in calls] == [None, records[0]["metrics"], records[1]["metrics"]]

@@ -25,6 +25,7 @@ the server would hold the teacher and send its (perturbed) soft targets with the
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -226,7 +227,7 @@ def distill(
     resume: bool = False,
     overwrite: bool = False,
     stop_after: int | None = None,
-    progress: Any = None,
+    progress: Callable[[int, dict[str, float] | None], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Distil a student from the run ``teacher_dir`` on ``data`` (a corpus file or a partition
     directory); return the metric records (also in ``out/metrics.jsonl``).

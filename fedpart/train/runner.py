@@ -122,7 +122,7 @@ def train(
     resume: bool = False,
     overwrite: bool = False,
     stop_after: int | None = None,
-    progress: Callable[[int], Any] | None = None,
+    progress: Callable[[int, dict[str, float] | None], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Train on a partition directory; return the metric records (also in ``out/metrics.jsonl``).
 
@@ -162,7 +162,7 @@ def run_rounds(
     resume: bool = False,
     overwrite: bool = False,
     stop_after: int | None = None,
-    progress: Callable[[int], Any] | None = None,
+    progress: Callable[[int, dict[str, float] | None], Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The run directory and round loop shared by ``fedpart train`` and ``fedpart distill``.
 
@@ -231,8 +231,8 @@ def run_rounds(
             records.append(record)
             with open(out / METRICS_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
-        if progress is not None:
-            progress(round_index)
+        if progress is not None:  # the round, and its metrics when it was evaluated
+            progress(round_index, record["metrics"] if records and records[-1]["round"] == round_index else None)
     vector_to_parameters(state.weights.clone(), model.parameters())
     torch.save(model.state_dict(), out / MODEL_FILE)
     return records
