@@ -238,7 +238,9 @@ def write_bias_plot(results: Sequence[RunBias], path: str | os.PathLike[str]) ->
             if estimate.get("value") is None:
                 continue
             x, y = result.metrics[utility], estimate["value"]
-            ax.errorbar([x], [y], yerr=[[y - estimate["ci_low"]], [estimate["ci_high"] - y]], fmt="o", capsize=4)
+            # the interval as a segment: a bootstrap interval of a mean of |values| need not contain y
+            ax.vlines(x, estimate["ci_low"], estimate["ci_high"], alpha=0.6)
+            ax.plot([x], [y], "o")
             ax.annotate(Path(result.run).name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize="small")
         ax.set_xlabel(utility + (" (lower is better)" if utility == "perplexity" else ""))
         ax.set_ylabel(bias.replace("_", " ") + " (lower is fairer)")
