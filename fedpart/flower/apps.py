@@ -1,0 +1,203 @@
+"""Flower ``ClientApp`` and ``ServerApp`` that run a fedpart training experiment.
+
+- The ClientApp trains the task model on one client's shard with fedpart's own local update
+  (:func:`fedpart.train.federated.local_update`: the same minibatch order, seeded by
+  ``(seed, round, partition + 1)``, and the same FedProx term), and answers ``query`` messages with
+  its ``partition-id`` so the server can sample partitions as fedpart does.
+- The ServerApp fits (or loads) the task state, initialises the model as ``fedpart train`` does
+  (``torch.manual_seed(seed)``), runs Flower's FedAvg -- with fedpart's sampling
+  (:class:`fedpart.flower.strategy.FedpartFedAvg`) or Flower's own -- evaluates the global model on the
+  partition's ``test.parquet`` and writes a run directory in ``fedpart train``'s format
+  (``config.json``, ``metrics.jsonl``, ``model.pt``), so ``fedpart report`` reads it.
+
+Settings come from a :class:`fedpart.flower.FlowerRun` given to :func:`client_app` /
+:func:`server_app` (simulations from Python), or else from Flower's run config (``flwr run``). A
+SuperNode's node config may set ``partition-dir`` and ``task-state-dir`` to its own local paths;
+``partition-id`` is the client it is (the simulation engine sets it for every virtual node).
+
+With the same seed and ``sampler = "fedpart"`` a Flower run reaches the weights of ``fedpart train``
+up to float rounding: Flower averages float32 numpy arrays in another order (tested with
+``torch.allclose``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+from flwr.serverapp import Grid, ServerApp
+from flwr.serverapp.strategy import FedAvg, FedProx
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from fedpart.errors import InputError
+from fedpart.flower.run_config import FlowerRun
+from fedpart.flower.strategy import NUM_EXAMPLES, PARTITION_ID, FedpartFedAvg, map_partitions
+from fedpart.flower.task_data import (
+    client_shard, featurized_shard, load_task, prepare_task_state, test_split,
+)
+from fedpart.manifest import Manifest
+from fedpart.tasks.models.base import rows
+from fedpart.train.federated import local_update
+from fedpart.train.runner import CONFIG_FILE, METRICS_FILE, MODEL_FILE
+
+# --------------------------------------------------------------------------- client side
+
+
+def _client_paths(run: FlowerRun | None, context: Context) -> tuple[str, Path, Path, int]:
+    """(task, partition dir, task state dir, partition id) of this node."""
+    node, run_config = context.node_config, context.run_config
+    if PARTITION_ID not in node:
+        raise InputError("this SuperNode has no partition-id; start it with --node-config \"partition-id=N\"")
+    if run is None:
+        run = FlowerRun.from_user_config(run_config)
+    partition_dir = Path(str(node.get("partition-dir", run.partition_dir)))
+    state_dir = Path(str(node.get("task-state-dir", run.state_dir)))
+    return run.task, partition_dir, state_dir, int(node[PARTITION_ID])
+
+
+def train_partition(
+    task: str, partition_dir: Path, state_dir: Path, partition: int, weights: Mapping[str, torch.Tensor],
+    settings: Mapping[str, Any],
+) -> tuple[dict[str, torch.Tensor], int]:
+    """One client's local training: fedpart's :func:`local_update` on shard ``partition`` from ``weights``.
+
+    ``settings`` is the train config the server sends: ``local-epochs``, ``lr``, ``batch-size``,
+    ``proximal-mu``, ``seed`` and ``server-round``; the minibatch order is seeded by
+    ``(seed, server-round, partition + 1)`` exactly as in ``fedpart train``. Returns the new state
+    dict and the shard's row count (the averaging weight).
+    """
+    task_model, model = load_task(task, state_dir)
+    shard, _ = client_shard(partition_dir, partition)
+    data = featurized_shard(task, state_dir, task_model, shard)
+    model.load_state_dict(weights)
+    start = parameters_to_vector(model.parameters()).detach().clone()
+    updated = local_update(
+        model, start, data, task_model.loss, int(settings["local-epochs"]), float(settings["lr"]),
+        int(settings["batch-size"]), float(settings["proximal-mu"]),
+        (int(settings["seed"]), int(settings["server-round"]), partition + 1),
+    )
+    vector_to_parameters(updated, model.parameters())
+    # copies: the model is reused by the next message this process handles
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, rows(data)
+
+
+def train_client(run: FlowerRun | None, message: Message, context: Context) -> Message:
+    """Handle a ``train`` message: :func:`train_partition` from the received weights and config."""
+    task, partition_dir, state_dir, partition = _client_paths(run, context)
+    weights, n_rows = train_partition(task, partition_dir, state_dir, partition,
+                                      message.content["arrays"].to_torch_state_dict(), message.content["config"])
+    reply = RecordDict({"arrays": ArrayRecord(weights), "metrics": MetricRecord({NUM_EXAMPLES: n_rows})})
+    return Message(content=reply, reply_to=message)
+
+
+def query_client(run: FlowerRun | None, message: Message, context: Context) -> Message:
+    """Handle a ``query`` message: report this node's partition id and training rows."""
+    _, partition_dir, _, partition = _client_paths(run, context)
+    _, n_rows = client_shard(partition_dir, partition)
+    reply = RecordDict({"config": ConfigRecord({PARTITION_ID: partition, NUM_EXAMPLES: n_rows})})
+    return Message(content=reply, reply_to=message)
+
+
+def client_app(run: FlowerRun | None = None) -> ClientApp:
+    """A ClientApp for ``run`` (``None``: read the settings from Flower's run config)."""
+    app = ClientApp()
+
+    @app.train()
+    def train(message: Message, context: Context) -> Message:
+        return train_client(run, message, context)
+
+    @app.query()
+    def query(message: Message, context: Context) -> Message:
+        return query_client(run, message, context)
+
+    return app
+
+
+# --------------------------------------------------------------------------- server side
+
+
+def _strategy(run: FlowerRun, sizes: list[int], partition_nodes: dict[int, int]) -> FedAvg:
+    config = run.federated
+    if run.sampler == "fedpart":
+        return FedpartFedAvg(sizes, config, partition_nodes)
+    # Flower's own sampling: `clients_per_round` of the nodes, uniformly (min_train_nodes guards
+    # against int(n * fraction) rounding down)
+    options = dict(fraction_train=config.clients_per_round / len(sizes), fraction_evaluate=0.0,
+                   min_train_nodes=min(config.clients_per_round, len(sizes)), min_available_nodes=len(sizes))
+    return FedProx(proximal_mu=config.mu, **options) if config.algo == "fedprox" else FedAvg(**options)
+
+
+def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
+    """The ServerApp's work for ``run``; returns the metric records (also in ``out/metrics.jsonl``)."""
+    config, out = run.federated, run.out
+    manifest = Manifest.read(run.partition_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if run.task_state_dir is None:
+        task_model = prepare_task_state(run.partition_dir, run.task, out)
+    else:
+        task_model, _ = load_task(run.task, run.task_state_dir)
+        task_model.save(out)
+    test_data, test_table = test_split(run.partition_dir, run.task, task_model)
+    (out / CONFIG_FILE).write_text(json.dumps(
+        {"task": run.task, "partition": str(run.partition_dir), "runtime": "flower", "sampler": run.sampler,
+         **asdict(config), "featurisation": task_model.describe()}, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / METRICS_FILE).write_text("", encoding="utf-8")
+
+    torch.manual_seed(config.seed)  # the initial weights of fedpart train
+    model = task_model.build_model()
+    sizes = [c.rows for c in manifest.clients]
+    # down- and upload of the weights by each sampled client, as fedpart train counts it
+    bytes_per_round = (2 * min(config.clients_per_round, sum(s > 0 for s in sizes))
+                       * sum(p.numel() * p.element_size() for p in model.parameters()))
+    partition_nodes = map_partitions(grid, len(sizes))
+    strategy = _strategy(run, sizes, partition_nodes)
+    records: list[dict[str, Any]] = []
+    started = time.perf_counter()
+
+    def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
+        if server_round == 0 or (server_round % config.eval_every and server_round != config.rounds):
+            return None
+        model.load_state_dict(arrays.to_torch_state_dict())
+        model.eval()
+        metrics = task_model.evaluate(model, test_data, test_table)
+        chosen = strategy.chosen.get(server_round, []) if isinstance(strategy, FedpartFedAvg) else []
+        record = {"round": server_round, "metrics": {k: round(float(v), 6) for k, v in metrics.items()},
+                  "clients": chosen,
+                  "bytes_communicated": bytes_per_round * server_round,
+                  "wall_time_s": round(time.perf_counter() - started, 3)}
+        records.append(record)
+        with open(out / METRICS_FILE, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        return MetricRecord({k: float(v) for k, v in metrics.items()})
+
+    train_config = ConfigRecord({"lr": config.lr, "local-epochs": config.local_epochs,
+                                 "batch-size": config.batch_size, "seed": config.seed,
+                                 "proximal-mu": config.mu if config.algo == "fedprox" else 0.0})
+    result = strategy.start(grid=grid, initial_arrays=ArrayRecord(model.state_dict()), num_rounds=config.rounds,
+                            train_config=train_config, evaluate_fn=evaluate)
+    model.load_state_dict(result.arrays.to_torch_state_dict())
+    torch.save(model.state_dict(), out / MODEL_FILE)
+    return records
+
+
+def server_app(run: FlowerRun | None = None) -> ServerApp:
+    """A ServerApp for ``run`` (``None``: read the settings from Flower's run config)."""
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_server(grid, run if run is not None else FlowerRun.from_user_config(context.run_config))
+
+    return app
+
+
+#: the apps ``flwr run`` loads (``fedpart.flower.apps:clientapp`` / ``:serverapp``); settings from the run config
+clientapp = client_app()
+serverapp = server_app()
