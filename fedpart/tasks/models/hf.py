@@ -48,7 +48,7 @@ from fedpart.evaluation.rouge import rouge_scores
 from fedpart.evaluation.squad import squad_scores
 from fedpart.evaluation.tagging import entity_f1
 from fedpart.tasks.models.base import Batch, TaskModel, pad
-from fedpart.tasks.models.lm import MODEL_SIZES, LMSize
+from fedpart.tasks.models.lm import MODEL_SIZES, LMSize, sample_next_token
 from fedpart.tasks.models.qa import answer_token_span, best_spans
 from fedpart.tasks.models.st import tag_set
 from fedpart.tasks.models.tc import class_labels
@@ -684,12 +684,7 @@ class HFCausalLMTask(HFTaskModel):
                 logits[:, never] = -math.inf
                 if step < min_new_tokens and eos is not None:
                     logits[:, eos] = -math.inf
-                if temperature == 0:
-                    next_token = logits.argmax(-1)
-                else:
-                    values, indices = logits.topk(min(top_k, logits.shape[-1]), dim=-1)
-                    probs = torch.softmax(values / temperature, dim=-1)
-                    next_token = indices.gather(-1, torch.multinomial(probs, 1, generator=generator)).squeeze(-1)
+                next_token = sample_next_token(logits, temperature, top_k, generator)
                 next_token = next_token.masked_fill(done, IGNORE)
                 tokens[rows, position] = next_token
                 if eos is not None:

@@ -46,6 +46,17 @@ MODEL_SIZES = {
 }
 
 
+def sample_next_token(logits: torch.Tensor, temperature: float, top_k: int,
+                      generator: torch.Generator) -> torch.Tensor:
+    """One next-token id per row of ``(rows, vocab)`` logits: argmax at ``temperature == 0``, else a
+    draw from the softmax of the ``top_k`` largest logits divided by ``temperature``."""
+    if temperature == 0:
+        return logits.argmax(-1)
+    values, indices = logits.topk(min(top_k, logits.shape[-1]), dim=-1)
+    probs = torch.softmax(values / temperature, dim=-1)
+    return indices.gather(-1, torch.multinomial(probs, 1, generator=generator)).squeeze(-1)
+
+
 def trim_padding(tokens: torch.Tensor) -> torch.Tensor:
     """``tokens`` without the trailing columns that are padding in every row (short texts are the
     norm, and the output layer's cost grows with the padded length)."""
@@ -194,12 +205,7 @@ class LanguageModelTask(TaskModel):
                 logits[:, 0] = -math.inf  # never <pad>
                 if step < min_new_tokens:
                     logits[:, eos] = -math.inf
-                if temperature == 0:
-                    next_token = logits.argmax(-1)
-                else:
-                    values, indices = logits.topk(min(top_k, logits.shape[-1]), dim=-1)
-                    probs = torch.softmax(values / temperature, dim=-1)
-                    next_token = indices.gather(-1, torch.multinomial(probs, 1, generator=generator)).squeeze(-1)
+                next_token = sample_next_token(logits, temperature, top_k, generator)
                 next_token = next_token.masked_fill(done, 0)
                 tokens[rows, position] = next_token
                 done |= next_token == eos
