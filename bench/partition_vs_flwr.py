@@ -56,6 +56,7 @@ GEN_VERSION = "1"  # bump when the generator changes, so cached inputs are regen
 GEN_CHUNK_ROWS = 131_072
 VOCAB_SIZE = 8_192
 RESULT_PREFIX = "BENCH-RESULT "
+TRASH = "trash"  # outputs of finished runs, deleted at the end (see discard)
 
 GOAL_SPEEDUP = 10.0  # flwr / fedpart at 1000 clients
 GOAL_FLOOR = 2.0  # fedpart / io-floor
@@ -254,6 +255,40 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def discard(out: Path, workdir: Path, files: int) -> None:
+    """Delete a run's output -- right away if it is one file, else at the end of the benchmark.
+
+    Deleting thousands of files makes creating the next ones slow on some file systems: ext4
+    without a journal skips the inodes freed in the last minutes one by one when it allocates new
+    ones (up to ~1 ms per file created after 1000 deletions), which would bill the next run for
+    this run's clean-up. Shards are moved aside (a rename) and deleted by :func:`empty_trash`.
+    """
+    if files <= 1:
+        shutil.rmtree(out, ignore_errors=True)
+    else:
+        trash = workdir / TRASH
+        trash.mkdir(exist_ok=True)
+        os.replace(out, trash / f"{out.name}-{time.monotonic_ns()}")
+
+
+def empty_trash(workdir: Path) -> None:
+    shutil.rmtree(workdir / TRASH, ignore_errors=True)
+
+
+def file_create_cost(workdir: Path, files: int = 1000) -> float:
+    """Seconds to create ``files`` empty files in the workdir now (kept until the end, like shards).
+
+    Not part of any run: it says how much of a 1000-shard run is the file system's own cost, which
+    varies with what was deleted on it recently (see :func:`discard`).
+    """
+    probe = workdir / TRASH / f"create-probe-{time.monotonic_ns()}"
+    probe.mkdir(parents=True)
+    t0 = time.perf_counter()
+    for i in range(files):
+        open(probe / f"f{i:05d}", "wb").close()
+    return time.perf_counter() - t0
+
+
 def measure(kind: str, data: Path, rows: int, clients: int, workdir: Path, repeat: int,
             keep: bool) -> dict[str, Any]:
     """Run ``kind`` ``repeat`` times, each in a fresh subprocess; keep the median-wall run."""
@@ -280,7 +315,7 @@ def measure(kind: str, data: Path, rows: int, clients: int, workdir: Path, repea
         result["process_s"] = process_s
         result["others_cores"] = others
         if not keep:
-            shutil.rmtree(out, ignore_errors=True)
+            discard(out, workdir, result["out_files"])
         phases = " ".join(f"{k}={v:.1f}s" for k, v in result["phases"].items())
         print(f"  {label}{f' [{i + 1}/{repeat}]' if repeat > 1 else ''}: {result['wall_s']:.2f} s, "
               f"cpu {result['cpu_s']:.1f} s, peak RSS {result['peak_rss_mib']:,.0f} MiB, "
@@ -430,7 +465,10 @@ def report(results: list[dict[str, Any]], info: dict[str, str], data_info: dict[
         "then memory-mapped (its touched pages count in RSS). io-floor reads with "
         "`ParquetFile(pre_buffer=False).iter_batches` (pyarrow's default pre_buffer=True buffers the "
         "whole file: 2.2 GB RSS at 10M rows). fedpart phases: counting = pass 1, "
-        "writing = pass 2 (assign + write shards), other = input fingerprint, plan, shard checksums, manifest.",
+        "writing = pass 2 (assign + write shards), other = input fingerprint, plan, shard checksums, manifest. "
+        "Runs writing many files (fedpart, flwr) are deleted at the end of the benchmark, not between runs: "
+        "on a file system such as ext4 without a journal, creating files just after thousands were deleted "
+        "costs up to ~1 ms of kernel CPU per file, which would bill each run for the previous one's clean-up.",
         "",
     ]
     return "\n".join(lines)
@@ -465,10 +503,12 @@ def main(argv: list[str] | None = None) -> int:
     clients = [int(c) for c in args.clients.split(",") if c.strip()]
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    empty_trash(workdir)  # left by an interrupted run
     if not args.skip_flwr and _version("flwr-datasets") == "not installed":
         raise SystemExit("flwr-datasets is not installed here; use the bench venv "
                          "(pip install -e '.[bench]') or pass --skip-flwr")
     info = machine_info()
+    create_s = file_create_cost(workdir)
     print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     results: list[dict[str, Any]] = []
     data_info: dict[int, int] = {}
@@ -487,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
         results.append(measure("fedpart", big, args.big_rows, args.big_clients, workdir, args.repeat,
                                args.keep))
 
+    info["file system"] = (f"creating 1,000 empty files in the workdir took {create_s:.2f} s before the runs "
+                           f"and {file_create_cost(workdir):.2f} s after them")
+    empty_trash(workdir)
     state_after = fedpart_state()
     if state_after not in info["fedpart"]:
         warning = f"fedpart's code changed during the benchmark (now {state_after}): the runs are not comparable"

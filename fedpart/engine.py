@@ -352,7 +352,7 @@ def _assign_and_write(
 
     out_schema = source.schema.append(pa.field(roles.row_id, pa.int64(), nullable=False))
     writer = ShardWriter(directory, out_schema, num_clients, with_test=bool(plan.holdout.sum() > 0),
-                         buffer_bytes=buffer_bytes)
+                         buffer_bytes=buffer_bytes, expected_rows=counted.complete_rows)
     bar = progress("pass 2/2: writing", counted.total_rows)
     rows_seen = 0
     try:

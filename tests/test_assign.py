@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
-from fedpart.assign import TEST_CLIENT, RowAssigner, _half_bits, permute
+from fedpart.assign import TEST_CLIENT, RowAssigner, _BoundsLookup, _half_bits, permute
 from fedpart.errors import PlanError
 from fedpart.partitioners import make_partitioner
 from fedpart.plan import PERMUTATION_ROUNDS, draw_plan
@@ -82,6 +82,26 @@ def test_half_bits_is_the_smallest_domain_that_fits(n):
     assert half >= 1 and 2 ** (2 * half) >= n
     # cycle walking is cheap only if the Feistel domain is < 4n (one fewer bit per half must not fit)
     assert half == 1 or 2 ** (2 * (half - 1)) < n
+
+
+# --- the client lookup ----------------------------------------------------------------------------
+
+@FAST
+@given(
+    st.lists(st.integers(0, 50), min_size=1, max_size=300),
+    st.sampled_from([1, 10**6, 10**12]),
+    st.sampled_from([4, 64, 1 << 18]),
+    st.integers(0, 2**32 - 1),
+)
+def test_bounds_lookup_is_searchsorted(steps, scale, max_buckets, seed):
+    # cumulative quotas: non-decreasing, with runs of equal bounds (clients with no rows of a key)
+    bounds = np.cumsum(np.array(steps, dtype=np.int64) * scale)
+    if bounds[-1] == 0:
+        reject()
+    lookup = _BoundsLookup(bounds, max_buckets)
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([rng.integers(0, bounds[-1], size=500), bounds[bounds < bounds[-1]], [0, bounds[-1] - 1]])
+    assert np.array_equal(lookup(x), np.searchsorted(bounds, x, side="right"))
 
 
 # --- RowAssigner ----------------------------------------------------------------------------------

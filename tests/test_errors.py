@@ -408,10 +408,15 @@ def test_more_clients_than_the_hard_open_file_limit_is_a_clear_error(tmp_path):
     assert not out.exists() and leftovers(out) == []
 
 
-def test_running_out_of_file_descriptors_while_closing_shards_leaves_nothing(tmp_path):
-    # without the limit check the last flush (in close) hits EMFILE with every shard open: the
-    # writer must release its files so that the temp directory can still be removed
-    patch = "import fedpart.io.shards as shards\nshards.ensure_open_file_limit = lambda files, margin=64: None\n"
+def test_running_out_of_file_descriptors_while_writing_shards_leaves_nothing(tmp_path):
+    # without the limit check a flush in pass 2 (a 1-byte buffer flushes at every batch) opens
+    # shards until EMFILE: the writer must release its files so that the temp directory can still
+    # be removed (at close, files are opened, written and closed a few at a time)
+    patch = (
+        "import fedpart.io.shards as shards\nshards.ensure_open_file_limit = lambda files, margin=64: None\n"
+        "init = shards.ShardWriter.__init__\n"
+        "shards.ShardWriter.__init__ = lambda self, *a, **k: init(self, *a, **{**k, 'buffer_bytes': 1})\n"
+    )
     result, out = run_with_file_limit(tmp_path, soft=128, hard_equals_soft=True, clients=300, patch=patch)
     assert result.returncode == 1, result.stderr
     assert "Too many open files" in result.stderr and "Traceback" not in result.stderr
