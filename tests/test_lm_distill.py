@@ -244,6 +244,9 @@ def test_eval_bias_errors_are_one_line(teacher, tmp_path):
     bad.write_text('{"prompt": "the nurse said"}\n{"group": 3, "prompt": "x"}\n')
     result = CliRunner().invoke(main, ["eval", "bias", str(teacher), "--prompts", str(bad)])
     assert result.exit_code == 2 and "prompts.jsonl:1" in result.output
+    result = CliRunner().invoke(main, ["eval", "bias", str(teacher), "--prompts", str(BOLD),
+                                       "--eval-data", str(tmp_path / "missing.parquet")])
+    assert result.exit_code == 2 and "missing.parquet: no such evaluation file" in result.output
 
 
 def test_jsonl_prompts_and_model_size_errors(tmp_path, lm_parts):

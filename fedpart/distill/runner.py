@@ -38,7 +38,14 @@ from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.tasks.models import make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
 from fedpart.train.federated import FederatedConfig
-from fedpart.train.runner import RunData, canonical_table, load_trained, resolve_device, run_rounds
+from fedpart.train.runner import (
+    RunData,
+    canonical_table,
+    load_trained,
+    resolve_device,
+    run_evaluation_file,
+    run_rounds,
+)
 
 CDA_MODES = ("none", "one-sided", "two-sided")
 DISTILLABLE_TASKS = ("lm", "tc")
@@ -198,18 +205,9 @@ def _tables_of(data: Path, task: str) -> tuple[list[pa.Table], Path | None]:
 def _evaluation_path(eval_data: str | None, partition_test: Path | None, teacher_config: dict[str, Any],
                      teacher_dir: Path) -> Path:
     """``--eval-data``, else the distillation partition's test split, else the teacher's evaluation data."""
-    if eval_data is not None:
-        path = Path(eval_data)
-    elif partition_test is not None:
-        path = partition_test
-    elif teacher_config.get("eval_data"):
-        path = Path(teacher_config["eval_data"])
-    else:
-        teacher_partition = Path(teacher_config["partition"])
-        manifest = Manifest.read(teacher_partition)
-        if manifest.test is None:
-            raise InputError(f"{teacher_dir}: its partition has no test split; pass --eval-data FILE.parquet")
-        path = teacher_partition / manifest.test.file
+    if eval_data is None and partition_test is None:
+        return run_evaluation_file(teacher_dir, teacher_config)
+    path = Path(eval_data) if eval_data is not None else partition_test
     if not path.is_file():
         raise InputError(f"{path}: no such evaluation file; pass --eval-data FILE.parquet")
     return path

@@ -32,8 +32,7 @@ from typing import Any
 import torch
 
 from fedpart.errors import InputError
-from fedpart.manifest import Manifest
-from fedpart.train.runner import canonical_table, load_trained, resolve_device
+from fedpart.train.runner import canonical_table, load_trained, resolve_device, run_evaluation_file
 
 
 @dataclass(frozen=True)
@@ -103,17 +102,12 @@ def load_prompts(path: str | os.PathLike[str], max_per_profession: int | None = 
 
 
 def _evaluation_table(run_dir: Path, config: dict[str, Any], task: str, eval_data: str | None):  # -> pa.Table
-    """The run's held-out data: ``eval_data``, else the run's evaluation file, else its partition's test split."""
-    path = eval_data or config.get("eval_data")
-    if path is None:
-        partition = Path(config["partition"])
-        manifest = Manifest.read(partition)
-        if manifest.test is None:
-            raise InputError(f"{run_dir}: its partition has no test split; pass --eval-data FILE.parquet")
-        path = partition / manifest.test.file
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such evaluation file (from {run_dir}); pass --eval-data FILE.parquet")
-    return canonical_table(Path(path), task)
+    """The run's held-out data: ``eval_data``, else the file the run was evaluated on."""
+    if eval_data is None:
+        return canonical_table(run_evaluation_file(run_dir, config), task)
+    if not Path(eval_data).is_file():
+        raise InputError(f"{eval_data}: no such evaluation file (--eval-data)")
+    return canonical_table(Path(eval_data), task)
 
 
 def _swap_texts(spacy_model: str):  # -> Callable[[list[str]], list[str]]

@@ -255,6 +255,21 @@ def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple
     return task_model, model.to(device).eval(), config
 
 
+def run_evaluation_file(run_dir: str | os.PathLike[str], config: dict[str, Any]) -> Path:
+    """The held-out file a finished run was evaluated on: its ``eval_data``, else its partition's test split."""
+    if config.get("eval_data"):
+        path = Path(config["eval_data"])
+    else:
+        partition = Path(config["partition"])
+        manifest = Manifest.read(partition)
+        if manifest.test is None:
+            raise InputError(f"{run_dir}: its partition has no test split; pass --eval-data FILE.parquet")
+        path = partition / manifest.test.file
+    if not path.is_file():
+        raise InputError(f"{path}: no such evaluation file (from {run_dir}); pass --eval-data FILE.parquet")
+    return path
+
+
 def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The metric records of a run directory."""
     path = Path(run_dir) / METRICS_FILE
