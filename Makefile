@@ -14,7 +14,7 @@ setup: $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 
 setup-dev: $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[dev,train,augment,hf,flower]'
+	$(BIN)/python -m pip install -q -e '.[dev,train,augment,hf,flower,ray]'
 	$(BIN)/python -m pip install -q --no-deps -r requirements/augment.txt
 
 demo: setup

@@ -90,12 +90,16 @@ class RowAssigner:
     """Assigns successive batches of key codes to clients according to a :class:`Plan`.
 
     State is one counter per key (rows of that key seen so far), so memory is O(keys) however many
-    rows pass through.
+    rows pass through. ``start`` sets those counters for a stream that begins inside the input: a
+    piece of it whose earlier rows hold ``start[k]`` rows of key ``k`` (the Ray engine assigns every
+    piece this way, in parallel, exactly as one assigner running over the whole input would).
     """
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, start: np.ndarray | None = None) -> None:
         self.plan = plan
         self.seen = np.zeros(plan.key_counts.size, dtype=np.int64)
+        if start is not None:
+            self.seen += np.asarray(start, dtype=np.int64)
         self._n = plan.key_counts.astype(np.uint64)
         self._half = _half_bits(self._n)
         self._holdout = plan.holdout.astype(np.int64)

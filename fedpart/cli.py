@@ -127,6 +127,23 @@ def _tqdm_progress(quiet: bool):
     return factory
 
 
+def engine_options(func: Any) -> Any:
+    """``--engine``, ``--ray-address`` and ``--piece-rows``, shared by ``partition`` and ``augment counterfactual``."""
+    func = click.option(
+        "--piece-rows", type=click.IntRange(min=1), default=None,
+        help="--engine ray: rows per task: Parquet row groups are grouped into pieces of at least N rows "
+             "[partition 1000000, augment 200000]; other formats are read one file per piece.",
+    )(func)
+    func = click.option(
+        "--ray-address", default=None,
+        help="--engine ray: the Ray cluster to join (`auto`: the running one) [start a local Ray].",
+    )(func)
+    return click.option(
+        "--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+        help="local: this process; ray: both passes on Ray Data (pip install 'fedpart[ray]').",
+    )(func)
+
+
 @main.command()
 @click.argument("input", required=False)
 @click.option("--out", "-o", required=True, help="Output partition directory (created atomically).")
@@ -152,6 +169,7 @@ def _tqdm_progress(quiet: bool):
 @click.option("--row-id-col", default="row_id", show_default=True, help="Name of the row-id column added.")
 @task_input_options
 @click.option("--no-plot", is_flag=True, help="Do not write label_distribution.png.")
+@engine_options
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
 def partition(input: str | None, out: str, quiet: bool, no_plot: bool, input_format: str | None,
               column_names: str | None, hf_name: str | None, text_col: str | None,
@@ -394,17 +412,22 @@ def augment() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @click.option("--format", "input_format", type=click.Choice(INPUT_FORMATS), help="Input format.")
 @click.option("--column-names", help="Comma-separated names for a CSV/TSV without header row.")
+@engine_options
 def augment_counterfactual(input: str, out: str, task: str | None, text_col: str | None, mode: str, p: float,
                            seed: int, pairs: tuple[str, ...], names: bool, name_pairs: str | None,
                            spacy_model: str, workers: int, append_unchanged: bool, report_path: str | None,
-                           overwrite: bool, input_format: str | None, column_names: str | None) -> None:
+                           overwrite: bool, input_format: str | None, column_names: str | None,
+                           **engine: Any) -> None:
     """Write the binary-gender-swapped counterfactual corpus of INPUT (file, directory or partition)."""
     import warnings
 
     from fedpart.augment import CounterfactualOptions, SwapperConfig, write_report
     from fedpart.augment.files import augment_counterfactual as run_augment
+    from fedpart.errors import InputError
     from fedpart.io.sources import ReadOptions
 
+    if engine["engine"] == "ray" and workers != 1:
+        raise InputError("--workers applies to --engine local; with --engine ray every CPU of the cluster runs a task")
     options = CounterfactualOptions(
         task=task or "tc", text_cols=_split_names(text_col), mode=mode, p=p, seed=seed,
         append_unchanged=append_unchanged,
@@ -414,7 +437,7 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
         warnings.simplefilter("always")
         report = run_augment(
             input, out=out, options=options, task=task, workers=workers, overwrite=overwrite,
-            read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)),
+            read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)), **engine,
         )
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)

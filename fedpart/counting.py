@@ -67,6 +67,17 @@ class ValueCounter:
         merged = table.group_by("value", use_threads=False).aggregate([("count", "sum")])
         return merged.select(["value", "count_sum"]).rename_columns(["value", "count"])
 
+    def partial(self) -> pa.Table | None:
+        """The counts so far as a ``(value, count)`` table (``None`` if nothing was counted)."""
+        return self._merged() if self._parts else None
+
+    def add_partial(self, table: pa.Table | None) -> None:
+        """Add counts taken elsewhere (a :meth:`partial` of another counter of the same column)."""
+        if table is not None:
+            self._parts.append(table)
+            if len(self._parts) >= _MERGE_EVERY:
+                self._parts = [self._merged()]
+
     def result(self, nulls: int = 0) -> ValueCounts:
         """Sorted distinct values and counts; ``nulls`` is recorded as given."""
         if not self._parts:
@@ -101,14 +112,31 @@ class CountResult:
     groups: Any = None
 
 
-def count_values(
+@dataclass(frozen=True)
+class PartialCounts:
+    """What pass 1 found in one piece of the input; pieces are combined with :func:`merge_counts`.
+
+    Attributes:
+        total_rows, complete_rows, nulls: as in :class:`CountResult`, for the piece.
+        values: per counted column, a ``(value, count)`` table over the piece's complete rows.
+        groups: ``(group, key, rows)`` table when a group column is counted.
+    """
+
+    total_rows: int
+    complete_rows: int
+    nulls: dict[str, int]
+    values: dict[str, pa.Table | None]
+    groups: pa.Table | None = None
+
+
+def count_partial(
     batches: Iterable[pa.RecordBatch],
     columns: Sequence[str],
     on_batch=None,
     group_col: str | None = None,
     group_key: str | None = None,
-) -> CountResult:
-    """Count total rows and, for each of ``columns``, rows per distinct value.
+) -> PartialCounts:
+    """Count total rows and, for each of ``columns``, rows per distinct value, of some batches.
 
     Value counts are taken over the rows where *all* ``columns`` are non-null, so that they match
     the rows that pass 2 keeps when null rows are dropped. ``on_batch(num_rows)`` is called after
@@ -138,8 +166,49 @@ def count_values(
             groups.update(arrays[group_col], arrays[group_key] if group_key else None)
         if on_batch is not None:
             on_batch(batch.num_rows)
+    return PartialCounts(
+        total, complete, nulls, {n: counters[n].partial() for n in columns},
+        groups.partial() if groups is not None else None,
+    )
+
+
+def merge_counts(
+    partials: Sequence[PartialCounts],
+    columns: Sequence[str],
+    group_col: str | None = None,
+    group_key: str | None = None,
+) -> CountResult:
+    """Combine the counts of the pieces of one input (in any order) into the input's counts."""
+    from fedpart.grouping import GroupCounter
+
+    names = list(dict.fromkeys([*columns, *([group_col] if group_col else [])]))
+    counters = {c: ValueCounter(c) for c in columns}
+    groups = GroupCounter(group_col) if group_col else None
+    nulls = dict.fromkeys(names, 0)
+    for part in partials:
+        for name in names:
+            nulls[name] += part.nulls.get(name, 0)
+        for name in columns:
+            counters[name].add_partial(part.values[name])
+        if groups is not None:
+            groups.add_partial(part.groups)
     values = {n: counters[n].result(nulls[n]) for n in columns}
     group_counts = None
     if groups is not None:
         group_counts = groups.result(values[group_key].values if group_key else None)
-    return CountResult(total, complete, values, {n: nulls[n] for n in names}, group_counts)
+    return CountResult(
+        sum(p.total_rows for p in partials), sum(p.complete_rows for p in partials), values, nulls,
+        group_counts,
+    )
+
+
+def count_values(
+    batches: Iterable[pa.RecordBatch],
+    columns: Sequence[str],
+    on_batch=None,
+    group_col: str | None = None,
+    group_key: str | None = None,
+) -> CountResult:
+    """Count the rows of ``batches`` as :func:`count_partial` does, as one :class:`CountResult`."""
+    partial = count_partial(batches, columns, on_batch, group_col, group_key)
+    return merge_counts([partial], columns, group_col, group_key)

@@ -10,8 +10,9 @@ shards into a temporary directory that is renamed into place only when everythin
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,14 @@ from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir, check_output_path
 from fedpart.io.shards import DEFAULT_BUFFER_BYTES, ShardWriter, WrittenShard
 from fedpart.io.prefetch import prefetch
-from fedpart.io.sources import ReadOptions, Source, open_source
+from fedpart.io.sources import HF_PREFIX, ReadOptions, Source, open_source
 from fedpart.manifest import Manifest, ShardRecord
 from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.partitioners import Partitioner, make_partitioner
 from fedpart.plan import Plan, draw_plan
 
 ProgressFactory = Callable[[str, int | None], Any]
+ENGINES = ("local", "ray")
 CLUSTERS_FILE = "clusters.npz"
 MAX_KEY_TALLY = 2_000_000
 
@@ -213,6 +215,9 @@ def partition(
     buffer_bytes: int = DEFAULT_BUFFER_BYTES,
     plot: bool = True,
     progress: ProgressFactory | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
+    piece_rows: int | None = None,
 ) -> Manifest:
     """Partition ``input`` into client shards under ``out`` and return the manifest.
 
@@ -226,10 +231,23 @@ def partition(
     ``drop_invalid``, which are counted) is in exactly one shard, carrying its 0-based input position
     in ``row_id_col``. Same input, parameters and seed give byte-identical shards and manifest.
 
+    ``engine="ray"`` runs both passes on Ray Data (:mod:`fedpart.raydata`; ``ray_address`` as in
+    ``ray.init``, e.g. ``"auto"``; default: a local Ray): the input's pieces (runs of Parquet row
+    groups of at least ``piece_rows`` rows, or whole files of other formats) are counted and written
+    in parallel, every row goes to the same client as with the local engine, and each client is a
+    directory of part files (listed in the manifest).
+
     Raises:
         InputError, PlanError, OutputError: with a one-line message saying what to change.
     """
     progress = progress or _no_progress
+    if engine not in ENGINES:
+        raise InputError(f"unknown --engine {engine!r}; use one of {', '.join(ENGINES)}")
+    if engine == "ray" and os.fspath(input).startswith(HF_PREFIX):
+        raise InputError(
+            f"{input}: --engine ray reads local files (pieces of Parquet/CSV/JSONL... files); save the "
+            "dataset to Parquet first (datasets' to_parquet) or use --engine local"
+        )
     partitioner = make_partitioner(
         scheme, num_clients=clients, alpha=alpha, labels_per_client=labels_per_client,
         size_dist=size_dist, sigma=sigma, min_client_size=min_client_size, clusters=clusters,
@@ -253,6 +271,8 @@ def partition(
     if derived_key is not None:
         if by is not None:
             raise InputError("--by does not apply to --scheme cluster (the key is the cluster id)")
+        if engine != "local":
+            raise InputError("--scheme cluster runs on --engine local only (its clusterer is fitted in one process)")
         text_cols = tuple(text_col) if text_col else (task_obj.text_cols if task_obj is not None else ())
         if not text_cols:
             raise InputError("--scheme cluster needs --task or --text-col COLUMN (the text to cluster)")
@@ -260,45 +280,74 @@ def partition(
         by = derived_key
     roles = _resolve_columns(partitioner, label_col, by, group_col, row_id_col)
     _check_schema(source, roles)
+    passes: Any = _LocalPasses()
+    if engine == "ray":
+        from fedpart.raydata.partition import RayPasses
 
-    counted = _count(source, roles, progress)
-    if counted.total_rows == 0:
-        raise InputError(f"{source.description}: the input is empty (no rows)")
-    if roles.group and counted.nulls.get(roles.group):
-        raise InputError(
-            f"{source.description}: column {roles.group!r} has {counted.nulls[roles.group]} null value(s); "
-            "every row needs a group value"
-        )
-    _check_nulls(counted.nulls, drop_null_labels, source.description)
-    if counted.complete_rows == 0:
-        raise InputError(f"{source.description}: no rows left after dropping null labels")
-    key_counts = counted.values[roles.key] if roles.key else None
-    label_counts = counted.values[roles.label] if roles.label else None
+        passes = RayPasses(source, ray_address, **({"piece_rows": piece_rows} if piece_rows else {}))
+    elif piece_rows is not None or ray_address is not None:
+        raise InputError("--piece-rows and --ray-address apply to --engine ray only")
 
-    if counted.groups is not None:  # the plan's units are groups
-        n_keys = len(key_counts.values) if key_counts is not None else 1
-        unit_counts = counted.groups.groups_per_key(n_keys)
-    else:
-        unit_counts = key_counts.counts if key_counts is not None else np.array([counted.complete_rows])
-    plan = draw_plan(partitioner, unit_counts, seed, test_frac)
+    with passes.session():  # a Ray session spans both passes
+        counted = passes.count(source, roles, progress)
+        if counted.total_rows == 0:
+            raise InputError(f"{source.description}: the input is empty (no rows)")
+        if roles.group and counted.nulls.get(roles.group):
+            raise InputError(
+                f"{source.description}: column {roles.group!r} has {counted.nulls[roles.group]} null value(s); "
+                "every row needs a group value"
+            )
+        _check_nulls(counted.nulls, drop_null_labels, source.description)
+        if counted.complete_rows == 0:
+            raise InputError(f"{source.description}: no rows left after dropping null labels")
+        key_counts = counted.values[roles.key] if roles.key else None
+        label_counts = counted.values[roles.label] if roles.label else None
 
-    with atomic_output_dir(out, overwrite) as tmp, ThreadPoolExecutor(max_workers=1) as background:
-        # hashing the input files is a full read: overlap it with pass 2 (hashlib releases the GIL)
-        fingerprint = background.submit(source.fingerprint)
-        written = _assign_and_write(source, roles, plan, counted, tmp, buffer_bytes, progress)
-        manifest = _build_manifest(
-            source, partitioner, seed, test_frac, roles, counted, key_counts, label_counts, plan,
-            written, task_obj, dict(source.invalid), fingerprint.result(),
-        )
-        if clusterer is not None:
-            clusterer.save(tmp / CLUSTERS_FILE)
-            manifest.extra["clusters_file"] = CLUSTERS_FILE
-        manifest.write(tmp)
-        if plot:
-            from fedpart.stats import write_label_plot
+        if counted.groups is not None:  # the plan's units are groups
+            n_keys = len(key_counts.values) if key_counts is not None else 1
+            unit_counts = counted.groups.groups_per_key(n_keys)
+        else:
+            unit_counts = key_counts.counts if key_counts is not None else np.array([counted.complete_rows])
+        plan = draw_plan(partitioner, unit_counts, seed, test_frac)
 
-            write_label_plot(manifest, tmp)
-    return manifest
+        with atomic_output_dir(out, overwrite) as tmp, ThreadPoolExecutor(max_workers=1) as background:
+            # hashing the input files is a full read: overlap it with pass 2 (hashlib releases the GIL)
+            fingerprint = background.submit(source.fingerprint)
+            written = passes.assign_and_write(source, roles, plan, counted, tmp, buffer_bytes, progress)
+            manifest = _build_manifest(
+                source, partitioner, seed, test_frac, roles, counted, key_counts, label_counts, plan,
+                written, task_obj, dict(passes.invalid(source)), fingerprint.result(),
+            )
+            manifest.extra.update(passes.manifest_extra())
+            if clusterer is not None:
+                clusterer.save(tmp / CLUSTERS_FILE)
+                manifest.extra["clusters_file"] = CLUSTERS_FILE
+            manifest.write(tmp)
+            if plot:
+                from fedpart.stats import write_label_plot
+
+                write_label_plot(manifest, tmp)
+        return manifest
+
+
+class _LocalPasses:
+    """Pass 1 and pass 2 in this process (the Ray engine's :class:`fedpart.raydata.partition.RayPasses`
+    has the same methods)."""
+
+    def count(self, source: Source, roles: Columns, progress: ProgressFactory) -> CountResult:
+        return _count(source, roles, progress)
+
+    def assign_and_write(self, *args: Any) -> WrittenShards:
+        return _assign_and_write(*args)
+
+    def invalid(self, source: Source) -> Mapping[str, int]:
+        return source.invalid
+
+    def manifest_extra(self) -> dict[str, Any]:
+        return {}
+
+    def session(self) -> AbstractContextManager[Any]:
+        return nullcontext()
 
 
 def _count(source: Source, roles: Columns, progress: ProgressFactory) -> CountResult:
@@ -318,8 +367,10 @@ def _count(source: Source, roles: Columns, progress: ProgressFactory) -> CountRe
 
 
 @dataclass
-class _Written:
-    shards: list[WrittenShard]
+class WrittenShards:
+    """What pass 2 wrote: one shard per client (then the test split), and per-client tallies."""
+
+    shards: list[Any]  # WrittenShard, or the Ray engine's PartedShard (a directory of part files)
     client_labels: np.ndarray | None
     client_keys: np.ndarray | None
 
@@ -332,7 +383,7 @@ def _assign_and_write(
     directory: Path,
     buffer_bytes: int,
     progress: ProgressFactory,
-) -> _Written:
+) -> WrittenShards:
     """Pass 2: assign every row to its client and write the shards; count what was written."""
     from fedpart.grouping import GroupAssigner
 
@@ -340,15 +391,7 @@ def _assign_and_write(
     label_counts = counted.values.get(roles.label) if roles.label else None
     num_clients = plan.num_clients
     assigner: Any = GroupAssigner(plan, counted.groups) if counted.groups is not None else RowAssigner(plan)
-    # per-client key counts are a dense (clients x keys) tally: skip it when that would be large
-    # (e.g. natural ids with one client per id)
-    track_keys = (
-        key_counts is not None
-        and roles.key != roles.label
-        and num_clients * len(key_counts.values) <= MAX_KEY_TALLY
-    )
-    label_tally = _PairTally(num_clients, len(label_counts.values)) if label_counts is not None else None
-    key_tally = _PairTally(num_clients, len(key_counts.values)) if track_keys else None
+    label_tally, key_tally = make_tallies(roles, num_clients, key_counts, label_counts)
 
     out_schema = source.schema.append(pa.field(roles.row_id, pa.int64(), nullable=False))
     writer = ShardWriter(directory, out_schema, num_clients, with_test=bool(plan.holdout.sum() > 0),
@@ -359,7 +402,7 @@ def _assign_and_write(
         for batch, positions in prefetch(source.iter_batches_with_ids()):
             rows_seen += batch.num_rows
             batch = pa.RecordBatch.from_arrays([*batch.columns, pa.array(positions)], schema=out_schema)
-            batch, key_codes, label_codes = _codes(batch, roles, key_counts, label_counts)
+            batch, key_codes, label_codes = row_codes(batch, roles, key_counts, label_counts)
             if counted.groups is not None:
                 destinations = assigner.assign(batch.column(roles.group))
             else:
@@ -381,14 +424,30 @@ def _assign_and_write(
     written = sum(s.rows for s in shards)
     if rows_seen != counted.total_rows or written != counted.complete_rows:
         raise InputError(f"{source.description}: the input changed between the two passes")
-    return _Written(
+    return WrittenShards(
         shards,
         label_tally.counts if label_tally is not None else None,
         key_tally.counts if key_tally is not None else None,
     )
 
 
-class _PairTally:
+def make_tallies(
+    roles: Columns, num_clients: int, key_counts: ValueCounts | None, label_counts: ValueCounts | None
+) -> tuple[PairTally | None, PairTally | None]:
+    """Per-client label and key tallies of pass 2 (``None`` where not recorded)."""
+    # per-client key counts are a dense (clients x keys) tally: skip it when that would be large
+    # (e.g. natural ids with one client per id)
+    track_keys = (
+        key_counts is not None
+        and roles.key != roles.label
+        and num_clients * len(key_counts.values) <= MAX_KEY_TALLY
+    )
+    label_tally = PairTally(num_clients, len(label_counts.values)) if label_counts is not None else None
+    key_tally = PairTally(num_clients, len(key_counts.values)) if track_keys else None
+    return label_tally, key_tally
+
+
+class PairTally:
     """``(num_clients + 1, n_values)`` counts of (destination, value code); the test split is last."""
 
     def __init__(self, num_clients: int, n_values: int) -> None:
@@ -401,7 +460,7 @@ class _PairTally:
         self.counts += flat.reshape(self.counts.shape)
 
 
-def _codes(
+def row_codes(
     batch: pa.RecordBatch,
     columns: Columns,
     key_counts: ValueCounts | None,
@@ -448,7 +507,7 @@ def _build_manifest(
     key_counts: ValueCounts | None,
     label_counts: ValueCounts | None,
     plan: Plan,
-    written: _Written,
+    written: WrittenShards,
     task_obj: Any,
     invalid: dict[str, int],
     fingerprint: dict[str, Any],
@@ -466,6 +525,7 @@ def _build_manifest(
             label_counts=labels[client].tolist() if labels is not None else None,
             key_counts=keys[client].tolist() if keys is not None else None,
             metrics=client_record(metrics, client) if metrics is not None else None,
+            parts=getattr(shard, "parts", None),
         )
         for client, shard in enumerate(written.shards[:num_clients])
     ]
@@ -476,6 +536,7 @@ def _build_manifest(
             None, shard.file, shard.rows, shard.sha256,
             label_counts=labels[num_clients].tolist() if labels is not None else None,
             key_counts=keys[num_clients].tolist() if keys is not None else None,
+            parts=getattr(shard, "parts", None),
         )
     sizes = np.array([r.rows for r in records])
     rows = {

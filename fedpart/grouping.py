@@ -67,6 +67,17 @@ class GroupCounter:
             .rename_columns(["group", "key", "rows"])
         )
 
+    def partial(self) -> pa.Table | None:
+        """The counts so far as a ``(group, key, rows)`` table (``None`` if nothing was counted)."""
+        return self._merged() if self._parts else None
+
+    def add_partial(self, table: pa.Table | None) -> None:
+        """Add counts taken elsewhere (a :meth:`partial` of another counter of the same column)."""
+        if table is not None:
+            self._parts.append(table)
+            if len(self._parts) >= _MERGE_EVERY:
+                self._parts = [self._merged()]
+
     def result(self, key_values: pa.Array | None) -> GroupCounts:
         """Groups sorted by (key code, group value); ``key_values`` are the sorted distinct keys."""
         table = self._merged()

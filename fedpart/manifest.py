@@ -25,6 +25,12 @@ class ShardRecord:
     ``label_counts[i]`` counts rows whose label is ``Manifest.labels[i]``; ``key_counts`` likewise for
     ``Manifest.keys`` when the partition key is not the label and clients x keys is at most two
     million (large natural partitions, e.g. one client per id of many ids, record none).
+
+    A shard is one Parquet file, or -- written by the Ray engine -- a directory of part files
+    (``file`` is the directory, ``parts`` lists its files in row order, each with ``file``, ``rows``
+    and ``sha256``, and ``sha256`` is the sha256 of the ``sha256sum``-style listing
+    ``"<part sha256>  <part file>\n"`` of the parts). Either way ``pyarrow.parquet.read_table(file)``
+    reads the shard's rows in order.
     """
 
     client_id: int | None
@@ -34,6 +40,27 @@ class ShardRecord:
     label_counts: list[int] | None = None
     key_counts: list[int] | None = None
     metrics: dict[str, float | None] | None = None
+    parts: list[dict[str, Any]] | None = None
+
+    @property
+    def part_files(self) -> list[str]:
+        """The shard's files relative to the partition directory, in row order."""
+        return [p["file"] for p in self.parts] if self.parts is not None else [self.file]
+
+
+def _record_dict(record: ShardRecord) -> dict[str, Any]:
+    data = dict(vars(record))
+    if data["parts"] is None:  # single-file shards: the manifest has no parts key
+        del data["parts"]
+    return data
+
+
+def parts_digest(parts: list[dict[str, Any]]) -> str:
+    """The ``sha256`` of a multi-part shard: sha256 of its ``sha256sum``-style part listing."""
+    import hashlib
+
+    listing = "".join(f"{p['sha256']}  {p['file']}\n" for p in parts)
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -68,8 +95,8 @@ class Manifest:
         """The manifest as plain JSON-able data (fields in declaration order)."""
         # shallow by hand: dataclasses.asdict deep-copies every value, slow with thousands of clients
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        data["clients"] = [dict(vars(c)) for c in self.clients]
-        data["test"] = dict(vars(self.test)) if self.test is not None else None
+        data["clients"] = [_record_dict(c) for c in self.clients]
+        data["test"] = _record_dict(self.test) if self.test is not None else None
         return data
 
     def to_json(self) -> str:

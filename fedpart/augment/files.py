@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
 
 
-def _open(spec: str, task: str | None, read: ReadOptions) -> Source:
+def open_input(spec: str, task: str | None, read: ReadOptions) -> Source:
     if task is None:
         return open_source(spec, read)
     from fedpart.tasks import TaskOptions, get_task
@@ -42,7 +43,7 @@ def _open(spec: str, task: str | None, read: ReadOptions) -> Source:
     return get_task(task).open(spec, TaskOptions(read=read))
 
 
-def _write_stream(stream: AugmentedStream, schema: pa.Schema, path: Path) -> int:
+def write_stream(stream: AugmentedStream, schema: pa.Schema, path: Path) -> int:
     rows = 0
     with pq.ParquetWriter(path, schema) as writer:
         for batch in stream:
@@ -56,7 +57,7 @@ def _augment_file(
 ) -> tuple[int, AugmentedStream]:
     schema = check_schema(source.schema, options)
     stream = AugmentedStream(source.iter_batches(), options, workers=workers)
-    return _write_stream(stream, schema, path), stream
+    return write_stream(stream, schema, path), stream
 
 
 def _merge_reports(streams: list[AugmentedStream]) -> CounterfactualReport:
@@ -84,20 +85,38 @@ def augment_counterfactual(
     workers: int = 1,
     overwrite: bool = False,
     read_options: ReadOptions = ReadOptions(),
+    engine: str = "local",
+    ray_address: str | None = None,
+    piece_rows: int | None = None,
 ) -> CounterfactualReport:
     """Write the counterfactual corpus of ``input`` to ``out``; return the report.
 
     ``task`` (when given) reads ``input`` through that task's reader and canonical columns;
     ``options.task`` decides which columns are swapped.
 
+    ``engine="ray"`` augments pieces of the input in parallel Ray Data tasks
+    (:mod:`fedpart.raydata.augment`), with the same rows out as the local engine: a partition
+    directory keeps its layout (every shard file or part file is augmented by one task); any other
+    input becomes a directory of part files ``part-00000.parquet``... in input order.
+
     Raises:
         InputError: unreadable input, missing or mistyped columns, bad options.
         OutputError: ``out`` exists without ``overwrite``.
     """
     spec, out = os.fspath(input), Path(out)
+    if engine not in ("local", "ray"):
+        raise InputError(f"unknown --engine {engine!r}; use one of local, ray")
+    if engine == "local" and (ray_address is not None or piece_rows is not None):
+        raise InputError("--piece-rows and --ray-address apply to --engine ray only")
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
-    if Path(spec).is_dir() and (Path(spec) / MANIFEST_FILE).is_file():
+    partition_input = Path(spec).is_dir() and (Path(spec) / MANIFEST_FILE).is_file()
+    if engine == "ray":
+        from fedpart.raydata.augment import augment_on_ray
+
+        return augment_on_ray(spec, out, options, partition_input, task=task, read_options=read_options,
+                              overwrite=overwrite, address=ray_address, piece_rows=piece_rows)
+    if partition_input:
         return _augment_partition(Path(spec), out, options, workers, overwrite)
     if Path(spec).is_dir():
         files = list(_data_files(Path(spec)))
@@ -108,9 +127,9 @@ def augment_counterfactual(
             for path in files:
                 target = (tmp / path.relative_to(spec)).with_suffix(".parquet")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                streams.append(_augment_file(_open(str(path), task, read_options), options, workers, target)[1])
+                streams.append(_augment_file(open_input(str(path), task, read_options), options, workers, target)[1])
         return _merge_reports(streams)
-    source = _open(spec, task, read_options)
+    source = open_input(spec, task, read_options)
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
     os.close(handle)
@@ -123,41 +142,111 @@ def augment_counterfactual(
     return stream.report()
 
 
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard file (or part file) of a partition to augment: where it is and where it goes.
+
+    ``first_row`` is the position of its first row in its client's shard (earlier parts' rows).
+    """
+
+    record: int
+    file: str
+    first_row: int
+
+
+@dataclass(frozen=True)
+class ShardResult:
+    job: ShardJob
+    rows: int
+    sha256: str
+    label_counts: list[int] | None
+    counts: ReportCounts
+
+
+def shard_jobs(manifest: Manifest) -> list[ShardJob]:
+    """Every file of every client shard, in client then row order."""
+    jobs = []
+    for index, record in enumerate(manifest.clients):
+        first = 0
+        for part in record.parts or [{"file": record.file, "rows": record.rows}]:
+            jobs.append(ShardJob(index, part["file"], first))
+            first += int(part["rows"])
+    return jobs
+
+
+def augment_shard(
+    job: ShardJob, directory: Path, tmp: Path, options: CounterfactualOptions, workers: int,
+    label_col: str | None, labels: list | None,
+) -> ShardResult:
+    """Augment one shard file of partition ``directory`` into the same relative path under ``tmp``."""
+    target = tmp / job.file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source = open_source(str(directory / job.file))
+    schema = check_schema(source.schema, options)
+    stream = AugmentedStream(source.iter_batches(), options, workers=workers, first_row=job.first_row)
+    rows = write_stream(stream, schema, target)
+    label_counts = None
+    if label_col and labels is not None:
+        values = pq.read_table(target, columns=[label_col]).column(label_col).to_pylist()
+        label_counts = [values.count(v) for v in labels]
+    return ShardResult(job, rows, sha256_file(str(target)), label_counts, stream.counts)
+
+
+def write_augmented_partition(
+    directory: Path, tmp: Path, manifest: Manifest, results: list[ShardResult], options: CounterfactualOptions
+) -> CounterfactualReport:
+    """Copy the test split, and write the manifest of the augmented shards ``results`` (in job order)."""
+    from fedpart.augment.stream import report_of
+    from fedpart.manifest import parts_digest
+
+    labels = manifest.labels
+    total = ReportCounts()
+    for result in results:
+        total.add(result.counts)
+    total.tagger = results[0].counts.tagger if results else ""
+    report = report_of(total, options)
+    clients = []
+    for index, record in enumerate(manifest.clients):
+        mine = [r for r in results if r.job.record == index]
+        label_counts = record.label_counts
+        if mine[0].label_counts is not None:
+            label_counts = [int(sum(c)) for c in zip(*(r.label_counts for r in mine))]
+        rows = sum(r.rows for r in mine)
+        if record.parts is None:
+            clients.append(dataclasses.replace(record, rows=rows, sha256=mine[0].sha256, label_counts=label_counts))
+        else:
+            parts = [{"file": r.job.file, "rows": r.rows, "sha256": r.sha256} for r in mine]
+            clients.append(dataclasses.replace(record, rows=rows, sha256=parts_digest(parts), parts=parts,
+                                               label_counts=label_counts))
+    if manifest.test is not None:
+        for name in manifest.test.part_files:
+            (tmp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(directory / name, tmp / name)
+    counts = np.array([c.label_counts for c in clients]) if labels is not None else None
+    if counts is not None:
+        metrics = client_metrics(counts)
+        for i, client in enumerate(clients):
+            client.metrics = client_record(metrics, i)
+    sizes = np.array([c.rows for c in clients])
+    new = dataclasses.replace(
+        manifest,
+        clients=clients,
+        rows={**manifest.rows, "written": int(sizes.sum()) + (manifest.test.rows if manifest.test else 0)},
+        metrics=partition_summary(counts, sizes),
+        extra={**manifest.extra, "augmentation": {"source_partition": str(directory), **report.to_dict()}},
+    )
+    new.write(tmp)
+    return report
+
+
 def _augment_partition(
     directory: Path, out: Path, options: CounterfactualOptions, workers: int, overwrite: bool
 ) -> CounterfactualReport:
     manifest = Manifest.read(directory)
-    streams = []
-    clients = []
-    labels = manifest.labels
     with atomic_output_dir(out, overwrite) as tmp:
         (tmp / "clients").mkdir()
-        for record in manifest.clients:
-            source = open_source(str(directory / record.file))
-            target = tmp / record.file
-            rows, stream = _augment_file(source, options, workers, target)
-            streams.append(stream)
-            label_counts = record.label_counts
-            if manifest.label_col and labels is not None:
-                values = pq.read_table(target, columns=[manifest.label_col]).column(manifest.label_col).to_pylist()
-                label_counts = [values.count(v) for v in labels]
-            clients.append(dataclasses.replace(record, rows=rows, sha256=sha256_file(str(target)),
-                                               label_counts=label_counts))
-        if manifest.test is not None:
-            shutil.copyfile(directory / manifest.test.file, tmp / manifest.test.file)
-        report = _merge_reports(streams)
-        counts = np.array([c.label_counts for c in clients]) if labels is not None else None
-        if counts is not None:
-            metrics = client_metrics(counts)
-            for i, client in enumerate(clients):
-                client.metrics = client_record(metrics, i)
-        sizes = np.array([c.rows for c in clients])
-        new = dataclasses.replace(
-            manifest,
-            clients=clients,
-            rows={**manifest.rows, "written": int(sizes.sum()) + (manifest.test.rows if manifest.test else 0)},
-            metrics=partition_summary(counts, sizes),
-            extra={**manifest.extra, "augmentation": {"source_partition": str(directory), **report.to_dict()}},
-        )
-        new.write(tmp)
-    return report
+        results = [
+            augment_shard(job, directory, tmp, options, workers, manifest.label_col, manifest.labels)
+            for job in shard_jobs(manifest)
+        ]
+        return write_augmented_partition(directory, tmp, manifest, results, options)

@@ -37,8 +37,9 @@ def _augment_in_worker(job: tuple[pa.RecordBatch, int]) -> tuple[pa.RecordBatch,
     return _worker.augment_batch(*job)
 
 
-def _sliced(batches: Iterable[pa.RecordBatch], batch_rows: int) -> Iterator[tuple[pa.RecordBatch, int]]:
-    first = 0
+def _sliced(
+    batches: Iterable[pa.RecordBatch], batch_rows: int, first: int = 0
+) -> Iterator[tuple[pa.RecordBatch, int]]:
     for batch in batches:
         for offset in range(0, batch.num_rows, batch_rows):
             piece = batch.slice(offset, batch_rows)
@@ -65,6 +66,8 @@ class AugmentedStream:
         workers: processes; 1 runs in this process.
         batch_rows: rows per unit of work (input batches are sliced to at most this).
         swapper: a ready swapper for ``workers == 1``.
+        first_row: the input position of the first row (a piece of a larger input starts later;
+            row positions decide ``cf_of`` without a row id, and ``cds``'s draws).
 
     Raises:
         InputError: bad options, pair files or spaCy model (at construction); bad columns or values
@@ -78,12 +81,13 @@ class AugmentedStream:
         workers: int = 1,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         swapper: GenderSwapper | None = None,
+        first_row: int = 0,
     ) -> None:
         if not isinstance(workers, int) or workers < 1:
             raise InputError(f"workers (--workers) is {workers!r}; it must be a positive integer")
         if not isinstance(batch_rows, int) or batch_rows < 1:
             raise InputError(f"batch_rows is {batch_rows!r}; it must be a positive integer")
-        self.workers, self.batch_rows = workers, batch_rows
+        self.workers, self.batch_rows, self.first_row = workers, batch_rows, first_row
         self._batches = batches
         self.counts = ReportCounts()
         if workers == 1:
@@ -106,7 +110,7 @@ class AugmentedStream:
             self.counts.tagger = model or "heuristic rules"  # the workers report the model's version
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        jobs = _sliced(self._batches, self.batch_rows)
+        jobs = _sliced(self._batches, self.batch_rows, self.first_row)
         if self._augmenter is not None:
             augmenter = self._augmenter
             results: Iterator[tuple[pa.RecordBatch, ReportCounts]] = (augmenter.augment_batch(b, o) for b, o in jobs)
@@ -122,19 +126,27 @@ class AugmentedStream:
 
     def report(self) -> CounterfactualReport:
         """The report of the batches consumed so far (all of them once iteration has finished)."""
-        options = self.options
-        cds = options.mode == "cds"
-        return build_report(
-            self.counts,
-            task=options.task,
-            mode=options.mode,
-            p=options.p if cds else None,
-            seed=options.seed if cds else None,
-            names=options.swapper.names,
-            lexicon_version=self._lexicon.version,
-            lexicon_pairs=self._lexicon.pair_count,
-            pair_files=options.swapper.pairs,
-        )
+        return report_of(self.counts, self.options, self._lexicon)
+
+
+def report_of(counts: ReportCounts, options: CounterfactualOptions, lexicon: Any = None) -> CounterfactualReport:
+    """The report of ``counts`` (merged from one or more streams) augmented with ``options``."""
+    if lexicon is None:
+        from fedpart.augment.lexicon import load_lexicon
+
+        lexicon = load_lexicon(options.swapper.pairs)
+    cds = options.mode == "cds"
+    return build_report(
+        counts,
+        task=options.task,
+        mode=options.mode,
+        p=options.p if cds else None,
+        seed=options.seed if cds else None,
+        names=options.swapper.names,
+        lexicon_version=lexicon.version,
+        lexicon_pairs=lexicon.pair_count,
+        pair_files=options.swapper.pairs,
+    )
 
 
 # -- the convenience entry point -------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from fedpart.errors import InputError
-from fedpart.io.sources import Source, sha256_file
+from fedpart.io.sources import Source, SourceUnit, sha256_file
 
 BatchReader = Callable[[str, int], Iterator[pa.RecordBatch]]
 
@@ -57,6 +57,13 @@ class NativeFormatSource(Source):
             for batch in self.reader(path, self.batch_rows):
                 if batch.num_rows:
                     yield batch.select(list(columns)) if columns is not None else batch
+
+    def split(self, target_rows: int) -> list[SourceUnit]:
+        return [SourceUnit(i, path) for i, path in enumerate(self.files)]
+
+    def piece(self, unit: SourceUnit) -> NativeFormatSource:
+        return NativeFormatSource(unit.file, [unit.file], self.reader, self.schema, self.format,
+                                  self.batch_rows)
 
     def fingerprint(self) -> dict[str, Any]:
         base = os.path.commonpath([os.path.dirname(f) or "." for f in self.files])

@@ -60,6 +60,23 @@ class ReadOptions:
     batch_rows: int = DEFAULT_BATCH_ROWS
 
 
+@dataclass(frozen=True)
+class SourceUnit:
+    """A contiguous piece of a local input that can be read on its own (see :meth:`Source.split`).
+
+    Attributes:
+        index: position of the piece among all pieces (pieces are in input order).
+        file: the file the piece is in.
+        row_groups: the Parquet row groups of ``file`` in the piece; ``None``: the whole file.
+        rows: rows in the piece when known without reading it (Parquet metadata), else ``None``.
+    """
+
+    index: int
+    file: str
+    row_groups: tuple[int, ...] | None = None
+    rows: int | None = None
+
+
 class Source:
     """A re-iterable stream of record batches with a known schema."""
 
@@ -67,6 +84,23 @@ class Source:
     schema: pa.Schema
     #: rows dropped as invalid in the last complete pass, by reason (task sources fill it)
     invalid: Mapping[str, int] = MappingProxyType({})
+
+    def split(self, target_rows: int) -> list[SourceUnit]:
+        """Cut the input into pieces, in input order, of about ``target_rows`` rows where the format
+        allows (runs of Parquet row groups; other files are one piece each) -- for engines that read
+        the pieces in parallel.
+
+        Raises:
+            InputError: the input cannot be read piece by piece (a Hugging Face stream).
+        """
+        raise InputError(
+            f"{self.description}: cannot be read in independent pieces; distributed engines read local "
+            "files (save the dataset to Parquet first, e.g. with datasets' to_parquet) or use --engine local"
+        )
+
+    def piece(self, unit: SourceUnit) -> Source:
+        """This source restricted to ``unit`` (same schema); positions count from the piece's first row."""
+        raise NotImplementedError
 
     def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         """Yield the input as record batches, in a fixed order, optionally projected to ``columns``."""
@@ -204,12 +238,57 @@ class LocalSource(Source):
             raise _explain_arrow_error(spec, error) from error
         if not self.schema.names:
             raise InputError(f"{spec}: the input has no columns (is it empty?)")
+        #: row groups to read when this source is a piece of a Parquet file (see :meth:`piece`)
+        self._row_groups: tuple[int, ...] | None = None
+        self._is_piece = False
+        self._first_file = self.files[0]
+
+    def split(self, target_rows: int) -> list[SourceUnit]:
+        units: list[SourceUnit] = []
+        for path in self.files:
+            if self.format != "parquet":
+                units.append(SourceUnit(len(units), path))
+                continue
+            import pyarrow.parquet as pq
+
+            try:
+                metadata = pq.read_metadata(path)
+            except (pa.ArrowException, OSError) as error:
+                raise _explain_arrow_error(path, error) from error
+            run: list[int] = []
+            rows = 0
+            for group in range(metadata.num_row_groups):
+                run.append(group)
+                rows += metadata.row_group(group).num_rows
+                if rows >= target_rows or group == metadata.num_row_groups - 1:
+                    units.append(SourceUnit(len(units), path, tuple(run), rows))
+                    run, rows = [], 0
+            if metadata.num_row_groups == 0:
+                units.append(SourceUnit(len(units), path, (), 0))
+        return units
+
+    def piece(self, unit: SourceUnit) -> LocalSource:
+        import copy
+
+        piece = copy.copy(self)
+        piece.files = [unit.file]
+        piece._row_groups = unit.row_groups
+        piece._is_piece = True
+        groups = unit.row_groups
+        piece.description = unit.file if not groups else f"{unit.file} (row groups {groups[0]}-{groups[-1]})"
+        try:
+            piece._dataset = pads.dataset(
+                [unit.file], schema=self.schema, format=_file_format(self.format, self.options)
+            )
+        except (pa.ArrowException, OSError, ValueError) as error:
+            raise _explain_arrow_error(unit.file, error) from error
+        return piece
 
     def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         # Fragment by fragment keeps the order of files and lets errors name the file.
         for fragment in self._dataset.get_fragments():
             try:
-                if len(self.files) > 1:
+                if len(self.files) > 1 or self._is_piece:
                     self._check_same_columns(fragment)
                 if self.format == "parquet":
                     yield from self._parquet_batches(fragment.path, columns)
@@ -242,7 +321,8 @@ class LocalSource(Source):
         target = pa.schema([self.schema.field(n) for n in names])
         with pq.ParquetFile(path, pre_buffer=False) as parquet_file:
             for batch in parquet_file.iter_batches(
-                batch_size=self.options.batch_rows, columns=names, use_threads=True
+                batch_size=self.options.batch_rows, row_groups=self._row_groups, columns=names,
+                use_threads=True,
             ):
                 if batch.num_rows:
                     yield _conform(batch, target)
@@ -275,7 +355,7 @@ class LocalSource(Source):
             missing = [c for c in self.schema.names if c not in names]
             extra = [c for c in names if c not in self.schema.names]
             raise InputError(
-                f"{fragment.path}: has other columns than {self.files[0]} (missing: "
+                f"{fragment.path}: has other columns than {self._first_file} (missing: "
                 f"{', '.join(missing) or '-'}; extra: {', '.join(extra) or '-'}); all files of one "
                 "input must have the same columns"
             )
@@ -283,6 +363,11 @@ class LocalSource(Source):
     def count_rows(self) -> int | None:
         if self.format != "parquet":
             return None
+        if self._row_groups is not None:
+            import pyarrow.parquet as pq
+
+            metadata = pq.read_metadata(self.files[0])
+            return sum(metadata.row_group(g).num_rows for g in self._row_groups)
         try:
             return int(self._dataset.count_rows())
         except (pa.ArrowException, OSError) as error:

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from fedpart.errors import InputError
-from fedpart.io.sources import ReadOptions, Source, open_source
+from fedpart.io.sources import ReadOptions, Source, SourceUnit, open_source
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,8 @@ class TaskSource(Source):
         self.schema = self.bound.schema
         #: rows dropped as invalid in the last complete pass, by reason
         self.invalid: dict[str, int] = {}
+        #: input rows (valid or not) read in the last complete pass
+        self.rows_read = 0
 
     def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         for batch, _ in self.iter_batches_with_ids(columns):
@@ -192,6 +194,13 @@ class TaskSource(Source):
                 f"{self.description}: {details}; fix the data or pass --drop-invalid to drop and report them"
             )
         self.invalid = invalid
+        self.rows_read = row_offset
+
+    def split(self, target_rows: int) -> list[SourceUnit]:
+        return self.raw.split(target_rows)
+
+    def piece(self, unit: SourceUnit) -> TaskSource:
+        return TaskSource(self.task, self.raw.piece(unit), self.options)
 
     def count_rows(self) -> int | None:
         return None

@@ -78,7 +78,7 @@ def _load_data(
         raise InputError(
             f"{partition_dir}: has no test split; partition with --test-frac F or pass --eval-data FILE.parquet"
         )
-    if not test_path.is_file():
+    if not test_path.exists():  # a file, or a directory of part files (Ray engine)
         raise InputError(f"{test_path}: no such evaluation file")
     test_table = canonical_table(test_path, task)
     if fit:
@@ -265,7 +265,7 @@ def run_evaluation_file(run_dir: str | os.PathLike[str], config: dict[str, Any])
         if manifest.test is None:
             raise InputError(f"{run_dir}: its partition has no test split; pass --eval-data FILE.parquet")
         path = partition / manifest.test.file
-    if not path.is_file():
+    if not path.exists():  # a file, or a directory of part files (Ray engine)
         raise InputError(f"{path}: no such evaluation file (from {run_dir}); pass --eval-data FILE.parquet")
     return path
 

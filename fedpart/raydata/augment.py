@@ -1,0 +1,90 @@
+"""``fedpart augment counterfactual --engine ray``: the local augmentation, piece by piece on Ray Data.
+
+* A partition directory: one task per shard file (or part file), each running the same
+  :func:`fedpart.augment.files.augment_shard` as the local engine into the same relative path; the
+  driver copies the test split and writes the manifest as locally.
+* Any other input: the input's pieces (:meth:`fedpart.io.sources.Source.split`) are counted (rows
+  of pieces whose size the metadata does not give), then piece ``u`` is augmented from its first
+  row's input position -- so ``cf_of`` and ``cds``'s draws are those of the local engine -- into
+  ``part-{u:05d}.parquet``. Reading the output directory gives the local engine's rows in order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedpart.augment.augmenter import CounterfactualOptions, check_schema
+from fedpart.augment.report import CounterfactualReport, ReportCounts
+from fedpart.io.output_dir import atomic_output_dir
+from fedpart.io.sources import ReadOptions
+from fedpart.raydata.session import guarded, ray_session, run_pieces
+
+DEFAULT_PIECE_ROWS = 200_000
+
+
+def _augment_shard_piece(piece: int, *, jobs: Any, directory: str, tmp: str, options: Any,
+                         label_col: Any, labels: Any) -> Any:
+    from fedpart.augment.files import augment_shard
+
+    return augment_shard(jobs[piece], Path(directory), Path(tmp), options, 1, label_col, labels)
+
+
+def _count_rows_piece(piece: int, *, source: Any, units: Any) -> int:
+    reader = source.piece(units[piece])
+    return sum(batch.num_rows for batch in reader.iter_batches([reader.schema.names[0]]))
+
+
+def _augment_file_piece(piece: int, *, source: Any, units: Any, starts: Any, tmp: str, options: Any) -> ReportCounts:
+    from fedpart.augment.files import write_stream
+    from fedpart.augment.stream import AugmentedStream
+
+    reader = source.piece(units[piece])
+    stream = AugmentedStream(reader.iter_batches(), options, first_row=int(starts[piece]))
+    write_stream(stream, check_schema(reader.schema, options), Path(tmp) / f"part-{piece:05d}.parquet")
+    return stream.counts
+
+
+_shard_task = guarded(_augment_shard_piece)
+_count_task = guarded(_count_rows_piece)
+_file_task = guarded(_augment_file_piece)
+
+
+def augment_on_ray(
+    spec: str, out: Path, options: CounterfactualOptions, partition_input: bool, *, task: str | None,
+    read_options: ReadOptions, overwrite: bool, address: str | None, piece_rows: int | None,
+) -> CounterfactualReport:
+    """Augment ``spec`` into ``out`` on Ray (see the module docstring); return the merged report."""
+    from fedpart.augment.files import open_input, shard_jobs, write_augmented_partition
+    from fedpart.augment.lexicon import load_lexicon
+    from fedpart.augment.stream import report_of
+    from fedpart.manifest import Manifest
+
+    load_lexicon(options.swapper.pairs)  # a bad pair file fails here, not in every task
+    if partition_input:
+        manifest = Manifest.read(spec)
+        jobs = shard_jobs(manifest)
+        with atomic_output_dir(out, overwrite) as tmp, ray_session(address):
+            (tmp / "clients").mkdir()
+            results = run_pieces(_shard_task, len(jobs), jobs=jobs, directory=spec, tmp=str(tmp), options=options,
+                                 label_col=manifest.label_col, labels=manifest.labels)
+            return write_augmented_partition(Path(spec), tmp, manifest, results, options)
+    source = open_input(spec, task, read_options)
+    check_schema(source.schema, options)
+    units = source.split(piece_rows or DEFAULT_PIECE_ROWS)
+    with atomic_output_dir(out, overwrite) as tmp, ray_session(address):
+        rows = [u.rows for u in units]
+        unknown = [i for i, n in enumerate(rows) if n is None]
+        if unknown:
+            counted = run_pieces(_count_task, len(units), source=source, units=units)
+            rows = [counted[i] if n is None else n for i, n in enumerate(rows)]
+        starts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
+        counts = run_pieces(_file_task, len(units), source=source, units=units, starts=starts, tmp=str(tmp),
+                            options=options)
+    total = ReportCounts()
+    for piece_counts in counts:
+        total.add(piece_counts)
+    total.tagger = counts[0].tagger if counts else ""
+    return report_of(total, options)
