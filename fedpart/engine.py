@@ -312,7 +312,7 @@ def partition(
 
         with atomic_output_dir(out, overwrite) as tmp, ThreadPoolExecutor(max_workers=1) as background:
             # hashing the input files is a full read: overlap it with pass 2 (hashlib releases the GIL)
-            fingerprint = background.submit(source.fingerprint)
+            fingerprint = background.submit(passes.fingerprint, source)
             written = passes.assign_and_write(source, roles, plan, counted, tmp, buffer_bytes, progress)
             manifest = _build_manifest(
                 source, partitioner, seed, test_frac, roles, counted, key_counts, label_counts, plan,
@@ -345,6 +345,9 @@ class _LocalPasses:
 
     def manifest_extra(self) -> dict[str, Any]:
         return {}
+
+    def fingerprint(self, source: Source) -> dict[str, Any]:
+        return source.fingerprint()
 
     def session(self) -> AbstractContextManager[Any]:
         return nullcontext()

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from fedpart.errors import InputError
-from fedpart.io.sources import Source, SourceUnit, sha256_file
+from fedpart.io.sources import FileHasher, Source, SourceUnit, files_fingerprint
 
 BatchReader = Callable[[str, int], Iterator[pa.RecordBatch]]
 
@@ -65,13 +65,6 @@ class NativeFormatSource(Source):
         return NativeFormatSource(unit.file, [unit.file], self.reader, self.schema, self.format,
                                   self.batch_rows)
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self, hash_files: FileHasher | None = None) -> dict[str, Any]:
         base = os.path.commonpath([os.path.dirname(f) or "." for f in self.files])
-        return {
-            "kind": "files",
-            "format": self.format,
-            "files": [
-                {"name": os.path.relpath(f, base), "bytes": os.path.getsize(f), "sha256": sha256_file(f)}
-                for f in self.files
-            ],
-        }
+        return files_fingerprint(self.format, self.files, base, hash_files)

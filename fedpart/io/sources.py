@@ -14,7 +14,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -122,8 +122,12 @@ class Source:
         """The number of rows if it is cheap to know (Parquet metadata), else ``None``."""
         return None
 
-    def fingerprint(self) -> dict[str, Any]:
-        """A JSON-able identity of the input (files with sizes and sha256, or a hub name and split)."""
+    def fingerprint(self, hash_files: FileHasher | None = None) -> dict[str, Any]:
+        """A JSON-able identity of the input (files with sizes and sha256, or a hub name and split).
+
+        ``hash_files(paths) -> sha256 hex digests`` hashes the input files (default: one by one
+        here; the Ray engine hashes them in parallel tasks).
+        """
         raise NotImplementedError
 
     def require_columns(self, columns: Sequence[str | None], option_names: Sequence[str] = ()) -> None:
@@ -144,6 +148,25 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+FileHasher = Callable[[Sequence[str]], list[str]]
+
+
+def files_fingerprint(
+    format: str, files: Sequence[str], base: str, hash_files: FileHasher | None = None
+) -> dict[str, Any]:
+    """The fingerprint of local input files: format, and each file's name (relative to ``base``),
+    size and sha256."""
+    digests = hash_files(files) if hash_files is not None else [sha256_file(f) for f in files]
+    return {
+        "kind": "files",
+        "format": format,
+        "files": [
+            {"name": os.path.relpath(f, base), "bytes": os.path.getsize(f), "sha256": digest}
+            for f, digest in zip(files, digests)
+        ],
+    }
 
 
 def _expand_paths(spec: str) -> tuple[list[str], str]:
@@ -373,19 +396,8 @@ class LocalSource(Source):
         except (pa.ArrowException, OSError) as error:
             raise _explain_arrow_error(self.spec, error) from error
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {
-            "kind": "files",
-            "format": self.format,
-            "files": [
-                {
-                    "name": os.path.relpath(f, self._base),
-                    "bytes": os.path.getsize(f),
-                    "sha256": sha256_file(f),
-                }
-                for f in self.files
-            ],
-        }
+    def fingerprint(self, hash_files: FileHasher | None = None) -> dict[str, Any]:
+        return files_fingerprint(self.format, self.files, self._base, hash_files)
 
 
 @dataclass
@@ -436,7 +448,7 @@ class HFSource(Source):
             if batch.num_rows:
                 yield batch
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self, hash_files: FileHasher | None = None) -> dict[str, Any]:
         return {"kind": "huggingface", "name": self.name, "config": self.config, "split": self.split}
 
 

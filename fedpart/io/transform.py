@@ -44,5 +44,5 @@ class TransformedSource(Source):
     def count_rows(self) -> int | None:
         return self.inner.count_rows()
 
-    def fingerprint(self) -> dict[str, Any]:
-        return self.inner.fingerprint()
+    def fingerprint(self, hash_files: Any = None) -> dict[str, Any]:
+        return self.inner.fingerprint(hash_files)

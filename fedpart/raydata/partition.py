@@ -28,7 +28,7 @@ from fedpart.assign import RowAssigner
 from fedpart.counting import CountResult, PartialCounts, count_partial, merge_counts
 from fedpart.errors import InputError
 from fedpart.io.shards import DICTIONARY_SAMPLE, dictionary_columns
-from fedpart.io.sources import Source, SourceUnit
+from fedpart.io.sources import Source, SourceUnit, sha256_file
 from fedpart.manifest import parts_digest
 from fedpart.plan import Plan
 from fedpart.raydata.parts import DEFAULT_PART_BUFFER, PartWriter, WrittenPart, part_records, shard_dir, write_empty_part
@@ -113,7 +113,17 @@ def _write_piece(
     )
 
 
+def _hash_file(index: int, *, files: Any) -> str:
+    return sha256_file(files[index])
+
+
 _count_task = guarded(_count_piece)
+_hash_task = guarded(_hash_file)
+
+
+def hash_files(files: list[str]) -> list[str]:
+    """sha256 of every file, one Ray task per file."""
+    return run_pieces(_hash_task, len(files), files=list(files))
 _write_task = guarded(_write_piece)
 
 
@@ -163,6 +173,10 @@ class RayPasses:
             for reason, n in piece.invalid.items():
                 total[reason] = total.get(reason, 0) + n
         return total
+
+    def fingerprint(self, source: Source) -> dict[str, Any]:
+        """The input's fingerprint, its files hashed in parallel Ray tasks (not all on the driver)."""
+        return source.fingerprint(hash_files)
 
     def manifest_extra(self) -> dict[str, Any]:
         return {"engine": {"name": "ray", "pieces": len(self.units)}}

@@ -205,5 +205,5 @@ class TaskSource(Source):
     def count_rows(self) -> int | None:
         return None
 
-    def fingerprint(self) -> dict[str, Any]:
-        return {**self.raw.fingerprint(), "task": self.task.name}
+    def fingerprint(self, hash_files: Any = None) -> dict[str, Any]:
+        return {**self.raw.fingerprint(hash_files), "task": self.task.name}
