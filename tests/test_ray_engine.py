@@ -200,3 +200,22 @@ def test_missing_ray_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(InputError, match=r"pip install 'fedpart\[ray\]'"):
         import_ray()
+
+
+def test_fedpart_train_reads_a_ray_partition(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from fedpart.train.federated import FederatedConfig
+    from fedpart.train.runner import train
+
+    partition(AG_NEWS_CSV, out=tmp_path / "p", read_options=_ag_news_read(), task="tc", label_col="label", text_col=["title", "description"],
+              scheme="iid", clients=3, test_frac=0.2, engine="ray", plot=False)
+    records = train(tmp_path / "p", task="tc", out=tmp_path / "run",
+                    config=FederatedConfig(rounds=1, clients_per_round=2, batch_size=16), device="cpu")
+    assert records[-1]["round"] == 1
+    assert 0.0 <= records[-1]["metrics"]["accuracy"] <= 1.0
+
+
+def _ag_news_read():
+    from fedpart.io.sources import ReadOptions
+
+    return ReadOptions(column_names=AG_NEWS_COLUMNS)
