@@ -47,36 +47,48 @@ def plain(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column
 
 
-class ValueCounter:
-    """Accumulates value counts of one column over record batches."""
+class TableCounter:
+    """Counts kept as small Arrow tables, merged every few additions (subclasses define the merge).
+
+    :meth:`partial` and :meth:`add_partial` move counts between counters: a distributed pass 1
+    counts pieces apart and adds their partial tables into one counter.
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[pa.Table] = []
+
+    def _merged(self) -> pa.Table:
+        raise NotImplementedError
+
+    def add_partial(self, table: pa.Table | None) -> None:
+        """Add a table of counts (one batch's, or a :meth:`partial` of another counter)."""
+        if table is not None:
+            self._parts.append(table)
+            if len(self._parts) >= _MERGE_EVERY:
+                self._parts = [self._merged()]
+
+    def partial(self) -> pa.Table | None:
+        """The counts so far as one table (``None`` if nothing was counted)."""
+        return self._merged() if self._parts else None
+
+
+class ValueCounter(TableCounter):
+    """Accumulates value counts of one column over record batches (tables of ``value, count``)."""
 
     def __init__(self, column: str) -> None:
+        super().__init__()
         self.column = column
-        self._parts: list[pa.Table] = []
 
     def update(self, array: pa.Array) -> None:
         counted = pc.value_counts(plain(array))
-        self._parts.append(
+        self.add_partial(
             pa.table({"value": counted.field("values"), "count": counted.field("counts").cast(pa.int64())})
         )
-        if len(self._parts) >= _MERGE_EVERY:
-            self._parts = [self._merged()]
 
     def _merged(self) -> pa.Table:
         table = pa.concat_tables(self._parts)
         merged = table.group_by("value", use_threads=False).aggregate([("count", "sum")])
         return merged.select(["value", "count_sum"]).rename_columns(["value", "count"])
-
-    def partial(self) -> pa.Table | None:
-        """The counts so far as a ``(value, count)`` table (``None`` if nothing was counted)."""
-        return self._merged() if self._parts else None
-
-    def add_partial(self, table: pa.Table | None) -> None:
-        """Add counts taken elsewhere (a :meth:`partial` of another counter of the same column)."""
-        if table is not None:
-            self._parts.append(table)
-            if len(self._parts) >= _MERGE_EVERY:
-                self._parts = [self._merged()]
 
     def result(self, nulls: int = 0) -> ValueCounts:
         """Sorted distinct values and counts; ``nulls`` is recorded as given."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from contextlib import AbstractContextManager, nullcontext
 from concurrent.futures import ThreadPoolExecutor
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -400,23 +400,11 @@ def _assign_and_write(
     writer = ShardWriter(directory, out_schema, num_clients, with_test=bool(plan.holdout.sum() > 0),
                          buffer_bytes=buffer_bytes, expected_rows=counted.complete_rows)
     bar = progress("pass 2/2: writing", counted.total_rows)
-    rows_seen = 0
     try:
-        for batch, positions in prefetch(source.iter_batches_with_ids()):
-            rows_seen += batch.num_rows
-            batch = pa.RecordBatch.from_arrays([*batch.columns, pa.array(positions)], schema=out_schema)
-            batch, key_codes, label_codes = row_codes(batch, roles, key_counts, label_counts)
-            if counted.groups is not None:
-                destinations = assigner.assign(batch.column(roles.group))
-            else:
-                destinations = assigner.assign(key_codes)
-            writer.write(batch, destinations)
-            if label_tally is not None:
-                label_tally.add(destinations, label_codes)
-            if key_tally is not None:
-                key_tally.add(destinations, key_codes)
-            if bar is not None:
-                bar.update(batch.num_rows)
+        rows_seen = route_rows(
+            prefetch(source.iter_batches_with_ids()), roles, counted, assigner, writer, out_schema,
+            (label_tally, key_tally), on_batch=bar.update if bar is not None else None,
+        )
         shards = writer.close()  # the last flush writes most rows and can fail too
     except BaseException:
         writer.abort()  # frees the open files, so the temp directory can be removed
@@ -432,6 +420,43 @@ def _assign_and_write(
         label_tally.counts if label_tally is not None else None,
         key_tally.counts if key_tally is not None else None,
     )
+
+
+def route_rows(
+    batches: Iterable[tuple[pa.RecordBatch, np.ndarray]],
+    roles: Columns,
+    counted: CountResult,
+    assigner: Any,
+    writer: Any,
+    out_schema: pa.Schema,
+    tallies: tuple[PairTally | None, PairTally | None],
+    first_row: int = 0,
+    on_batch: Callable[[int], Any] | None = None,
+) -> int:
+    """Pass 2's loop: give each row its row id (input position + ``first_row``), drop rows with a
+    null key/label, assign the rest with ``assigner`` and hand them to ``writer.write``; tally
+    (label, key) per destination. Returns the rows read."""
+    key_counts = counted.values.get(roles.key) if roles.key else None
+    label_counts = counted.values.get(roles.label) if roles.label else None
+    label_tally, key_tally = tallies
+    rows_seen = 0
+    for batch, positions in batches:
+        rows_seen += batch.num_rows
+        ids = pa.array(positions + first_row if first_row else positions)
+        batch = pa.RecordBatch.from_arrays([*batch.columns, ids], schema=out_schema)
+        batch, key_codes, label_codes = row_codes(batch, roles, key_counts, label_counts)
+        if counted.groups is not None:
+            destinations = assigner.assign(batch.column(roles.group))
+        else:
+            destinations = assigner.assign(key_codes)
+        writer.write(batch, destinations)
+        if label_tally is not None:
+            label_tally.add(destinations, label_codes)
+        if key_tally is not None:
+            key_tally.add(destinations, key_codes)
+        if on_batch is not None:
+            on_batch(batch.num_rows)
+    return rows_seen
 
 
 def make_tallies(

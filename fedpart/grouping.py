@@ -15,12 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fedpart.assign import RowAssigner
-from fedpart.counting import plain
+from fedpart.counting import TableCounter, plain
 from fedpart.errors import InputError
 from fedpart.plan import Plan
-
-_MERGE_EVERY = 32
-
 
 @dataclass(frozen=True)
 class GroupCounts:
@@ -41,24 +38,22 @@ class GroupCounts:
         return np.bincount(self.group_keys, minlength=n_keys).astype(np.int64)
 
 
-class GroupCounter:
+class GroupCounter(TableCounter):
     """Accumulates (group, key value) -> rows over batches; checks each group has one key."""
 
     def __init__(self, group_col: str) -> None:
+        super().__init__()
         self.group_col = group_col
-        self._parts: list[pa.Table] = []
 
     def update(self, groups: pa.Array, keys: pa.Array | None) -> None:
         """Count one batch's rows by group value and key value (``keys=None``: a single key)."""
         if keys is None:
             keys = pa.nulls(len(groups), pa.int64())
         table = pa.table({"group": plain(groups), "key": plain(keys)})
-        self._parts.append(
+        self.add_partial(
             table.group_by(["group", "key"], use_threads=False).aggregate([([], "count_all")])
             .rename_columns(["group", "key", "rows"])
         )
-        if len(self._parts) >= _MERGE_EVERY:
-            self._parts = [self._merged()]
 
     def _merged(self) -> pa.Table:
         table = pa.concat_tables(self._parts)
@@ -66,17 +61,6 @@ class GroupCounter:
             table.group_by(["group", "key"], use_threads=False).aggregate([("rows", "sum")])
             .rename_columns(["group", "key", "rows"])
         )
-
-    def partial(self) -> pa.Table | None:
-        """The counts so far as a ``(group, key, rows)`` table (``None`` if nothing was counted)."""
-        return self._merged() if self._parts else None
-
-    def add_partial(self, table: pa.Table | None) -> None:
-        """Add counts taken elsewhere (a :meth:`partial` of another counter of the same column)."""
-        if table is not None:
-            self._parts.append(table)
-            if len(self._parts) >= _MERGE_EVERY:
-                self._parts = [self._merged()]
 
     def result(self, key_values: pa.Array | None) -> GroupCounts:
         """Groups sorted by (key code, group value); ``key_values`` are the sorted distinct keys."""

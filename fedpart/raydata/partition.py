@@ -78,7 +78,7 @@ def _write_piece(
     piece: int, *, source: Any, units: Any, roles: Any, plan: Any, counted: Any, group_assigner: Any,
     starts: Any, key_offsets: Any, out_schema: Any, use_dictionary: Any, directory: str, buffer_bytes: int,
 ) -> _PieceWritten:
-    from fedpart.engine import make_tallies, row_codes
+    from fedpart.engine import make_tallies, route_rows
 
     key_counts = counted.values.get(roles.key) if roles.key else None
     label_counts = counted.values.get(roles.label) if roles.label else None
@@ -86,22 +86,9 @@ def _write_piece(
     assigner = group_assigner if group_assigner is not None else RowAssigner(plan, start=key_offsets[piece])
     label_tally, key_tally = make_tallies(roles, plan.num_clients, key_counts, label_counts)
     writer = PartWriter(Path(directory), piece, out_schema, use_dictionary, buffer_bytes)
-    rows_seen = 0
     try:
-        for batch, positions in reader.iter_batches_with_ids():
-            rows_seen += batch.num_rows
-            ids = pa.array(positions + starts[piece])
-            batch = pa.RecordBatch.from_arrays([*batch.columns, ids], schema=out_schema)
-            batch, key_codes, label_codes = row_codes(batch, roles, key_counts, label_counts)
-            if counted.groups is not None:
-                destinations = assigner.assign(batch.column(roles.group))
-            else:
-                destinations = assigner.assign(key_codes)
-            writer.write(batch, destinations)
-            if label_tally is not None:
-                label_tally.add(destinations, label_codes)
-            if key_tally is not None:
-                key_tally.add(destinations, key_codes)
+        rows_seen = route_rows(reader.iter_batches_with_ids(), roles, counted, assigner, writer, out_schema,
+                               (label_tally, key_tally), first_row=int(starts[piece]))
         parts = writer.close()
     except BaseException:
         writer.abort()
