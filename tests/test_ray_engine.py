@@ -219,3 +219,12 @@ def _ag_news_read():
     from fedpart.io.sources import ReadOptions
 
     return ReadOptions(column_names=AG_NEWS_COLUMNS)
+
+
+def test_a_bad_file_fails_in_its_task_with_fedparts_message(tmp_path: Path) -> None:
+    good = pa.table({"text": ["a", "b"], "label": [0, 1]})
+    write_table(tmp_path / "in" / "a.csv", good)
+    (tmp_path / "in" / "b.csv").write_text('text,label\n"unterminated,1\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"b\.csv: cannot be read"):
+        partition(tmp_path / "in", out=tmp_path / "out", scheme="iid", clients=2, engine="ray")
+    assert not (tmp_path / "out").exists()
