@@ -242,6 +242,9 @@ def federated_options(default_algo: str) -> Any:
                      help="Client sampling: uniform, or proportional to client size."),
         click.option("--eval-every", type=int, default=1, show_default=True),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        click.option("--threads", type=click.IntRange(min=1), default=None,
+                     help="CPU threads for torch [torch's default: one per core]; on a machine other jobs "
+                          "share, 1 avoids threads stalling on busy cores."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--out", "-o", required=True, help="Run directory."),
         click.option("--resume", is_flag=True, help="Continue a stopped run from its last checkpoint."),
@@ -257,9 +260,14 @@ def federated_options(default_algo: str) -> Any:
     return decorate
 
 
-def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out: str) -> None:
+def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out: str,
+                              threads: int | None = None) -> None:
     """Call ``run(progress)`` with a tqdm bar over ``rounds`` showing the latest metrics; print the
-    last evaluated metrics."""
+    last evaluated metrics. ``threads`` sets torch's intra-op CPU threads first."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -294,13 +302,13 @@ def train(partition_dir: str, task: str, out: str, device: str, eval_data: str |
     from fedpart.train.federated import FederatedConfig
     from fedpart.train.runner import train as run_train
 
-    hf_model = options.pop("hf_model")
+    hf_model, threads = options.pop("hf_model"), options.pop("threads")
     config = FederatedConfig(**options)
     _run_rounds_with_progress(
         lambda progress: run_train(partition_dir, task=task, out=out, config=config, device=device,
                                    eval_data=eval_data, model_size=model_size, hf_model=hf_model, resume=resume,
                                    overwrite=overwrite, progress=progress),
-        config.rounds, f"{config.algo} rounds", quiet, out,
+        config.rounds, f"{config.algo} rounds", quiet, out, threads,
     )
 
 
@@ -330,12 +338,13 @@ def distill(teacher_dir: str, data: str, student_size: str, cda: str, teacher_pe
     distill_config = DistillConfig(student_size=student_size, cda=cda, teacher_perturb=teacher_perturb,
                                    temperature=temperature, alpha_kd=alpha_kd, alpha_lm=alpha_lm,
                                    spacy_model=spacy_model)
+    threads = options.pop("threads")
     config = FederatedConfig(**options)
     _run_rounds_with_progress(
         lambda progress: run_distill(teacher_dir, data=data, out=out, distill_config=distill_config, config=config,
                                      device=device, eval_data=eval_data, resume=resume, overwrite=overwrite,
                                      progress=progress),
-        config.rounds, f"distill ({config.algo})", quiet, out,
+        config.rounds, f"distill ({config.algo})", quiet, out, threads,
     )
 
 

@@ -230,6 +230,22 @@ def test_train_and_report_cli(agnews_parts, tmp_path):
     assert result.exit_code == 2 and "--rounds must be at least 1" in result.output
 
 
+def test_train_threads_option_sets_torchs_cpu_threads(agnews_parts, tmp_path):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that the option has something to change
+    try:
+        result = CliRunner().invoke(main, ["train", str(agnews_parts), "--task", "tc", "--rounds", "1",
+                                           "--clients-per-round", "2", "--device", "cpu", "--threads", "1",
+                                           "--out", str(tmp_path / "t"), "-q"])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1
+        result = CliRunner().invoke(main, ["train", str(agnews_parts), "--task", "tc", "--threads", "0",
+                                           "--out", str(tmp_path / "u")])
+        assert result.exit_code == 2 and "--threads" in result.output
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_train_bad_inputs_are_clear_errors(tmp_path):
     parts = tmp_path / "p"
     fedpart.partition(FIXTURES / "ag_news" / "sample.csv", task="tc", scheme="iid", clients=2, out=parts,
