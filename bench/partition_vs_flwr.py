@@ -20,8 +20,10 @@ runs and the peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss`` of that process, int
 included) belongs to that run alone. "wall" is the operation itself, timed inside the subprocess
 after imports; "process" is the whole subprocess, start-up and imports included. The input sits in
 the page cache (it was just written or read) and outputs are not fsynced, so timings are of CPU and
-memory work, not of the disk. Results: a markdown table on stdout and in
-``bench/results/partition_vs_flwr.md``.
+memory work, not of the disk; dirty pages of earlier runs are written back (``sync``) before each
+run, outside its timing, so that the kernel does not throttle one run's writes for the previous
+runs' outputs (at 10M rows each run leaves 2 GB of dirty page cache). Results: a markdown table
+on stdout and in ``bench/results/partition_vs_flwr.md``.
 
 Run it from the benchmark venv (flwr-datasets pins an older ``datasets``)::
 
@@ -250,6 +252,13 @@ def _busy_cpu_s() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def _load_average() -> str:
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def _children_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -301,6 +310,10 @@ def measure(kind: str, data: Path, rows: int, clients: int, workdir: Path, repea
         env = dict(os.environ, HF_DATASETS_CACHE=str(workdir / "hf_home"), HF_HOME=str(workdir / "hf_home"),
                    HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1",
                    TQDM_DISABLE="1")
+        # Write back the earlier runs' outputs first (outside the timing): gigabytes of dirty page
+        # cache left by them would make the kernel throttle this run's writes.
+        if hasattr(os, "sync"):
+            os.sync()
         busy0, ours0 = _busy_cpu_s(), _children_cpu_s()
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -404,7 +417,8 @@ def report(results: list[dict[str, Any]], info: dict[str, str], data_info: dict[
         "(median of the runs, range in brackets), **process** the whole subprocess; **cpu** is the "
         "operation's user+system CPU time over all threads (less sensitive than wall to other load); "
         "**peak RSS** is the subprocess's `ru_maxrss`; **others** is the CPU other processes on the "
-        "machine used during the run (most over the runs). Input in the page cache, outputs not fsynced.",
+        "machine used during the run (most over the runs). Input in the page cache, outputs not fsynced "
+        "(the page cache is written back with `sync` before each run, outside its timing).",
         "",
         "Inputs: " + ", ".join(f"{rows:,} rows = {size / 2**20:,.0f} MiB" for rows, size in data_info.items())
         + (f"; {repeat} runs each." if repeat > 1 else "; one run each."),
@@ -509,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(pip install -e '.[bench]') or pass --skip-flwr")
     info = machine_info()
     create_s = file_create_cost(workdir)
+    load_before = _load_average()
     print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), flush=True)
     results: list[dict[str, Any]] = []
     data_info: dict[int, int] = {}
@@ -527,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(measure("fedpart", big, args.big_rows, args.big_clients, workdir, args.repeat,
                                args.keep))
 
+    info["load average (1, 5, 15 min)"] = f"{load_before} before the runs, {_load_average()} after them"
     info["file system"] = (f"creating 1,000 empty files in the workdir took {create_s:.2f} s before the runs "
                            f"and {file_create_cost(workdir):.2f} s after them")
     empty_trash(workdir)

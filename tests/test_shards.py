@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -84,21 +85,28 @@ def test_a_buffer_exceeded_only_by_the_tail_of_the_input_is_not_flushed(tmp_path
 
 
 @pytest.mark.parametrize("expected_rows", [None, "known"])
-def test_memory_stays_bounded_by_the_buffer_whatever_the_rows(tmp_path, expected_rows):
+def test_memory_stays_bounded_by_the_buffer_whatever_the_rows(tmp_path, expected_rows, monkeypatch):
     batch_rows, buffer, rounds = 2000, 4 << 20, 30
     batches = make_batches(4 * batch_rows, batch_rows)  # reused: the writer copies what it keeps
     total_rows = rounds * 4 * batch_rows
     writer = ShardWriter(tmp_path, SCHEMA, 200, buffer_bytes=buffer,
                          expected_rows=total_rows if expected_rows else None)
-    baseline, peak = pa.total_allocated_bytes(), 0
+    baseline, peak = pa.total_allocated_bytes(), [0]
+    write_rows = shards._write_row_group
+
+    def measured(*args):  # flushes run in the background: measure while they write, too
+        write_rows(*args)
+        peak[0] = max(peak[0], pa.total_allocated_bytes() - baseline)
+
+    monkeypatch.setattr(shards, "_write_row_group", measured)
     for i in range(rounds):  # 7x the buffer in all; sizes as skewed as a Dirichlet split's
         for batch, dest in zip(batches, destinations(batches, 200, seed=i, skew=0.97)):
             writer.write(batch, dest)
-            peak = max(peak, pa.total_allocated_bytes() - baseline)
+            peak[0] = max(peak[0], pa.total_allocated_bytes() - baseline)
     written = writer.close()
     assert sum(s.rows for s in written) == total_rows
-    # the pending rows (up to the tail allowance at the end), never the whole input
-    assert peak < shards.TAIL_ALLOWANCE * buffer + 2 * batches[0].nbytes
+    # the pending rows, a flush in flight and its copies, never the whole input
+    assert peak[0] < shards.memory_bound(buffer) + 2 * batches[0].nbytes
     assert max(row_groups(tmp_path, written)) > 1
 
 
@@ -142,3 +150,68 @@ def test_the_encoding_does_not_depend_on_the_batches(tmp_path, batch_rows):
     cuts = np.cumsum([b.num_rows for b in batches])[:-1]
     other = write_all(tmp_path / "other", batches, np.split(dest, cuts), 3)
     assert [s.sha256 for s in base] == [s.sha256 for s in other]
+
+
+def test_the_bytes_do_not_depend_on_the_thread_schedule(tmp_path, monkeypatch):
+    # gathers and flushes run in a pool: with one thread, or several whose jobs finish in a random
+    # order, every file must get the same row groups, bytes and checksum (flushes included)
+    batches = make_batches(6000, 500)
+    dests = destinations(batches, 9, skew=0.8)
+    options = dict(buffer_bytes=sum(b.nbytes for b in batches) // 6, expected_rows=6000)
+    monkeypatch.setattr(shards.os, "cpu_count", lambda: 1)
+    serial = write_all(tmp_path / "serial", batches, dests, 9, **options)
+
+    rng = np.random.default_rng(3)
+    gather, write_rows = shards._group_rows, shards._write_row_group
+
+    def late(function):
+        def run(*args):
+            time.sleep(float(rng.uniform(0, 0.004)))
+            return function(*args)
+        return run
+
+    monkeypatch.setattr(shards.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(shards, "_group_rows", late(gather))
+    monkeypatch.setattr(shards, "_write_row_group", late(write_rows))
+    shuffled = write_all(tmp_path / "shuffled", batches, dests, 9, **options)
+    assert max(row_groups(tmp_path / "serial", serial)) > 1  # the flushes ran
+    assert serial == shuffled
+    for shard in shuffled:
+        data = (tmp_path / "shuffled" / shard.file).read_bytes()
+        assert data == (tmp_path / "serial" / shard.file).read_bytes()
+        assert shard.sha256 == hashlib.sha256(data).hexdigest()  # hashed row group by row group
+
+
+def test_a_failed_background_write_is_raised_and_abort_closes_the_files(tmp_path, monkeypatch):
+    batches = make_batches(3000, 300)
+    dests = destinations(batches, 4)
+    writer = ShardWriter(tmp_path, SCHEMA, 4, buffer_bytes=1)  # a flush at every batch
+    calls = {"n": 0}
+    original = shards._write_row_group
+
+    def failing(*args):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise OSError("disk full")
+        return original(*args)
+
+    monkeypatch.setattr(shards, "_write_row_group", failing)
+    with pytest.raises(OSError, match="disk full"):
+        for batch, dest in zip(batches, dests):
+            writer.write(batch, dest)
+        writer.close()
+    writer.abort()
+    assert all(sink is None or sink.closed for sink in writer._sinks)
+
+
+def test_encode_parquet_gives_the_bytes_and_checksum_of_one_row_group():
+    batches = make_batches(1000, 300)
+    data, digest = shards.encode_parquet(batches, SCHEMA, ["label"])
+    assert digest == hashlib.sha256(data).hexdigest()
+    parquet = pq.ParquetFile(pa.BufferReader(data))
+    assert parquet.num_row_groups == 1 and parquet.read().equals(pa.Table.from_batches(batches))
+    assert shards.encode_parquet(pa.Table.from_batches(batches), SCHEMA, ["label"]) == (data, digest)
+    one_batch = pa.Table.from_batches(batches).combine_chunks().to_batches()
+    assert shards.encode_parquet(one_batch, SCHEMA, ["label"]) == (data, digest)
+    empty, _ = shards.encode_parquet([], SCHEMA)
+    assert pq.read_table(pa.BufferReader(empty)).num_rows == 0

@@ -5,22 +5,28 @@ zero-copy slices of it. When the slices held reach ``buffer_bytes`` the clients 
 bytes are written (one row group each) until :data:`FLUSH_FRACTION` of the buffer is written, and
 the others' rows are copied out compactly so the shared batches can be freed -- unless the rest of
 the input fits in :data:`TAIL_ALLOWANCE` buffers, since the last write (in
-:meth:`ShardWriter.close`) is coming anyway. Memory is therefore bounded by about
-``1.5 * buffer_bytes`` (the buffer plus the tail of the input, or plus the copies of a flush)
-whatever the number of rows, and the row groups (hence the bytes) depend only on the input, the
-plan, the read batch size and ``buffer_bytes``.
+:meth:`ShardWriter.close`) is coming anyway. A flush runs in the background while the next batches
+arrive; when the rows it writes and the pending ones would pass ``TAIL_ALLOWANCE * buffer_bytes``
+the caller waits for it. Memory is therefore bounded by about :func:`memory_bound` (1.75 buffers:
+the allowance plus the copies of a flush) whatever the number of rows, and the row groups (hence
+the bytes) depend only on the input, the plan, the read batch size and ``buffer_bytes`` -- never on
+the thread schedule.
+
+Every shard's sha256 is computed while it is written: a shard written in one go is encoded in
+memory and hashed there; a shard written in several row groups is hashed a row group at a time,
+read back just after it is written (from the page cache), so no file is read again at the end.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -28,7 +34,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fedpart.errors import OutputError
-from fedpart.io.sources import sha256_file
 from fedpart.sorting import stable_order
 
 DEFAULT_BUFFER_BYTES = 192 << 20
@@ -40,12 +45,12 @@ FLUSH_FRACTION = 0.75
 TAIL_ALLOWANCE = 1.5
 #: shards written in one go up to this size are encoded in memory (one per writer thread at a time)
 MAX_IN_MEMORY_FILE = 64 << 20
+#: a file written in several row groups is hashed as it is written, reading back this much at a time
+HASH_BLOCK = 1 << 20
 #: which columns repeat is judged on the input's first DICTIONARY_SAMPLE rows (whatever the batches)
 MIN_DICTIONARY_SAMPLE, DICTIONARY_SAMPLE = 1_000, 8_192
 CLIENTS_DIR = "clients"
 TEST_FILE = "test.parquet"
-
-T = TypeVar("T")
 
 
 def ensure_open_file_limit(files: int, margin: int = 64) -> None:
@@ -109,6 +114,13 @@ def dictionary_columns(schema: pa.Schema, sample: pa.Table) -> bool | list[str]:
     return [p for p in paths if p not in distinct_columns] or False
 
 
+def memory_bound(buffer_bytes: int) -> float:
+    """About the most bytes of rows a :class:`ShardWriter` holds at once, for its ``buffer_bytes``:
+    the rows of a flush in flight and the pending ones (the tail allowance), plus the copies of the
+    rows a flush does not write."""
+    return (TAIL_ALLOWANCE + 1 - FLUSH_FRACTION) * buffer_bytes
+
+
 def client_file(client_id: int) -> str:
     """Path of a client's shard relative to the partition directory."""
     return f"{CLIENTS_DIR}/client-{client_id:05d}.parquet"
@@ -127,6 +139,10 @@ class ShardWriter:
     """Routes rows of record batches to ``num_clients`` client files (and optionally a test file).
 
     Use :meth:`write` for every batch, then :meth:`close` once; destination ``-1`` is the test split.
+    The work runs in a small thread pool while the caller reads and assigns the next batches: the
+    gather of each batch, and each flush's writes and copies. What is written where is decided in
+    :meth:`write`'s thread from row counts and batch sizes only, so the bytes never depend on the
+    thread schedule.
     """
 
     def __init__(
@@ -147,10 +163,18 @@ class ShardWriter:
         self.buffer_bytes = buffer_bytes
         self.expected_rows = expected_rows
         self._received_bytes = 0
-        self._pending: list[list[pa.RecordBatch]] = [[] for _ in self.files]
+        # per file: zero-copy slices of grouped batches, or a pool job copying earlier rows out
+        self._pending: list[list[pa.RecordBatch | Future[pa.RecordBatch]]] = [[] for _ in self.files]
         self._pending_bytes = 0
+        # batches whose gather runs in the pool, in input order, with their rows per file
+        self._gathering: deque[tuple[Future[pa.RecordBatch], np.ndarray]] = deque()
+        self._flushing: list[Future[None]] = []  # the jobs of the flush in flight
+        self._flushing_bytes = 0
         self._rows = np.zeros(len(self.files), dtype=np.int64)
         self._writers: list[pq.ParquetWriter | None] = [None] * len(self.files)
+        self._sinks: list[pa.NativeFile | None] = [None] * len(self.files)
+        self._digests: list[Any] = [None] * len(self.files)  # running sha256 of files written in parts
+        self._hashed = [0] * len(self.files)  # bytes of each file already in its digest
         self._executor: ThreadPoolExecutor | None = None
         self._client_bytes = np.zeros(len(self.files), dtype=np.float64)
         self._dictionary: bool | list[str] = True
@@ -166,21 +190,21 @@ class ShardWriter:
             self._sample.append(batch.slice(0, DICTIONARY_SAMPLE))
             if sum(b.num_rows for b in self._sample) >= DICTIONARY_SAMPLE:
                 self._decide_encoding()
-        # one gather puts every client's rows next to each other; clients keep zero-copy slices
-        order = stable_order(dest, len(self.files))
-        grouped = batch.take(pa.array(order))
         counts = np.bincount(dest, minlength=len(self.files))
-        starts = np.cumsum(counts) - counts
-        for index in np.flatnonzero(counts):
-            self._pending[index].append(grouped.slice(int(starts[index]), int(counts[index])))
+        # one gather puts every client's rows next to each other (clients keep zero-copy slices);
+        # it runs in the pool while the caller reads and assigns the next batch
+        self._gathering.append((self._pool().submit(_group_rows, batch, dest, len(self.files)), counts))
+        self._distribute(wait=False)
         self._rows += counts
         # each client's share of the batch's bytes, by rows (an estimate; the total is exact)
-        self._client_bytes += counts * (grouped.nbytes / max(batch.num_rows, 1))
-        self._pending_bytes += grouped.nbytes
-        self._received_bytes += grouped.nbytes
+        self._client_bytes += counts * (batch.nbytes / max(batch.num_rows, 1))
+        self._pending_bytes += batch.nbytes
+        self._received_bytes += batch.nbytes
         if self._pending_bytes >= self.buffer_bytes and not self._rest_fits():
             self._decide_encoding()  # on fewer rows only if the buffer is smaller than the sample
             self._flush_largest()
+        elif self._pending_bytes + self._flushing_bytes > TAIL_ALLOWANCE * self.buffer_bytes:
+            self._settle()  # the rows being written and the pending ones would pass the allowance
 
     def _decide_encoding(self) -> None:
         """Choose the dictionary-encoded columns from the sample, before any file is opened."""
@@ -198,74 +222,109 @@ class ShardWriter:
         rest = max(self.expected_rows - received, 0) * self._received_bytes / received
         return self._pending_bytes + rest <= TAIL_ALLOWANCE * self.buffer_bytes
 
+    def _distribute(self, wait: bool = True) -> None:
+        """Hand the gathered batches' slices to their files, in input order; without ``wait`` only
+        the batches whose gather has finished (the slices are the same either way)."""
+        while self._gathering and (wait or self._gathering[0][0].done()):
+            future, counts = self._gathering.popleft()
+            grouped = future.result()
+            starts = np.cumsum(counts) - counts
+            for index in np.flatnonzero(counts):
+                self._pending[index].append(grouped.slice(int(starts[index]), int(counts[index])))
+
+    def _settle(self) -> None:
+        """Wait for the flush in flight and the gathers; afterwards every pending item is a slice."""
+        flushing, self._flushing, self._flushing_bytes = self._flushing, [], 0
+        for future in flushing:
+            future.result()  # re-raises a failed write here
+        for items in self._pending:
+            if items and isinstance(items[0], Future):  # a copy of earlier rows comes first
+                items[0] = items[0].result()
+        self._distribute()
+
     def _flush_largest(self) -> None:
-        """Write the clients holding the most pending bytes, until :data:`FLUSH_FRACTION` of them
-        is written, and copy the rest out of the shared batches so those can be freed.
+        """Start writing the clients holding the most pending bytes, until :data:`FLUSH_FRACTION`
+        of them is written, and copying the rest out of the shared batches so those can be freed.
 
         Large clients then get large row groups and small ones are written rarely, instead of every
         client getting a tiny row group at every flush. Deterministic: ties go to the lower index.
+        The flush runs in the pool; the next one (or :meth:`close`) waits for it.
         """
+        self._settle()
         order = np.argsort(-self._client_bytes, kind="stable")
         written = np.cumsum(self._client_bytes[order])
         cut = int(np.searchsorted(written, written[-1] * FLUSH_FRACTION)) + 1
         flush = [int(i) for i in order[:cut] if self._pending[i]]
         kept = [int(i) for i in order[cut:] if self._pending[i]]
-        # writes and copies run together in the pool, largest first (order is by pending bytes)
-        jobs = [partial(self._write_rows, index, self._pending[index]) for index in flush]
-        jobs += [partial(_compact, self._pending[index], self.schema) for index in kept]
-        results = self._run(jobs)
-        for index, compact in zip(kept, results[len(flush):]):
-            self._pending[index] = [compact]
+        pool = self._pool()
+        # largest first (order is by pending bytes): the longest jobs start early
+        self._flushing = [pool.submit(self._write_rows, index, self._pending[index]) for index in flush]
+        for index in kept:
+            self._pending[index] = [pool.submit(_compact, self._pending[index], self.schema)]
+        self._flushing_bytes = int(self._client_bytes[flush].sum())
         for index in flush:
             self._pending[index] = []
             self._client_bytes[index] = 0.0
         self._pending_bytes = int(self._client_bytes[kept].sum())
 
-    def _run(self, jobs: list[Callable[[], T]]) -> list[T]:
-        # Files are written concurrently (Parquet encoding and hashing release the GIL); each file
-        # is in at most one job of a call and gets its row groups in order, so the bytes do not
-        # depend on the thread schedule.
-        return list(self._pool().map(lambda job: job(), jobs))
-
     def _write_rows(self, index: int, slices: list[pa.RecordBatch]) -> None:
         _write_row_group(self._writer(index), slices, self.schema)
+        self._hash_written(index)
+
+    def _hash_written(self, index: int) -> None:
+        """Add the bytes written to the file since the last call to its running sha256.
+
+        They were just written, so they are read back from the page cache (and mostly the CPU
+        cache), instead of the whole file once more at the end.
+        """
+        end = self._sinks[index].tell()
+        start = self._hashed[index]
+        if end > start:
+            digest = self._digests[index]
+            with open(self.directory / self.files[index], "rb", buffering=0) as handle:
+                handle.seek(start)
+                while start < end:
+                    block = handle.read(min(end - start, HASH_BLOCK))
+                    if not block:
+                        raise OutputError(f"{self.directory / self.files[index]}: shorter than written")
+                    digest.update(block)
+                    start += len(block)
+            self._hashed[index] = end
 
     def _finish(self, index: int) -> str:
         """Write the file's last rows and close it (an empty client gets a valid empty file);
         return the sha256 of its bytes."""
         slices = self._pending[index]
-        path = self.directory / self.files[index]
-        writer = self._writers[index]
-        if writer is None and self._client_bytes[index] <= MAX_IN_MEMORY_FILE:
+        if self._writers[index] is None and self._client_bytes[index] <= MAX_IN_MEMORY_FILE:
             # a file written in one go is encoded in memory, hashed there and written with one call:
             # no re-read to hash it, no small writes of page headers
-            sink = pa.BufferOutputStream()
-            with self._open(sink) as writer:
-                if slices:
-                    _write_row_group(writer, slices, self.schema)
-            data = sink.getvalue()
-            with open(path, "wb") as handle:
+            data, digest = encode_parquet(slices, self.schema, self._dictionary)
+            with open(self.directory / self.files[index], "wb") as handle:
                 handle.write(data)
-            return hashlib.sha256(data).hexdigest()
+            return digest
         if slices:
-            self._write_rows(index, slices)
-        self._writer(index).close()
-        return sha256_file(str(path))
+            _write_row_group(self._writer(index), slices, self.schema)
+        self._writer(index).close()  # writes the footer; the sink stays open for its position
+        self._hash_written(index)
+        self._sinks[index].close()
+        return self._digests[index].hexdigest()
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)))
+            # Parquet encoding, take, hashing and file writes release the GIL
+            self._executor = ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1)),
+                                                thread_name_prefix="fedpart-shards")
         return self._executor
 
     def _writer(self, index: int) -> pq.ParquetWriter:
         writer = self._writers[index]
         if writer is None:
-            writer = self._open(self.directory / self.files[index])
+            sink = pa.OSFile(str(self.directory / self.files[index]), "wb")  # unbuffered: tell() is on disk
+            self._sinks[index] = sink
+            self._digests[index] = hashlib.sha256()
+            writer = _open_writer(sink, self.schema, self._dictionary)
             self._writers[index] = writer
         return writer
-
-    def _open(self, where: Path | pa.NativeFile) -> pq.ParquetWriter:
-        return pq.ParquetWriter(where, self.schema, use_dictionary=self._dictionary)
 
     def close(self) -> list[WrittenShard]:
         """Write every client's pending rows as one row group, close every file and checksum them.
@@ -273,8 +332,10 @@ class ShardWriter:
         Returns one :class:`WrittenShard` per client in client order, then the test file if any.
         """
         self._decide_encoding()
+        self._settle()
         order = [int(i) for i in np.argsort(-self._client_bytes, kind="stable")]
-        digests = dict(zip(order, self._run([partial(self._finish, index) for index in order])))
+        # largest first, so that the pool's threads end together
+        digests = dict(zip(order, self._pool().map(self._finish, order)))
         self._pending = [[] for _ in self.files]
         if self._executor is not None:
             self._executor.shutdown()
@@ -287,18 +348,53 @@ class ShardWriter:
         """Close open files without flushing (the caller removes the directory)."""
         if self._executor is not None:  # jobs not started yet are dropped, running ones finish
             self._executor.shutdown(wait=True, cancel_futures=True)
-        for writer in self._writers:
+        for writer, sink in zip(self._writers, self._sinks):
             if writer is not None:
-                writer.close()
+                try:
+                    writer.close()
+                except (pa.ArrowException, OSError):  # e.g. the disk is full: the file goes anyway
+                    pass
+            if sink is not None:
+                sink.close()
+
+
+def encode_parquet(
+    rows: pa.Table | Sequence[pa.RecordBatch], schema: pa.Schema, use_dictionary: bool | list[str] = True
+) -> tuple[pa.Buffer, str]:
+    """The bytes of one Parquet file holding ``rows`` as one row group, and their sha256.
+
+    ``use_dictionary`` as from :func:`dictionary_columns`. No rows gives a valid file without row
+    groups. The bytes depend only on the rows, the schema and ``use_dictionary``, not on how the
+    rows are cut into batches or chunks.
+    """
+    slices = [b for b in (rows.to_batches() if isinstance(rows, pa.Table) else rows) if b.num_rows]
+    sink = pa.BufferOutputStream()
+    with _open_writer(sink, schema, use_dictionary) as writer:
+        if slices:
+            _write_row_group(writer, slices, schema)
+    data = sink.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _open_writer(sink: pa.NativeFile, schema: pa.Schema, use_dictionary: bool | list[str]
+                 ) -> pq.ParquetWriter:
+    return pq.ParquetWriter(sink, schema, use_dictionary=use_dictionary)
+
+
+def _group_rows(batch: pa.RecordBatch, dest: np.ndarray, files: int) -> pa.RecordBatch:
+    """``batch``'s rows ordered by destination, input order kept within each."""
+    return batch.take(pa.array(stable_order(dest, files)))
 
 
 def _write_row_group(writer: pq.ParquetWriter, slices: list[pa.RecordBatch], schema: pa.Schema) -> None:
     # one chunk per column: encoding many small chunks costs more than copying them together
-    table = pa.Table.from_batches(slices, schema=schema).combine_chunks()
-    writer.write_table(table, row_group_size=table.num_rows)
+    batch = slices[0] if len(slices) == 1 else _compact(slices, schema)
+    writer.write_batch(batch, row_group_size=batch.num_rows)
 
 
 def _compact(slices: list[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
     """One batch holding a copy of ``slices``' rows, so the batches they are cut from can be freed."""
+    if hasattr(pa, "concat_batches"):  # pyarrow >= 19: one C++ call instead of one per column
+        return pa.concat_batches(slices)
     columns = [pa.concat_arrays([s.column(i) for s in slices]) for i in range(len(schema))]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
