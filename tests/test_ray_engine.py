@@ -36,9 +36,12 @@ def local_ray():
     import ray
 
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    started = not ray.is_initialized()  # another module's Ray (Flower's simulation) is reused
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield
-    ray.shutdown()
+    if started:
+        ray.shutdown()
 
 
 def _table(n: int, seed: int = 0) -> pa.Table:
