@@ -231,3 +231,31 @@ def test_a_bad_file_fails_in_its_task_with_fedparts_message(tmp_path: Path) -> N
     with pytest.raises(InputError, match=r"b\.csv: cannot be read"):
         partition(tmp_path / "in", out=tmp_path / "out", scheme="iid", clients=2, engine="ray")
     assert not (tmp_path / "out").exists()
+
+
+def test_part_writer_flushes_keep_rows_in_order_and_checksums_true(tmp_path: Path) -> None:
+    from fedpart.raydata.parts import PartWriter
+
+    schema = pa.schema([("x", pa.int64())])
+    rng = np.random.default_rng(0)
+    batches = [pa.record_batch([pa.array(np.arange(i * 50, i * 50 + 50))], schema=schema) for i in range(6)]
+    destinations = [rng.integers(-1, 4, 50) for _ in batches]
+    results = {}
+    for name, buffer in (("flushing", 1), ("in_memory", 1 << 30)):
+        writer = PartWriter(tmp_path / name, 3, schema, buffer_bytes=buffer)
+        for batch, dest in zip(batches, destinations):
+            writer.write(batch, dest)
+        results[name] = writer.close()
+    assert [(p.destination, p.file, p.rows) for p in results["flushing"]] == \
+        [(p.destination, p.file, p.rows) for p in results["in_memory"]]
+    every = np.concatenate(destinations)
+    for part in results["flushing"]:
+        assert part.file.endswith("part-00003.parquet")
+        expected = np.flatnonzero(every == part.destination)  # x is the row's position
+        for name in results:
+            path = tmp_path / name / part.file
+            assert pq.read_table(path).column("x").to_pylist() == expected.tolist()
+        assert pq.read_metadata(tmp_path / "flushing" / part.file).num_row_groups == 6
+        for name, parts in results.items():
+            digest = next(p.sha256 for p in parts if p.destination == part.destination)
+            assert hashlib.sha256((tmp_path / name / part.file).read_bytes()).hexdigest() == digest

@@ -4,7 +4,8 @@ A Ray task writes the rows of its piece of the input: part ``u`` of client ``c``
 ``clients/client-{c:05d}/part-{u:05d}.parquet`` (the test split: ``test/part-{u:05d}.parquet``), so
 the part files of a client, in name order, hold its rows in input order. Files are opened only for
 destinations that receive rows. Memory is bounded by ``buffer_bytes``: when the rows held reach it,
-every destination's rows are written as one row group. The bytes depend only on the piece, the
+every destination's rows are written as one row group; parts never flushed are encoded and hashed in
+memory (:func:`fedpart.io.shards.encode_parquet`). The bytes depend only on the piece, the
 plan, the read batch size and ``buffer_bytes``.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fedpart.io.shards import CLIENTS_DIR
+from fedpart.io.shards import CLIENTS_DIR, encode_parquet
 from fedpart.io.sources import sha256_file
 from fedpart.sorting import stable_order
 
@@ -84,9 +85,12 @@ class PartWriter:
 
     def _flush(self) -> None:
         for destination in sorted(self._pending):
-            table = pa.Table.from_batches(self._pending[destination], schema=self.schema).combine_chunks()
-            self._writer(destination).write_table(table, row_group_size=table.num_rows)
+            self._write(destination, self._pending[destination])
         self._pending, self._pending_bytes = {}, 0
+
+    def _write(self, destination: int, slices: list[pa.RecordBatch]) -> None:
+        table = pa.Table.from_batches(slices, schema=self.schema).combine_chunks()
+        self._writer(destination).write_table(table, row_group_size=table.num_rows)
 
     def _writer(self, destination: int) -> pq.ParquetWriter:
         if destination not in self._writers:
@@ -96,15 +100,27 @@ class PartWriter:
         return self._writers[destination]
 
     def close(self) -> list[WrittenPart]:
-        """Write the pending rows, close every part file and checksum it; parts in destination order."""
-        self._flush()
+        """Write the pending rows, close every part file and checksum it; parts in destination order.
+
+        A part whose rows were all still pending (the usual case: one flush-free piece) is encoded
+        and hashed in memory and written with one call; the others get their last row group and are
+        hashed from the file.
+        """
         parts = []
-        for destination in sorted(self._writers):
-            self._writers[destination].close()
+        for destination in sorted(set(self._writers) | set(self._pending)):
             name = part_file(destination, self.piece)
-            parts.append(WrittenPart(destination, name, self._rows[destination],
-                                     sha256_file(str(self.directory / name))))
-        self._writers = {}
+            path = self.directory / name
+            if destination not in self._writers:
+                data, digest = encode_parquet(self._pending[destination], self.schema, self.use_dictionary)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+            else:
+                if destination in self._pending:
+                    self._write(destination, self._pending[destination])
+                self._writers[destination].close()
+                digest = sha256_file(str(path))
+            parts.append(WrittenPart(destination, name, self._rows[destination], digest))
+        self._pending, self._pending_bytes, self._writers = {}, 0, {}
         return parts
 
     def abort(self) -> None:
@@ -117,10 +133,10 @@ class PartWriter:
 def write_empty_part(directory: Path, destination: int, schema: pa.Schema, piece: int = 0) -> WrittenPart:
     """A valid empty part file, for a destination that no piece sent rows to."""
     name = part_file(destination, piece)
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(schema.empty_table(), path)
-    return WrittenPart(destination, name, 0, sha256_file(str(path)))
+    data, digest = encode_parquet([], schema)
+    (directory / name).parent.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_bytes(data)
+    return WrittenPart(destination, name, 0, digest)
 
 
 def part_records(parts: list[WrittenPart]) -> list[dict[str, Any]]:
