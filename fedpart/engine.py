@@ -284,7 +284,7 @@ def partition(
     if engine == "ray":
         from fedpart.raydata.partition import RayPasses
 
-        passes = RayPasses(source, ray_address, **({"piece_rows": piece_rows} if piece_rows else {}))
+        passes = RayPasses(source, ray_address, piece_rows)
     elif piece_rows is not None or ray_address is not None:
         raise InputError("--piece-rows and --ray-address apply to --engine ray only")
 

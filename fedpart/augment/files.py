@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from fedpart.augment.augmenter import CounterfactualOptions, check_schema
 from fedpart.augment.report import CounterfactualReport, ReportCounts
-from fedpart.augment.stream import AugmentedStream
+from fedpart.augment.stream import AugmentedStream, merged_report
 from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir
 from fedpart.io.sources import FORMAT_BY_EXTENSION, ReadOptions, Source, open_source, sha256_file
@@ -58,16 +58,6 @@ def _augment_file(
     schema = check_schema(source.schema, options)
     stream = AugmentedStream(source.iter_batches(), options, workers=workers)
     return write_stream(stream, schema, path), stream
-
-
-def _merge_reports(streams: list[AugmentedStream]) -> CounterfactualReport:
-    total = ReportCounts()
-    for stream in streams:
-        total.add(stream.counts)
-    total.tagger = streams[0].counts.tagger if streams else ""
-    first = streams[0]
-    first.counts = total
-    return first.report()
 
 
 def _data_files(directory: Path) -> Iterator[Path]:
@@ -128,7 +118,7 @@ def augment_counterfactual(
                 target = (tmp / path.relative_to(spec)).with_suffix(".parquet")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 streams.append(_augment_file(open_input(str(path), task, read_options), options, workers, target)[1])
-        return _merge_reports(streams)
+        return merged_report([s.counts for s in streams], options)
     source = open_input(spec, task, read_options)
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
@@ -196,18 +186,16 @@ def write_augmented_partition(
     directory: Path, tmp: Path, manifest: Manifest, results: list[ShardResult], options: CounterfactualOptions
 ) -> CounterfactualReport:
     """Copy the test split, and write the manifest of the augmented shards ``results`` (in job order)."""
-    from fedpart.augment.stream import report_of
     from fedpart.manifest import parts_digest
 
     labels = manifest.labels
-    total = ReportCounts()
-    for result in results:
-        total.add(result.counts)
-    total.tagger = results[0].counts.tagger if results else ""
-    report = report_of(total, options)
+    report = merged_report([r.counts for r in results], options)
+    by_record: dict[int, list[ShardResult]] = {}
+    for result in results:  # in job order: each client's files in row order
+        by_record.setdefault(result.job.record, []).append(result)
     clients = []
     for index, record in enumerate(manifest.clients):
-        mine = [r for r in results if r.job.record == index]
+        mine = by_record[index]
         label_counts = record.label_counts
         if mine[0].label_counts is not None:
             label_counts = [int(sum(c)) for c in zip(*(r.label_counts for r in mine))]

@@ -129,6 +129,16 @@ class AugmentedStream:
         return report_of(self.counts, self.options, self._lexicon)
 
 
+def merged_report(counts: Sequence[ReportCounts], options: CounterfactualOptions) -> CounterfactualReport:
+    """The report of several streams augmented with ``options`` (files, shards or pieces of one
+    input), their counts summed; the tagger named is the first stream's."""
+    total = ReportCounts()
+    for part in counts:
+        total.add(part)
+    total.tagger = counts[0].tagger if counts else ""
+    return report_of(total, options)
+
+
 def report_of(counts: ReportCounts, options: CounterfactualOptions, lexicon: Any = None) -> CounterfactualReport:
     """The report of ``counts`` (merged from one or more streams) augmented with ``options``."""
     if lexicon is None:

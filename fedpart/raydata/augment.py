@@ -59,7 +59,7 @@ def augment_on_ray(
     """Augment ``spec`` into ``out`` on Ray (see the module docstring); return the merged report."""
     from fedpart.augment.files import open_input, shard_jobs, write_augmented_partition
     from fedpart.augment.lexicon import load_lexicon
-    from fedpart.augment.stream import report_of
+    from fedpart.augment.stream import merged_report
     from fedpart.manifest import Manifest
 
     load_lexicon(options.swapper.pairs)  # a bad pair file fails here, not in every task
@@ -76,15 +76,9 @@ def augment_on_ray(
     units = source.split(piece_rows or DEFAULT_PIECE_ROWS)
     with atomic_output_dir(out, overwrite) as tmp, ray_session(address):
         rows = [u.rows for u in units]
-        unknown = [i for i, n in enumerate(rows) if n is None]
-        if unknown:
-            counted = run_pieces(_count_task, len(units), source=source, units=units)
-            rows = [counted[i] if n is None else n for i, n in enumerate(rows)]
+        if any(n is None for n in rows):  # formats whose metadata has no row count: count the pieces
+            rows = run_pieces(_count_task, len(units), source=source, units=units)
         starts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
         counts = run_pieces(_file_task, len(units), source=source, units=units, starts=starts, tmp=str(tmp),
                             options=options)
-    total = ReportCounts()
-    for piece_counts in counts:
-        total.add(piece_counts)
-    total.tagger = counts[0].tagger if counts else ""
-    return report_of(total, options)
+    return merged_report(counts, options)

@@ -105,13 +105,13 @@ def _hash_file(index: int, *, files: Any) -> str:
 
 
 _count_task = guarded(_count_piece)
+_write_task = guarded(_write_piece)
 _hash_task = guarded(_hash_file)
 
 
 def hash_files(files: list[str]) -> list[str]:
     """sha256 of every file, one Ray task per file."""
     return run_pieces(_hash_task, len(files), files=list(files))
-_write_task = guarded(_write_piece)
 
 
 def _key_offsets(pieces: list[_PieceCount], key: str | None, counted: CountResult) -> list[np.ndarray]:
@@ -135,10 +135,11 @@ def _key_offsets(pieces: list[_PieceCount], key: str | None, counted: CountResul
 class RayPasses:
     """Pass 1 and pass 2 of the partition engine on Ray Data (same methods as the local engine's)."""
 
-    def __init__(self, source: Source, address: str | None = None, piece_rows: int = DEFAULT_PIECE_ROWS,
+    def __init__(self, source: Source, address: str | None = None, piece_rows: int | None = None,
                  buffer_bytes: int = DEFAULT_PART_BUFFER) -> None:
+        """``piece_rows``: Parquet pieces hold at least this many rows (``None``: :data:`DEFAULT_PIECE_ROWS`)."""
         self.address = address
-        self.units: list[SourceUnit] = source.split(piece_rows)
+        self.units: list[SourceUnit] = source.split(piece_rows or DEFAULT_PIECE_ROWS)
         self.buffer_bytes = buffer_bytes
         self._pieces: list[_PieceCount] = []
 
