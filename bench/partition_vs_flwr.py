@@ -17,7 +17,9 @@ fedpart's peak RSS must stay below 1 GiB.
 
 Every measured run is a fresh subprocess of this script (``--one``), so imports do not leak between
 runs and the peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss`` of that process, interpreter and imports
-included) belongs to that run alone. "wall" is the operation itself, timed inside the subprocess
+included) belongs to that run alone. With ``--repeat N`` the runs are taken in N rounds of one run
+per measurement, so that the floor and fedpart runs a ratio compares are minutes apart even when
+the machine's speed drifts. "wall" is the operation itself, timed inside the subprocess
 after imports; "process" is the whole subprocess, start-up and imports included. The input sits in
 the page cache (it was just written or read) and outputs are not fsynced, so timings are of CPU and
 memory work, not of the disk; dirty pages of earlier runs are written back (``sync``) before each
@@ -298,51 +300,70 @@ def file_create_cost(workdir: Path, files: int = 1000) -> float:
     return time.perf_counter() - t0
 
 
-def measure(kind: str, data: Path, rows: int, clients: int, workdir: Path, repeat: int,
-            keep: bool) -> dict[str, Any]:
-    """Run ``kind`` ``repeat`` times, each in a fresh subprocess; keep the median-wall run."""
-    label = f"{kind} {rows:,} rows" + (f", {clients} clients" if kind != "io-floor" else "")
-    runs = []
-    for i in range(repeat):
-        out = workdir / f"run-{kind}-{rows}-{clients}"
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--one", kind, "--data", str(data),
-               "--out", str(out), "--one-clients", str(clients)]
-        env = dict(os.environ, HF_DATASETS_CACHE=str(workdir / "hf_home"), HF_HOME=str(workdir / "hf_home"),
-                   HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1",
-                   TQDM_DISABLE="1")
-        # Write back the earlier runs' outputs first (outside the timing): gigabytes of dirty page
-        # cache left by them would make the kernel throttle this run's writes.
-        if hasattr(os, "sync"):
-            os.sync()
-        busy0, ours0 = _busy_cpu_s(), _children_cpu_s()
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        process_s = time.perf_counter() - t0
-        # CPU the rest of the machine used meanwhile, in cores: busy time minus our subprocess's
-        others = max(0.0, (_busy_cpu_s() - busy0) - (_children_cpu_s() - ours0)) / process_s
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout + proc.stderr)
-            raise SystemExit(f"{label}: the run failed (exit {proc.returncode})")
-        line = next(l for l in proc.stdout.splitlines()[::-1] if l.startswith(RESULT_PREFIX))
-        result = json.loads(line[len(RESULT_PREFIX):])
-        result["process_s"] = process_s
-        result["others_cores"] = others
-        if not keep:
-            discard(out, workdir, result["out_files"])
-        phases = " ".join(f"{k}={v:.1f}s" for k, v in result["phases"].items())
-        print(f"  {label}{f' [{i + 1}/{repeat}]' if repeat > 1 else ''}: {result['wall_s']:.2f} s, "
-              f"cpu {result['cpu_s']:.1f} s, peak RSS {result['peak_rss_mib']:,.0f} MiB, "
-              f"{result['out_files']} files, other processes used {others:.2f} cores"
-              f"{f' ({phases})' if phases else ''}", flush=True)
-        if result["rows_written"] != rows:
-            raise SystemExit(f"{label}: wrote {result['rows_written']:,} rows, expected {rows:,}")
-        runs.append(result)
-    runs.sort(key=lambda r: r["wall_s"])
+def _label(kind: str, rows: int, clients: int) -> str:
+    return f"{kind} {rows:,} rows" + (f", {clients} clients" if kind != "io-floor" else "")
+
+
+def measure_once(kind: str, data: Path, rows: int, clients: int, workdir: Path, keep: bool,
+                 i: int = 0, repeat: int = 1) -> dict[str, Any]:
+    """Run ``kind`` once in a fresh subprocess (run ``i`` of ``repeat``); return its result."""
+    label = _label(kind, rows, clients)
+    out = workdir / f"run-{kind}-{rows}-{clients}"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--one", kind, "--data", str(data),
+           "--out", str(out), "--one-clients", str(clients)]
+    env = dict(os.environ, HF_DATASETS_CACHE=str(workdir / "hf_home"), HF_HOME=str(workdir / "hf_home"),
+               HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+               TQDM_DISABLE="1")
+    # Write back the earlier runs' outputs first (outside the timing): gigabytes of dirty page
+    # cache left by them would make the kernel throttle this run's writes.
+    if hasattr(os, "sync"):
+        os.sync()
+    busy0, ours0 = _busy_cpu_s(), _children_cpu_s()
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    process_s = time.perf_counter() - t0
+    # CPU the rest of the machine used meanwhile, in cores: busy time minus our subprocess's
+    others = max(0.0, (_busy_cpu_s() - busy0) - (_children_cpu_s() - ours0)) / process_s
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"{label}: the run failed (exit {proc.returncode})")
+    line = next(l for l in proc.stdout.splitlines()[::-1] if l.startswith(RESULT_PREFIX))
+    result = json.loads(line[len(RESULT_PREFIX):])
+    result["process_s"] = process_s
+    result["others_cores"] = others
+    if not keep:
+        discard(out, workdir, result["out_files"])
+    phases = " ".join(f"{k}={v:.1f}s" for k, v in result["phases"].items())
+    print(f"  {label}{f' [{i + 1}/{repeat}]' if repeat > 1 else ''}: {result['wall_s']:.2f} s, "
+          f"cpu {result['cpu_s']:.1f} s, peak RSS {result['peak_rss_mib']:,.0f} MiB, "
+          f"{result['out_files']} files, other processes used {others:.2f} cores"
+          f"{f' ({phases})' if phases else ''}", flush=True)
+    if result["rows_written"] != rows:
+        raise SystemExit(f"{label}: wrote {result['rows_written']:,} rows, expected {rows:,}")
+    return result
+
+
+def summarize(kind: str, rows: int, clients: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median-wall run of ``runs``, with every run's wall time, the most RSS and other load."""
+    runs = sorted(runs, key=lambda r: r["wall_s"])
     chosen = dict(runs[len(runs) // 2])
     chosen.update(kind=kind, rows=rows, clients=clients if kind != "io-floor" else None,
                   walls=[r["wall_s"] for r in runs], peak_rss_mib=max(r["peak_rss_mib"] for r in runs),
                   others_cores=max(r["others_cores"] for r in runs))
     return chosen
+
+
+def measure_interleaved(configs: list[tuple[str, Path, int, int]], workdir: Path, repeat: int,
+                        keep: bool) -> list[dict[str, Any]]:
+    """Run every ``(kind, data, rows, clients)`` of ``configs`` ``repeat`` times, in rounds: one run of
+    each config per round. The machine's speed drifts (by 20-30 % within an hour on a shared VM), so
+    the runs a ratio compares are taken minutes apart in every round, not in separate blocks."""
+    runs: list[list[dict[str, Any]]] = [[] for _ in configs]
+    for i in range(repeat):
+        for config, done in zip(configs, runs):
+            kind, data, rows, clients = config
+            done.append(measure_once(kind, data, rows, clients, workdir, keep, i, repeat))
+    return [summarize(kind, rows, clients, done) for (kind, _, rows, clients), done in zip(configs, runs)]
 
 
 def _version(dist: str) -> str:
@@ -413,7 +434,8 @@ def report(results: list[dict[str, Any]], info: dict[str, str], data_info: dict[
     lines += [
         "Generated by `bench/partition_vs_flwr.py`. Input: generated Parquet, 20 labels (uniform), "
         "~200 bytes of random words per row, snappy. Dirichlet alpha=0.1, seed 0, every shard written "
-        "as Parquet. Each run is a fresh subprocess; **wall** times the operation after imports "
+        "as Parquet. Each run is a fresh subprocess, taken in rounds (one run of every measurement per "
+        "round, so the runs a ratio compares are minutes apart); **wall** times the operation after imports "
         "(median of the runs, range in brackets), **process** the whole subprocess; **cpu** is the "
         "operation's user+system CPU time over all threads (less sensitive than wall to other load); "
         "**peak RSS** is the subprocess's `ru_maxrss`; **others** is the CPU other processes on the "
@@ -525,22 +547,23 @@ def main(argv: list[str] | None = None) -> int:
     create_s = file_create_cost(workdir)
     load_before = _load_average()
     print("machine: " + "; ".join(f"{k} {v}" for k, v in info.items()), flush=True)
-    results: list[dict[str, Any]] = []
     data_info: dict[int, int] = {}
 
     data = generate(workdir / f"input-{args.rows}.parquet", args.rows)
     data_info[args.rows] = data.stat().st_size
-    results.append(measure("io-floor", data, args.rows, 0, workdir, args.repeat, args.keep))
+    configs = [("io-floor", data, args.rows, 0)]
     for c in clients:
-        results.append(measure("fedpart", data, args.rows, c, workdir, args.repeat, args.keep))
+        configs.append(("fedpart", data, args.rows, c))
         if not args.skip_flwr:
-            results.append(measure("flwr", data, args.rows, c, workdir, args.repeat, args.keep))
+            configs.append(("flwr", data, args.rows, c))
+    results = measure_interleaved(configs, workdir, args.repeat, args.keep)
     if not args.skip_big:
         big = generate(workdir / f"input-{args.big_rows}.parquet", args.big_rows)
         data_info[args.big_rows] = big.stat().st_size
-        results.append(measure("io-floor", big, args.big_rows, 0, workdir, args.repeat, args.keep))
-        results.append(measure("fedpart", big, args.big_rows, args.big_clients, workdir, args.repeat,
-                               args.keep))
+        results += measure_interleaved(
+            [("io-floor", big, args.big_rows, 0), ("fedpart", big, args.big_rows, args.big_clients)],
+            workdir, args.repeat, args.keep,
+        )
 
     info["load average (1, 5, 15 min)"] = f"{load_before} before the runs, {_load_average()} after them"
     info["file system"] = (f"creating 1,000 empty files in the workdir took {create_s:.2f} s before the runs "
