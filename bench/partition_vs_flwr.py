@@ -62,6 +62,7 @@ VOCAB_SIZE = 8_192
 RESULT_PREFIX = "BENCH-RESULT "
 TRASH = "trash"  # outputs of finished runs, deleted at the end (see discard)
 
+FLOOR_FILES = "io-floor-files"  # the floor written as as many files as clients (no goal: context)
 GOAL_SPEEDUP = 10.0  # flwr / fedpart at 1000 clients
 GOAL_FLOOR = 2.0  # fedpart / io-floor
 GOAL_RSS_MIB = 1024.0  # fedpart at big rows
@@ -148,6 +149,33 @@ def _run_io_floor(data: Path, out: Path) -> dict[str, Any]:
     return {"wall_s": time.perf_counter() - t0, "cpu_s": _cpu_s() - c0, "rows_written": rows, "phases": {}}
 
 
+def _run_io_floor_files(data: Path, out: Path, clients: int) -> dict[str, Any]:
+    """The I/O floor of writing ``clients`` files: the same plain read, and the rows written in input
+    order to ``clients`` files of consecutive rows (as equal as can be), one row group each. No
+    assignment, no checksums: what reading the data and writing it as that many shards costs."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards = out / "files"
+    shards.mkdir(parents=True, exist_ok=True)
+    t0, c0 = time.perf_counter(), _cpu_s()
+    source = pq.ParquetFile(data, pre_buffer=False)
+    total = source.metadata.num_rows
+    bounds = [total * (i + 1) // clients for i in range(clients)]  # end row of each file
+    shard, held, pending, rows = 0, [], 0, 0  # the file being filled, its slices and their rows
+    for batch in source.iter_batches(batch_size=65_536):
+        offset = 0
+        while offset < batch.num_rows:
+            take = min(batch.num_rows - offset, bounds[shard] - rows - pending)
+            held.append(batch.slice(offset, take))
+            offset, pending = offset + take, pending + take
+            if rows + pending == bounds[shard]:
+                table = pa.Table.from_batches(held, schema=source.schema_arrow).combine_chunks()
+                pq.write_table(table, shards / f"file-{shard:05d}.parquet", row_group_size=max(pending, 1))
+                rows, held, pending, shard = rows + pending, [], 0, shard + 1
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": _cpu_s() - c0, "rows_written": rows, "phases": {}}
+
+
 class _PhaseTimer:
     """fedpart progress factory that records when each pass starts and ends."""
 
@@ -228,6 +256,8 @@ def run_one(kind: str, data: Path, out: Path, clients: int) -> dict[str, Any]:
     out.mkdir(parents=True)
     if kind == "io-floor":
         result = _run_io_floor(data, out)
+    elif kind == FLOOR_FILES:
+        result = _run_io_floor_files(data, out, clients)
     elif kind == "fedpart":
         result = _run_fedpart(data, out, clients)
     elif kind == "flwr":
@@ -486,6 +516,13 @@ def report(results: list[dict[str, Any]], info: dict[str, str], data_info: dict[
             met = "yes" if ratio <= GOAL_FLOOR else "**no**"
             lines.append(f"| fedpart / io-floor, {r['rows']:,} rows, {r['clients']} clients | {ratio:.2f}x "
                          f"({r['cpu_s'] / floor['cpu_s']:.2f}x) | <= {GOAL_FLOOR:g}x | {met} |")
+        files = find(FLOOR_FILES, r["rows"], r["clients"])
+        if files is not None:
+            lines.append(f"| fedpart / io-floor-files, {r['rows']:,} rows, {r['clients']} clients "
+                         f"| {r['wall_s'] / files['wall_s']:.2f}x ({r['cpu_s'] / files['cpu_s']:.2f}x) | | |")
+            if floor is not None:
+                lines.append(f"| io-floor-files / io-floor, {r['rows']:,} rows, {r['clients']} files "
+                             f"| {files['wall_s'] / floor['wall_s']:.2f}x ({files['cpu_s'] / floor['cpu_s']:.2f}x) | | |")
     big = [r for r in results if r["kind"] == "fedpart" and r["rows"] >= 10_000_000]
     for r in big:
         met = "yes" if r["peak_rss_mib"] < GOAL_RSS_MIB else "**no**"
@@ -500,7 +537,9 @@ def report(results: list[dict[str, Any]], info: dict[str, str], data_info: dict[
         "phase is `Dataset.from_parquet`, which converts the Parquet into an Arrow cache file that is "
         "then memory-mapped (its touched pages count in RSS). io-floor reads with "
         "`ParquetFile(pre_buffer=False).iter_batches` (pyarrow's default pre_buffer=True buffers the "
-        "whole file: 2.2 GB RSS at 10M rows). fedpart phases: counting = pass 1, "
+        "whole file: 2.2 GB RSS at 10M rows). io-floor-files (no goal, for context) is the same read with "
+        "the rows written in input order to as many files as clients, one row group each: the floor of "
+        "writing that many shards, without assignment or checksums. fedpart phases: counting = pass 1, "
         "writing = pass 2 (assign + write shards), other = input fingerprint, plan, shard checksums, manifest. "
         "Runs writing many files (fedpart, flwr) are deleted at the end of the benchmark, not between runs: "
         "on a file system such as ext4 without a journal, creating files just after thousands were deleted "
@@ -525,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS, help="where to write the markdown")
     parser.add_argument("--keep", action="store_true", help="keep the shards of every run")
     # internal: one measured run in this (fresh) process
-    parser.add_argument("--one", choices=["io-floor", "fedpart", "flwr"], help=argparse.SUPPRESS)
+    parser.add_argument("--one", choices=["io-floor", FLOOR_FILES, "fedpart", "flwr"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--one-clients", type=int, default=0, help=argparse.SUPPRESS)
@@ -553,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
     data_info[args.rows] = data.stat().st_size
     configs = [("io-floor", data, args.rows, 0)]
     for c in clients:
+        configs.append((FLOOR_FILES, data, args.rows, c))
         configs.append(("fedpart", data, args.rows, c))
         if not args.skip_flwr:
             configs.append(("flwr", data, args.rows, c))
