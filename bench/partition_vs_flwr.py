@@ -601,7 +601,8 @@ def main(argv: list[str] | None = None) -> int:
         big = generate(workdir / f"input-{args.big_rows}.parquet", args.big_rows)
         data_info[args.big_rows] = big.stat().st_size
         results += measure_interleaved(
-            [("io-floor", big, args.big_rows, 0), ("fedpart", big, args.big_rows, args.big_clients)],
+            [("io-floor", big, args.big_rows, 0), (FLOOR_FILES, big, args.big_rows, args.big_clients),
+             ("fedpart", big, args.big_rows, args.big_clients)],
             workdir, args.repeat, args.keep,
         )
 
