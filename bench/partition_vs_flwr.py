@@ -578,7 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     clients = [int(c) for c in args.clients.split(",") if c.strip()]
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    empty_trash(workdir)  # left by an interrupted run
+    # outputs an interrupted run left in the trash are deleted at the end with this run's: deleting
+    # them now would make the file system slow to create files for the next minutes (see discard)
     if not args.skip_flwr and _version("flwr-datasets") == "not installed":
         raise SystemExit("flwr-datasets is not installed here; use the bench venv "
                          "(pip install -e '.[bench]') or pass --skip-flwr")
