@@ -10,9 +10,12 @@ partitions with Dirichlet alpha=0.1 into each client count and writes every shar
   self_balancing=False, seed=0)``, then ``load_partition(i).to_parquet(...)`` for every id;
 * io-floor: a plain pyarrow read of the whole file in batches (``ParquetFile(pre_buffer=False)
   .iter_batches``) written to one Parquet file with ``ParquetWriter`` -- the least any tool that
-  reads and rewrites the data can do, in bounded memory.
+  reads and rewrites the data can do, in bounded memory;
+* io-floor-files (context, no goal): the same read, the rows written in input order to C files of
+  consecutive rows, one row group each -- what writing that many shards costs without assignment
+  or checksums.
 
-Then the same for fedpart (and the floor) at ``--big-rows`` rows (default 10,000,000), where
+Then fedpart and both floors (no flwr) at ``--big-rows`` rows (default 10,000,000), where
 fedpart's peak RSS must stay below 1 GiB.
 
 Every measured run is a fresh subprocess of this script (``--one``), so imports do not leak between
