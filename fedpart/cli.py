@@ -8,6 +8,8 @@ under ``fedpart --debug``. Nothing heavy (torch, spaCy, datasets) is imported at
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import click
 
 from fedpart._version import __version__
-from fedpart.errors import FedpartError
+from fedpart.errors import FedpartError, InputError, OutputError
 
 SCHEMES = ("iid", "dirichlet", "label-count", "quantity", "natural", "cluster")
 TASKS = ("tc", "st", "qa", "s2s", "lm")
@@ -33,6 +35,58 @@ TASK_COLUMN_OPTIONS = (
     ("source", "--source-col", "s2s: source text column [source|dialogue|document|article]."),
     ("target", "--target-col", "s2s: target text column [target|summary|highlights]."),
 )
+
+
+def _flag(param: click.Parameter | None) -> str:
+    return max(param.opts, key=len) if param is not None and param.opts else "value"
+
+
+class FiniteFloat(click.ParamType):
+    """A float option that refuses ``nan`` and ``inf`` (they pass every range check) with a one-line
+    :class:`InputError`, as ``partition --alpha`` does."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            raise InputError(f"{_flag(param)} must be a finite number, got {value!r}")
+        return number
+
+
+class Seed(click.ParamType):
+    """A ``--seed``: an integer from 0 to 2**63 - 1 (what numpy's and torch's generators take);
+    anything else is a one-line :class:`InputError`."""
+
+    name = "integer"
+    MAX = 2**63 - 1
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            number = None
+        if isinstance(value, bool) or number is None or not 0 <= number <= self.MAX or (
+                isinstance(value, float) and value != number):
+            raise InputError(f"{_flag(param)} must be an integer from 0 to {self.MAX} (2**63 - 1), got {value!r}")
+        return number
+
+
+FINITE_FLOAT = FiniteFloat()
+SEED = Seed()
+
+
+def _check_output_file(path: str, flag: str) -> None:
+    """Raise :class:`OutputError` before any work if ``path`` cannot be written: a directory, a
+    missing or read-only parent directory, or a read-only file."""
+    target = Path(path)
+    parent = target.parent
+    if target.is_dir():
+        raise OutputError(f"{path}: is a directory; {flag} names the file to write")
+    if not parent.is_dir():
+        raise OutputError(f"{path}: directory {parent} does not exist; create it or choose another {flag}")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise OutputError(f"{path}: not writable; choose another {flag}")
 
 
 def task_input_options(func: Any) -> Any:
@@ -163,7 +217,7 @@ def engine_options(func: Any) -> Any:
 @click.option("--test-frac", type=float, default=0.0, show_default=True,
               help="Hold out this share of rows as test.parquet (stratified by the key).")
 @click.option("--group-col", help="Keep rows with equal values of this column on one client (qa: context).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed of the plan.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed of the plan.")
 @click.option("--drop-null-labels", is_flag=True, help="Drop rows whose label/--by value is null.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @click.option("--row-id-col", default="row_id", show_default=True, help="Name of the row-id column added.")
@@ -230,14 +284,15 @@ def federated_options(default_algo: str) -> Any:
         click.option("--rounds", type=int, default=10, show_default=True),
         click.option("--clients-per-round", type=int, default=10, show_default=True),
         click.option("--local-epochs", type=int, default=1, show_default=True),
-        click.option("--lr", type=float, default=0.05, show_default=True, help="Client learning rate."),
+        click.option("--lr", type=FINITE_FLOAT, default=0.05, show_default=True, help="Client learning rate."),
         click.option("--batch-size", type=int, default=32, show_default=True),
         click.option("--client-opt", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
                      help="Local optimiser (adam: fresh moments every local update, as FedNLP's local AdamW)."),
-        click.option("--mu", type=float, default=0.0, show_default=True, help="FedProx proximal weight."),
+        click.option("--mu", type=FINITE_FLOAT, default=0.0, show_default=True,
+                     help="FedProx proximal weight (--algo fedprox only)."),
         click.option("--server-opt", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
                      help="Server optimiser (FedOpt); sgd with --server-lr 1 is FedAvg."),
-        click.option("--server-lr", type=float, default=1.0, show_default=True),
+        click.option("--server-lr", type=FINITE_FLOAT, default=1.0, show_default=True),
         click.option("--sampling", type=click.Choice(["uniform", "activity"]), default="uniform", show_default=True,
                      help="Client sampling: uniform, or proportional to client size."),
         click.option("--eval-every", type=int, default=1, show_default=True),
@@ -245,10 +300,12 @@ def federated_options(default_algo: str) -> Any:
         click.option("--threads", type=click.IntRange(min=1), default=None,
                      help="CPU threads for torch [torch's default: one per core]; on a machine other jobs "
                           "share, 1 avoids threads stalling on busy cores."),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--seed", type=SEED, default=0, show_default=True),
         click.option("--out", "-o", required=True, help="Run directory."),
-        click.option("--resume", is_flag=True, help="Continue a stopped run from its last checkpoint."),
-        click.option("--overwrite", is_flag=True, help="Start again in an existing run directory."),
+        click.option("--resume", is_flag=True,
+                     help="Continue a stopped run from its last checkpoint (or extend it to more --rounds)."),
+        click.option("--overwrite", is_flag=True,
+                     help="Replace the earlier run in --out (its files are deleted once the inputs are checked)."),
         click.option("--quiet", "-q", is_flag=True),
     ]
 
@@ -260,6 +317,12 @@ def federated_options(default_algo: str) -> Any:
     return decorate
 
 
+def _check_federated_options(options: dict[str, Any]) -> None:
+    """Refuse option combinations a run would silently ignore."""
+    if options["mu"] != 0 and options["algo"] != "fedprox":
+        raise InputError(f"--mu applies to --algo fedprox only; drop it or use --algo fedprox (got --algo {options['algo']})")
+
+
 def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out: str,
                               threads: int | None = None) -> None:
     """Call ``run(progress)`` with a tqdm bar over ``rounds`` showing the latest metrics; print the
@@ -268,6 +331,8 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
         import torch
 
         torch.set_num_threads(threads)
+    import warnings
+
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -279,13 +344,18 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
         if metrics:
             bar.set_postfix({k: f"{v:.4g}" for k, v in metrics.items()}, refresh=False)
 
-    records = run(progress if bar else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True)
+        records = run(progress if bar else None)
     if bar is not None:
         bar.close()
     if records and not quiet:
         last = records[-1]
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in last["metrics"].items())
         click.echo(f"round {last['round']}: {metrics} ({out})")
+    elif not quiet:
+        click.echo(f"no rounds to run: {out} has already run --rounds {rounds}")
 
 
 @main.command()
@@ -303,6 +373,7 @@ def train(partition_dir: str, task: str, out: str, device: str, eval_data: str |
     from fedpart.train.runner import train as run_train
 
     hf_model, threads = options.pop("hf_model"), options.pop("threads")
+    _check_federated_options(options)
     config = FederatedConfig(**options)
     _run_rounds_with_progress(
         lambda progress: run_train(partition_dir, task=task, out=out, config=config, device=device,
@@ -320,9 +391,10 @@ def train(partition_dir: str, task: str, out: str, device: str, eval_data: str |
               help="Counterfactual data augmentation: one-sided = counterfactuals only, two-sided = both.")
 @click.option("--teacher-perturb", type=click.Choice(["none", "mean", "max", "swap"]), default="none", show_default=True,
               help="Combine the teacher's predictions on each context and its counterfactual (Gupta et al. 2022).")
-@click.option("--temperature", type=float, default=2.0, show_default=True)
-@click.option("--alpha-kd", type=float, default=0.5, show_default=True, help="Weight of the distillation (KL) term.")
-@click.option("--alpha-lm", type=float, default=0.5, show_default=True, help="Weight of the label/next-word CE term.")
+@click.option("--temperature", type=FINITE_FLOAT, default=2.0, show_default=True)
+@click.option("--alpha-kd", type=FINITE_FLOAT, default=0.5, show_default=True, help="Weight of the distillation (KL) term.")
+@click.option("--alpha-lm", type=FINITE_FLOAT, default=0.5, show_default=True,
+              help="Weight of the label/next-word CE term.")
 @click.option("--spacy-model", default="auto", show_default=True,
               help="spaCy model for her/his disambiguation in the swaps: auto, none or a model name/path.")
 @federated_options(default_algo="centralized")
@@ -339,6 +411,7 @@ def distill(teacher_dir: str, data: str, student_size: str, cda: str, teacher_pe
                                    temperature=temperature, alpha_kd=alpha_kd, alpha_lm=alpha_lm,
                                    spacy_model=spacy_model)
     threads = options.pop("threads")
+    _check_federated_options(options)
     config = FederatedConfig(**options)
     _run_rounds_with_progress(
         lambda progress: run_distill(teacher_dir, data=data, out=out, distill_config=distill_config, config=config,
@@ -355,6 +428,7 @@ def report(runs: tuple[str, ...], plot_path: str) -> None:
     """Compare training RUNS: a table of final metrics and a metric-vs-round plot."""
     from fedpart.train.report import format_report, load_run, write_report_plot
 
+    _check_output_file(plot_path, "--plot")
     summaries = [load_run(run) for run in runs]
     click.echo(format_report(summaries))
     click.echo(f"plot: {write_report_plot(summaries, plot_path)}")
@@ -372,13 +446,14 @@ def evaluate() -> None:
 @click.option("--samples", type=int, default=3, show_default=True, help="Continuations generated per prompt.")
 @click.option("--max-new-tokens", type=int, default=20, show_default=True)
 @click.option("--min-new-tokens", type=int, default=5, show_default=True, help="No <eos> before this many words.")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="Sampling temperature (0: greedy).")
+@click.option("--temperature", type=FINITE_FLOAT, default=1.0, show_default=True,
+              help="Sampling temperature (0: greedy).")
 @click.option("--top-k", type=int, default=40, show_default=True)
 @click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
 @click.option("--eval-data", help="Held-out data for perplexity/accuracy [each run's own evaluation data].")
 @click.option("--spacy-model", default="auto", show_default=True, help="spaCy model for the gender swaps: auto, none, NAME.")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--plot", "plot_path", default="bias.png", show_default=True, help="Where to write the plot.")
 @click.option("--json", "json_path", help="Also write every measurement (and per-profession polarity) here.")
 def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: int | None, eval_data: str | None,
@@ -386,6 +461,9 @@ def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: in
     """Compare RUNS' gender bias and utility: a table (value [95% CI]) and a bias-vs-utility plot."""
     from fedpart.train.bias_eval import BiasEvalOptions, evaluate_runs, format_bias_table, write_bias_plot
 
+    _check_output_file(plot_path, "--plot")
+    if json_path:
+        _check_output_file(json_path, "--json")
     settings = BiasEvalOptions(max_per_profession=max_per_profession, **options)
     results = evaluate_runs(runs, prompts=prompts, options=settings, device=device, eval_data=eval_data)
     click.echo(format_bias_table(results))
@@ -466,7 +544,12 @@ def stats(directory: str, as_json: bool, no_plot: bool) -> None:
     from fedpart.stats import format_stats_table, stats_record, write_label_plot
 
     manifest = Manifest.read(directory)
-    plot = None if no_plot else write_label_plot(manifest, directory)
+    plot = None
+    if not no_plot:
+        try:
+            plot = write_label_plot(manifest, directory)
+        except OutputError as error:  # e.g. a read-only partition: the statistics still print
+            click.echo(f"warning: {error}", err=True)
     if as_json:
         click.echo(json.dumps(stats_record(manifest), indent=2))
     else:

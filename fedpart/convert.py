@@ -10,6 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from fedpart.errors import OutputError
+from fedpart.io.output_dir import check_output_not_over_inputs
+from fedpart.io.sources import input_files
 from fedpart.tasks import ColumnMap, TaskOptions, get_task
 
 
@@ -42,7 +44,10 @@ def convert(
     out = Path(out)
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
+    if out.is_dir():
+        raise OutputError(f"{out}: is a directory; --out names the Parquet file to write")
     source = get_task(task).open(os.fspath(input), options)
+    check_output_not_over_inputs(out, input_files(source))
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
     os.close(handle)

@@ -24,14 +24,15 @@ import pyarrow.compute as pc
 from fedpart._version import __version__
 from fedpart.assign import RowAssigner
 from fedpart.counting import CountResult, ValueCounts, count_values
-from fedpart.errors import InputError, OutputError
-from fedpart.io.output_dir import atomic_output_dir, check_output_path
+from fedpart.errors import InputError, OutputError, PlanError
+from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
 from fedpart.io.shards import DEFAULT_BUFFER_BYTES, ShardWriter, WrittenShard
 from fedpart.io.prefetch import prefetch
-from fedpart.io.sources import HF_PREFIX, ReadOptions, Source, open_source
-from fedpart.manifest import Manifest, ShardRecord
+from fedpart.io.sources import HF_PREFIX, ReadOptions, Source, input_files, open_source
+from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.partitioners import Partitioner, make_partitioner
+from fedpart.partitioners.params import check_seed
 from fedpart.plan import Plan, draw_plan
 
 ProgressFactory = Callable[[str, int | None], Any]
@@ -69,6 +70,8 @@ def _resolve_columns(
 
 def _check_schema(source: Source, columns: Columns) -> None:
     source.require_columns([columns.label, columns.key, columns.group], ["--label-col", "--by", "--group-col"])
+    if not columns.row_id.strip():
+        raise InputError("--row-id-col must name a column (got an empty name)")
     if columns.row_id in source.schema.names:
         raise InputError(
             f"{source.description}: already has a column {columns.row_id!r}; pass --row-id-col NAME "
@@ -122,17 +125,6 @@ def _open_input(
         hf_split=hf_split, hf_config=hf_config,
     )
     return task_obj.open(spec, options), task_obj
-
-
-def _check_output_not_over_input(out: Path, source: Source) -> None:
-    """Refuse an --out that contains (or is) an input file: --overwrite would delete the input."""
-    inner = getattr(source, "raw", source)
-    files = getattr(inner, "files", [])
-    target = out.resolve()
-    for name in files:
-        path = Path(name).resolve()
-        if path == target or target in path.parents:
-            raise OutputError(f"{out}: contains the input file {name}; choose an --out outside the input")
 
 
 def _map_task_columns(
@@ -241,6 +233,7 @@ def partition(
         InputError, PlanError, OutputError: with a one-line message saying what to change.
     """
     progress = progress or _no_progress
+    seed = check_seed(seed)
     if engine not in ENGINES:
         raise InputError(f"unknown --engine {engine!r}; use one of {', '.join(ENGINES)}")
     if engine == "ray" and os.fspath(input).startswith(HF_PREFIX):
@@ -254,7 +247,7 @@ def partition(
         embedder=embedder,
     )
     out = Path(out)
-    check_output_path(out, overwrite)
+    check_output_path(out, overwrite, MANIFEST_FILE)
     if task is not None:
         # with a task these name input columns; the canonical ones are the task's own
         columns = _map_task_columns(task, columns, label_col, text_col)
@@ -262,7 +255,7 @@ def partition(
     source, task_obj = _open_input(
         os.fspath(input), task, columns, drop_invalid, read_options, hf_split, hf_config
     )
-    _check_output_not_over_input(out, source)
+    check_output_not_over_inputs(out, input_files(source))
     if task_obj is not None:
         label_col = task_obj.label_col
         group_col = group_col or task_obj.group_col
@@ -308,9 +301,9 @@ def partition(
             unit_counts = counted.groups.groups_per_key(n_keys)
         else:
             unit_counts = key_counts.counts if key_counts is not None else np.array([counted.complete_rows])
-        plan = draw_plan(partitioner, unit_counts, seed, test_frac)
+        plan = _draw_plan(partitioner, unit_counts, seed, test_frac, roles, counted)
 
-        with atomic_output_dir(out, overwrite) as tmp, ThreadPoolExecutor(max_workers=1) as background:
+        with atomic_output_dir(out, overwrite, MANIFEST_FILE) as tmp, ThreadPoolExecutor(max_workers=1) as background:
             # hashing the input files is a full read: overlap it with pass 2 (hashlib releases the GIL)
             fingerprint = background.submit(passes.fingerprint, source)
             written = passes.assign_and_write(source, roles, plan, counted, tmp, buffer_bytes, progress)
@@ -328,6 +321,23 @@ def partition(
 
                 write_label_plot(manifest, tmp)
         return manifest
+
+
+def _draw_plan(
+    partitioner: Partitioner, unit_counts: np.ndarray, seed: int, test_frac: float, roles: Columns,
+    counted: CountResult,
+) -> Plan:
+    """:func:`draw_plan`; when rows are grouped, a refusal says that its "rows" are groups."""
+    try:
+        return draw_plan(partitioner, unit_counts, seed, test_frac)
+    except (PlanError, InputError) as error:
+        if counted.groups is None:
+            raise
+        raise type(error)(
+            f"{error} (with grouped rows the plan counts groups of {roles.group!r}, not rows: "
+            f"{len(counted.groups.groups)} groups in {counted.complete_rows} rows; --min-client-size "
+            "and --clients are checked against groups)"
+        ) from error
 
 
 class _LocalPasses:
@@ -514,6 +524,15 @@ def row_codes(
     return batch, keys, labels
 
 
+def portable_source(description: str) -> str:
+    """How the manifest names the input: a hub dataset as given, a local file, directory or glob by
+    its last path component (the fingerprint lists the files relative to it), so the manifest does
+    not depend on the working directory or on how the path was typed."""
+    if description.startswith(HF_PREFIX):
+        return description
+    return os.path.basename(os.path.normpath(description)) or description
+
+
 def _summary(
     labels: np.ndarray | None, keys: np.ndarray | None, sizes: np.ndarray, num_clients: int
 ) -> dict[str, Any]:
@@ -572,8 +591,9 @@ def _build_manifest(
         "dropped_null": counted.total_rows - counted.complete_rows,
         "written": int(sum(s.rows for s in written.shards)),
     }
-    if task_obj is not None:
+    if task_obj is not None:  # invalid rows never reach the counting pass: add them back to the input
         rows["dropped_invalid"] = int(sum(invalid.values()))
+        rows["input"] += rows["dropped_invalid"]
     extra: dict[str, Any] = {}
     if invalid:
         extra["invalid_rows"] = dict(sorted(invalid.items()))
@@ -585,7 +605,7 @@ def _build_manifest(
         }
     return Manifest(
         fedpart_version=__version__,
-        input={"source": source.description, "columns": source.schema.names, **fingerprint},
+        input={"source": portable_source(source.description), "columns": source.schema.names, **fingerprint},
         scheme=partitioner.name,
         params=partitioner.params(),
         seed=seed,

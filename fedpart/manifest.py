@@ -123,12 +123,18 @@ class Manifest:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
             raise InputError(f"{path}: unreadable manifest ({error})") from error
-        version = data.get("schema_version")
+        version = data.get("schema_version") if isinstance(data, dict) else None
         if version != SCHEMA_VERSION:
             raise InputError(
                 f"{path}: manifest schema version {version!r}, this fedpart reads {SCHEMA_VERSION}; "
                 "re-run `fedpart partition` with this version"
             )
-        data["clients"] = [ShardRecord(**c) for c in data["clients"]]
-        data["test"] = ShardRecord(**data["test"]) if data.get("test") else None
-        return cls(**data)
+        try:
+            data["clients"] = [ShardRecord(**c) for c in data["clients"]]
+            data["test"] = ShardRecord(**data["test"]) if data.get("test") else None
+            manifest = cls(**data)
+        except (KeyError, TypeError) as error:
+            raise InputError(f"{path}: malformed manifest ({error}); re-run `fedpart partition`") from error
+        if not manifest.clients:
+            raise InputError(f"{path}: the manifest lists no clients; re-run `fedpart partition`")
+        return manifest

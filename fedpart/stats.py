@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from fedpart.errors import OutputError
 from fedpart.manifest import Manifest
 
 PLOT_FILE = "label_distribution.png"
@@ -33,6 +34,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _dropped(rows: dict[str, int]) -> str:
+    text = f"{rows['dropped_null']} dropped as null"
+    if rows.get("dropped_invalid"):
+        text += f", {rows['dropped_invalid']} as invalid"
+    return text
+
+
 def format_stats_table(manifest: Manifest) -> str:
     """A plain-text table of a partition's size and label-skew statistics."""
     m = manifest.metrics
@@ -40,7 +48,7 @@ def format_stats_table(manifest: Manifest) -> str:
     params = ", ".join(f"{k}={v}" for k, v in manifest.params.items() if v is not None)
     rows: list[tuple[str, str]] = [
         ("scheme", f"{manifest.scheme} ({params}), seed {manifest.seed}"),
-        ("input rows", f"{manifest.rows['input']} ({manifest.rows['dropped_null']} dropped as null)"),
+        ("input rows", f"{manifest.rows['input']} ({_dropped(manifest.rows)})"),
         ("clients", str(m["clients"])),
         ("client size min / median / max", f"{_fmt(size['min'])} / {_fmt(size['median'])} / {_fmt(size['max'])}"),
         ("client size mean +- std", f"{_fmt(size['mean'], 1)} +- {_fmt(size['std'], 1)}"),
@@ -97,11 +105,18 @@ def write_label_plot(manifest: Manifest, directory: str | Path) -> Path | None:
     x = np.arange(n_clients)
     width = 1.0 if many else 0.8
     base_counts, base_shares = np.zeros(n_clients), np.zeros(n_clients)
+    edges = np.arange(n_clients + 1) - 0.5
     for label in range(n_labels):
         color = cmap(label % cmap.N)
-        top.bar(x, counts[:, label], bottom=base_counts, width=width, color=color,
-                label=str(manifest.labels[label]), linewidth=0)
-        bottom.bar(x, shares[:, label], bottom=base_shares, width=width, color=color, linewidth=0)
+        name = str(manifest.labels[label])
+        if many:  # touching bars: one filled step polygon per label, not one patch per bar
+            top.stairs(base_counts + counts[:, label], edges, baseline=base_counts.copy(), fill=True,
+                       color=color, label=name, linewidth=0)
+            bottom.stairs(base_shares + shares[:, label], edges, baseline=base_shares.copy(), fill=True,
+                          color=color, linewidth=0)
+        else:
+            top.bar(x, counts[:, label], bottom=base_counts, width=width, color=color, label=name, linewidth=0)
+            bottom.bar(x, shares[:, label], bottom=base_shares, width=width, color=color, linewidth=0)
         base_counts += counts[:, label]
         base_shares += shares[:, label]
     top.set_ylabel("rows")
@@ -117,6 +132,10 @@ def write_label_plot(manifest: Manifest, directory: str | Path) -> Path | None:
         top.legend(title=manifest.label_col, bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
     fig.tight_layout()
     path = Path(directory) / PLOT_FILE
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
+    try:
+        fig.savefig(path, metadata={"Software": None})
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the plot ({error.strerror or error}); pass --no-plot") from error
+    finally:
+        plt.close(fig)
     return path

@@ -283,11 +283,21 @@ def test_existing_output_needs_overwrite_and_overwrite_replaces_it(tmp_path):
     with pytest.raises(OutputError, match="already exists"):
         fedpart.partition(FIXTURE, out=out, clients=2, read_options=AG)
 
+    (out / "manifest.json").write_text("{}")  # an earlier partition (a directory without one is refused)
     result = cli(["partition", *SCHEME, "--clients", "2", "--out", str(out), "-q", "--overwrite"])
     assert result.exit_code == 0, result.output
     assert not (out / "stale.txt").exists()
     assert fedpart.load_client(out, 1, format="arrow").num_rows == 300
     assert leftovers(out) == []
+
+
+def test_overwrite_never_deletes_a_directory_that_is_not_a_partition(tmp_path):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = cli(["partition", *SCHEME, "--clients", "2", "--out", str(out), "-q", "--overwrite"])
+    assert result.exit_code == 2 and "no manifest.json" in result.stderr
+    assert (out / "notes.txt").read_text() == "mine" and leftovers(out) == []
 
 
 def test_output_path_that_is_a_file(tmp_path):

@@ -254,9 +254,9 @@ def test_jsonl_prompts_and_model_size_errors(tmp_path, lm_parts):
     path.write_text("".join(json.dumps({"profession": g, "prompt": p}) + "\n" for g, p in
                             [("nursing", "a nurse"), ("nursing", "the nurse"), ("law", "a judge")]))
     assert load_prompts(path, max_per_profession=1) == [("nursing", "a nurse"), ("law", "a judge")]
-    result = CliRunner().invoke(main, ["train", str(lm_parts), "--task", "st", "--model-size", "base",
+    result = CliRunner().invoke(main, ["train", str(lm_parts), "--task", "lm", "--model-size", "huge",
                                        "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "not a size of --task st" in result.output
+    assert result.exit_code == 2 and "not a size of --task lm" in result.output
 
 
 def test_progress_reports_every_round_and_the_metrics_of_evaluated_ones(lm_parts, tmp_path):

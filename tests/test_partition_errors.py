@@ -110,9 +110,16 @@ def test_output_exists_without_overwrite_and_overwrite_replaces(tmp_path):
     result = CliRunner().invoke(main, ["partition", str(FIXTURE), *AG, "--clients", "2", "--out", str(out), "-q"])
     assert result.exit_code == 2 and "already exists" in result.output and "--overwrite" in result.output
     assert (out / "keep.txt").exists()
-    result = CliRunner().invoke(main, ["partition", str(FIXTURE), *AG, "--clients", "2", "--out", str(out), "-q",
-                                       "--overwrite"])
-    assert result.exit_code == 0 and not (out / "keep.txt").exists() and (out / "manifest.json").exists()
+    overwrite = ["partition", str(FIXTURE), *AG, "--clients", "2", "--out", str(out), "-q", "--overwrite"]
+    # --overwrite never deletes a directory that is not an earlier partition
+    result = CliRunner().invoke(main, overwrite)
+    assert result.exit_code == 2 and "no manifest.json" in result.output and (out / "keep.txt").exists()
+    (out / "keep.txt").unlink()
+    assert CliRunner().invoke(main, overwrite).exit_code == 0  # an empty directory is replaced
+    (out / "stale.txt").write_text("x")  # an earlier partition is replaced whole
+    result = CliRunner().invoke(main, [*overwrite[:-1], "--clients", "3", "--overwrite"])
+    assert result.exit_code == 0 and not (out / "stale.txt").exists()
+    assert len(list((out / "clients").iterdir())) == 3
 
 
 def test_corrupt_parquet(tmp_path):
@@ -185,7 +192,8 @@ def test_output_over_the_input_is_refused(tmp_path):
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "a.csv").write_text("text,label\nx,1\ny,2\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["partition", str(folder), "--clients", "1", "--out", str(folder),
+    (folder / "manifest.json").write_text("{}", encoding="utf-8")  # even inside an earlier partition
+    result = CliRunner().invoke(main, ["partition", str(folder / "a.csv"), "--clients", "1", "--out", str(folder),
                                        "--overwrite", "-q"])
     assert result.exit_code == 2 and "contains the input file" in result.output
     assert (folder / "a.csv").exists()

@@ -198,7 +198,7 @@ def test_tc_empty_texts_rejected(tmp_path):
         fedpart.partition(path, out=tmp_path / "o", task="tc", scheme="dirichlet", alpha=1.0, clients=2)
     manifest = fedpart.partition(path, out=tmp_path / "o", task="tc", scheme="dirichlet", alpha=1.0,
                                  clients=2, drop_invalid=True, plot=False)
-    assert manifest.rows == {"input": 2, "dropped_null": 0, "written": 2, "dropped_invalid": 2}
+    assert manifest.rows == {"input": 4, "dropped_null": 0, "written": 2, "dropped_invalid": 2}
 
 
 def test_tc_missing_text_column_lists_columns(tmp_path):

@@ -24,6 +24,7 @@ the server would hold the teacher and send its (perturbed) soft targets with the
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,16 +36,21 @@ import torch
 
 from fedpart.errors import InputError
 from fedpart.manifest import MANIFEST_FILE, Manifest
-from fedpart.tasks.models import make_task_model
+from fedpart.tasks.models import get_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
 from fedpart.train.federated import FederatedConfig
 from fedpart.train.runner import (
     RunData,
     canonical_table,
+    check_evaluation_labels,
+    check_partition_task,
+    check_run_dir,
     load_trained,
+    read_evaluation_table,
     resolve_device,
     run_evaluation_file,
     run_rounds,
+    verify_partition,
 )
 
 CDA_MODES = ("none", "one-sided", "two-sided")
@@ -71,6 +77,9 @@ class DistillConfig:
             raise InputError(f"--cda must be one of {', '.join(CDA_MODES)}, got {self.cda!r}")
         if self.teacher_perturb not in MODES:
             raise InputError(f"--teacher-perturb must be one of {', '.join(MODES)}, got {self.teacher_perturb!r}")
+        for name in ("temperature", "alpha_kd", "alpha_lm"):  # nan passes every comparison below
+            if not math.isfinite(getattr(self, name)):
+                raise InputError(f"--{name.replace('_', '-')} must be a finite number, got {getattr(self, name)}")
         if self.temperature <= 0:
             raise InputError(f"--temperature must be > 0, got {self.temperature}")
         if self.alpha_kd < 0 or self.alpha_lm < 0 or self.alpha_kd + self.alpha_lm == 0:
@@ -171,6 +180,10 @@ def _student_of(teacher_task: TaskModel, teacher_dir: Path, student_size: str) -
     if hasattr(teacher_task, "tokenizer"):
         raise InputError(f"{teacher_dir}: an --hf-model {teacher_task.name} teacher; fedpart distils --hf-model "
                          "teachers of --task lm only")
+    sizes = get_task_model(teacher_task.name).model_sizes
+    if student_size not in sizes:
+        raise InputError(f"--student-size {student_size!r} is not a size of --task {teacher_task.name}; "
+                         f"sizes: {', '.join(sizes)}")
     student = make_task_model(teacher_task.name, student_size)
     student.load(teacher_dir)  # vocabulary/labels (and the teacher's size, replaced next)
     student.model_size = student_size  # type: ignore[attr-defined]
@@ -189,9 +202,12 @@ def _permutation(task: TaskModel, device: torch.device) -> torch.Tensor:
 
 
 def _tables_of(data: Path, task: str) -> tuple[list[pa.Table], Path | None]:
-    """Client tables of a partition directory (and its test split), or one table of a data file."""
+    """Client tables of a partition directory (its shards checked against the manifest; and its
+    test split), or one table of a data file."""
     if (data / MANIFEST_FILE).is_file():
         manifest = Manifest.read(data)
+        check_partition_task(data, manifest, task)
+        verify_partition(data, manifest)
         test = data / manifest.test.file if manifest.test is not None else None
         return [canonical_table(data / c.file, task) for c in manifest.clients], test
     if not data.is_file():
@@ -208,7 +224,7 @@ def _evaluation_path(eval_data: str | None, partition_test: Path | None, teacher
     if eval_data is None and partition_test is None:
         return run_evaluation_file(teacher_dir, teacher_config)
     path = Path(eval_data) if eval_data is not None else partition_test
-    if not path.is_file():
+    if not path.exists():  # a file, or a directory of part files (Ray engine)
         raise InputError(f"{path}: no such evaluation file; pass --eval-data FILE.parquet")
     return path
 
@@ -230,12 +246,17 @@ def distill(
     """Distil a student from the run ``teacher_dir`` on ``data`` (a corpus file or a partition
     directory); return the metric records (also in ``out/metrics.jsonl``).
 
+    Every input (teacher, corpus or partition shards, evaluation data, spaCy model) is read and
+    checked before ``out`` is created or an earlier run in it cleared.
+
     Raises:
-        InputError: the teacher is not a finished ``lm``/``tc`` run, ``data`` is missing, or
-        ``--algo fedavg/fedprox`` is asked for on a single file.
+        InputError: the teacher is not a finished ``lm``/``tc`` run, ``data`` is missing or a
+        modified partition, or ``--algo fedavg/fedprox`` is asked for on a single file.
+        OutputError: as :func:`fedpart.train.runner.check_run_dir`.
     """
     teacher_dir, data = Path(teacher_dir), Path(data)
     torch_device = resolve_device(device)
+    check_run_dir(Path(out), resume, overwrite)
     teacher_task, teacher, teacher_config = load_trained(teacher_dir, torch_device)
     if teacher_task.name not in DISTILLABLE_TASKS:
         raise InputError(f"{teacher_dir}: a --task {teacher_task.name} run; distil lm or tc teachers")
@@ -247,8 +268,8 @@ def distill(
     tables, partition_test = _tables_of(data, teacher_task.name)
     test_path = _evaluation_path(eval_data, partition_test, teacher_config, teacher_dir)
     task = DistillationTask(student, teacher, distill_config, _permutation(teacher_task, torch_device))
-    run_config = {"task": teacher_task.name, "teacher": str(teacher_dir), "data": str(data),
-                  "eval_data": str(test_path), "model_size": distill_config.student_size,
+    run_config = {"task": teacher_task.name, "teacher": str(teacher_dir.resolve()), "data": str(data.resolve()),
+                  "eval_data": str(test_path.resolve()), "model_size": distill_config.student_size,
                   # an --hf-model teacher's directory: load_trained rebuilds the student's family from it
                   **({"hf_model": teacher_config["hf_model"]} if teacher_config.get("hf_model") else {}),
                   "distill": asdict(distill_config), **asdict(config)}
@@ -262,7 +283,8 @@ def distill(
             return [result.text for result in swapper.swap_texts(texts)]
 
         corpus = [counterfactual_training_table(t, distill_config.cda, swap_texts) for t in tables]
-        test_table = canonical_table(test_path, teacher_task.name)
+        test_table = read_evaluation_table(test_path, teacher_task.name)
+        check_evaluation_labels(test_table, student, test_path)
         return RunData([task.featurize(t, torch_device) for t in corpus], [t.num_rows for t in corpus],
                        task.featurize(test_table, torch_device), test_table)
 

@@ -9,33 +9,58 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from fedpart.errors import OutputError
 
 
-def check_output_path(out: Path, overwrite: bool) -> None:
-    """Raise :class:`OutputError` if ``out`` exists and may not be replaced."""
+def check_output_path(out: Path, overwrite: bool, marker: str | None = None) -> None:
+    """Raise :class:`OutputError` if ``out`` exists and may not be replaced.
+
+    With ``marker`` (e.g. ``manifest.json``), ``--overwrite`` replaces only an empty directory or
+    one holding that file -- an earlier output of the same kind --, never an unrelated directory.
+    """
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory; remove it or choose another --out")
+    if out.exists() and marker is not None and not (out / marker).is_file() and any(out.iterdir()):
+        raise OutputError(
+            f"{out}: is not empty and has no {marker}, so it is not an earlier fedpart output; "
+            "--overwrite only replaces those: choose another --out or empty it yourself"
+        )
+
+
+def check_output_not_over_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
+    """Refuse an output path that is (or contains) one of the ``inputs`` files: replacing it would
+    delete the input.
+
+    Raises:
+        OutputError: naming the input file.
+    """
+    target = out.resolve()
+    for name in inputs:
+        path = Path(name).resolve()
+        if path == target or target in path.parents:
+            raise OutputError(f"{out}: is or contains the input file {name}; choose an --out outside the input")
 
 
 @contextmanager
-def atomic_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
+def atomic_output_dir(
+    out: str | os.PathLike[str], overwrite: bool = False, marker: str | None = None
+) -> Iterator[Path]:
     """Yield a fresh temp directory that becomes ``out`` when the block finishes without error.
 
     With ``overwrite`` an existing ``out`` is replaced (moved aside, then deleted, after the new
-    directory is in place).
+    directory is in place); ``marker`` as in :func:`check_output_path`.
 
     Raises:
         OutputError: ``out`` exists without ``overwrite``, or its parent cannot be written.
     """
-    out = Path(out)
-    check_output_path(out, overwrite)
+    out = Path(os.path.abspath(out))  # "." or "dir/.." can be renamed only by a real name
+    check_output_path(out, overwrite, marker)
     parent = out.parent if str(out.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -45,14 +70,29 @@ def atomic_output_dir(out: str | os.PathLike[str], overwrite: bool = False) -> I
     try:
         yield tmp
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700
-        check_output_path(out, overwrite)  # someone may have created it meanwhile
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
-            os.replace(out, old / "previous")
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        check_output_path(out, overwrite, marker)  # someone may have created it meanwhile
+        _replace_dir(tmp, out, parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _replace_dir(new: Path, out: Path, parent: Path) -> None:
+    """Move ``new`` to ``out``; an existing ``out`` is moved aside first and deleted afterwards (put
+    back if the move fails)."""
+    if not out.exists():
+        os.replace(new, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
+    try:
+        os.replace(out, old / "previous")
+    except OSError as error:
+        old.rmdir()
+        raise OutputError(f"{out}: cannot be replaced ({error.strerror}); choose another --out") from error
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.replace(old / "previous", out)
+        old.rmdir()
+        raise
+    shutil.rmtree(old, ignore_errors=True)

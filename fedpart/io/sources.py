@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,16 @@ class Source:
                 )
 
 
+def input_files(source: Source) -> list[str]:
+    """The local files ``source`` reads, through task and transform wrappers (none for a hub dataset)."""
+    while not hasattr(source, "files"):
+        wrapped = getattr(source, "raw", None) or getattr(source, "inner", None)
+        if wrapped is None:
+            return []
+        source = wrapped
+    return list(source.files)
+
+
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -221,7 +232,13 @@ def _file_format(fmt: str, options: ReadOptions) -> pads.FileFormat:
             column_names=list(options.column_names) if options.column_names else None,
             block_size=8 << 20,
         )
-        parse = pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True)
+        # TSV has no quoting (IANA text/tab-separated-values; SST-2, GLUE): a field that starts with
+        # a double quote is text, not the start of a quoted field spanning lines
+        parse = (
+            pacsv.ParseOptions(delimiter="\t", quote_char=False)
+            if fmt == "tsv"
+            else pacsv.ParseOptions(delimiter=",", newlines_in_values=True)
+        )
         return pads.CsvFileFormat(read_options=read, parse_options=parse)
     if fmt == "jsonl":
         return pads.JsonFileFormat()
@@ -233,8 +250,20 @@ def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
     return batch if batch.schema.equals(target) else batch.select(target.names).cast(target)
 
 
-def _explain_arrow_error(where: str, error: Exception) -> InputError:
+_CSV_CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error to (\w+): invalid value '(.*)'")
+
+
+def _explain_arrow_error(where: str, error: Exception, names: Sequence[str] = ()) -> InputError:
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    conversion = _CSV_CONVERSION.search(first_line)
+    if conversion is not None:  # the type was inferred from the first block; a later value differs
+        index, type_name, value = int(conversion[1]), conversion[2], conversion[3]
+        column = repr(names[index]) if index < len(names) else f"#{index}"
+        return InputError(
+            f"{where}: column {column} looked like {type_name} in the first rows, but a later row holds "
+            f"{value!r}; make the column's values one type, or convert the file to Parquet with the "
+            "column typed as string"
+        )
     return InputError(
         f"{where}: cannot be read ({first_line}); check that the file is a valid, complete "
         "file of its type, or pass --format"
@@ -277,7 +306,7 @@ class LocalSource(Source):
             try:
                 metadata = pq.read_metadata(path)
             except (pa.ArrowException, OSError) as error:
-                raise _explain_arrow_error(path, error) from error
+                raise _explain_arrow_error(path, error, self.schema.names) from error
             run: list[int] = []
             rows = 0
             for group in range(metadata.num_row_groups):
@@ -304,7 +333,7 @@ class LocalSource(Source):
                 [unit.file], schema=self.schema, format=_file_format(self.format, self.options)
             )
         except (pa.ArrowException, OSError, ValueError) as error:
-            raise _explain_arrow_error(unit.file, error) from error
+            raise _explain_arrow_error(unit.file, error, self.schema.names) from error
         return piece
 
     def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
@@ -332,7 +361,7 @@ class LocalSource(Source):
                     if batch.num_rows:
                         yield batch
             except (pa.ArrowException, OSError, ValueError) as error:
-                raise _explain_arrow_error(fragment.path, error) from error
+                raise _explain_arrow_error(fragment.path, error, self.schema.names) from error
 
     def _parquet_batches(self, path: str, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
         # pre_buffer=False: with pyarrow's default (True) the reader buffers the column chunks of

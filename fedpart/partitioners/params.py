@@ -18,6 +18,17 @@ def check_int_at_least(value: object, flag: str, minimum: int) -> int:
     return int(value)
 
 
+#: the largest seed: seeds are non-negative 64-bit integers (numpy's SeedSequence entropy, torch.manual_seed)
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(value: object, flag: str = "--seed") -> int:
+    """Return ``value`` as an int, or raise :class:`InputError` unless it is an integer in ``[0, MAX_SEED]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= MAX_SEED:
+        raise InputError(f"{flag} must be an integer from 0 to {MAX_SEED} (2**63 - 1), got {value!r}")
+    return int(value)
+
+
 def check_positive_float(value: object, flag: str) -> float:
     """Return ``value`` as a float, or raise :class:`InputError` unless it is finite and > 0."""
     try:

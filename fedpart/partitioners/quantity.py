@@ -46,10 +46,14 @@ class QuantityPartitioner(Partitioner):
         if self.size_dist == "dirichlet":
             if self.alpha is None:
                 raise InputError("scheme quantity with --size-dist dirichlet needs --alpha")
+            if self.sigma is not None:
+                raise InputError("--sigma applies to --size-dist lognormal only; drop it or pass --size-dist lognormal")
             object.__setattr__(self, "alpha", check_positive_float(self.alpha, "--alpha"))
         else:
             if self.sigma is None:
                 raise InputError("scheme quantity with --size-dist lognormal needs --sigma")
+            if self.alpha is not None:
+                raise InputError("--alpha does not apply to --size-dist lognormal (its spread is --sigma); drop it")
             object.__setattr__(self, "sigma", check_positive_float(self.sigma, "--sigma"))
 
     def allocate(self, key_counts: np.ndarray, rng: np.random.Generator) -> Allocation:

@@ -23,6 +23,7 @@ counterfactual **flip rate** and the mean absolute change of the probability of 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,14 @@ from typing import Any
 import torch
 
 from fedpart.errors import InputError
-from fedpart.train.runner import canonical_table, load_trained, resolve_device, run_evaluation_file
+from fedpart.partitioners.params import check_seed
+from fedpart.train.runner import (
+    check_evaluation_labels,
+    load_trained,
+    read_evaluation_table,
+    resolve_device,
+    run_evaluation_file,
+)
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,11 @@ class BiasEvalOptions:
     def __post_init__(self) -> None:
         if self.samples < 1 or self.max_new_tokens < 1:
             raise InputError("--samples and --max-new-tokens must be at least 1")
+        if not math.isfinite(self.temperature):  # nan passes the comparison below
+            raise InputError(f"--temperature must be a finite number, got {self.temperature}")
         if self.temperature < 0 or self.top_k < 1:
             raise InputError("--temperature must be >= 0 and --top-k at least 1")
+        check_seed(self.seed)
 
 
 @dataclass
@@ -101,13 +112,15 @@ def load_prompts(path: str | os.PathLike[str], max_per_profession: int | None = 
     return pairs
 
 
-def _evaluation_table(run_dir: Path, config: dict[str, Any], task: str, eval_data: str | None):  # -> pa.Table
-    """The run's held-out data: ``eval_data``, else the file the run was evaluated on."""
-    if eval_data is None:
-        return canonical_table(run_evaluation_file(run_dir, config), task)
-    if not Path(eval_data).is_file():
+def _evaluation_table(run_dir: Path, config: dict[str, Any], task_model: Any, eval_data: str | None):  # -> pa.Table
+    """The run's held-out data: ``eval_data``, else the file the run was evaluated on (checked to
+    be non-empty and, for classifiers, labelled like the training data)."""
+    if eval_data is not None and not Path(eval_data).exists():
         raise InputError(f"{eval_data}: no such evaluation file (--eval-data)")
-    return canonical_table(Path(eval_data), task)
+    path = run_evaluation_file(run_dir, config) if eval_data is None else Path(eval_data)
+    table = read_evaluation_table(path, task_model.name)
+    check_evaluation_labels(table, task_model, path)
+    return table
 
 
 def _swap_texts(spacy_model: str):  # -> Callable[[list[str]], list[str]]
@@ -136,7 +149,7 @@ def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[t
     logp = task.continuation_logprob(model, texts, continuations, torch_device)
     logp_cf = task.continuation_logprob(model, swap(texts), swap(continuations), torch_device)
     gap = log_likelihood_gap(logp, logp_cf, n_boot=options.n_boot, seed=options.seed)
-    table = _evaluation_table(run_dir, config, "lm", eval_data)
+    table = _evaluation_table(run_dir, config, task, eval_data)
     utility = task.evaluate(model, task.featurize(table, torch_device), table)
     metrics = {
         "mean_abs_polarity": report.mean_abs_polarity.to_dict(),
@@ -157,7 +170,7 @@ def evaluate_classifier(run_dir: str | os.PathLike[str], *, options: BiasEvalOpt
     task, model, config = load_trained(run_dir, torch_device)
     if task.name != "tc":
         raise InputError(f"{run_dir}: a --task {task.name} run; the classifier measures need a tc run")
-    table = _evaluation_table(run_dir, config, "tc", eval_data)
+    table = _evaluation_table(run_dir, config, task, eval_data)
     swapped = table.set_column(table.schema.get_field_index("text"), "text",
                                [_swap_texts(options.spacy_model)(table.column("text").to_pylist())])
     data = task.featurize(table, torch_device)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from fedpart.errors import InputError
+from fedpart.train.rundir import CONFIG_FILE, METRICS_FILE, is_finished_run, parse_metrics
 
 MAIN_METRIC = {"tc": "accuracy", "st": "f1", "qa": "f1", "s2s": "rougeL", "lm": "perplexity"}
 #: metrics where smaller is better (the report's "best" column takes the minimum)
@@ -21,6 +22,8 @@ class RunSummary:
     path: str
     config: dict[str, Any]
     records: list[dict[str, Any]]
+    #: whether the run wrote its completion record (False: stopped or failed before its last round)
+    finished: bool = True
 
     @property
     def main_metric(self) -> str:
@@ -33,19 +36,29 @@ class RunSummary:
 
 
 def load_run(path: str | Path) -> RunSummary:
-    """Read a run directory written by ``fedpart train``."""
+    """Read a run directory written by ``fedpart train`` (finished or not).
+
+    Raises:
+        InputError: not a run directory, no evaluated round yet, or a malformed
+        ``metrics.jsonl``/``config.json`` (naming the file and line).
+    """
     path = Path(path)
-    config_file, metrics_file = path / "config.json", path / "metrics.jsonl"
+    config_file, metrics_file = path / CONFIG_FILE, path / METRICS_FILE
     if not config_file.is_file() or not metrics_file.is_file():
-        raise InputError(f"{path}: not a fedpart run directory (needs config.json and metrics.jsonl)")
-    records = [json.loads(line) for line in metrics_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        raise InputError(f"{path}: not a fedpart run directory (needs {CONFIG_FILE} and {METRICS_FILE})")
+    records = parse_metrics(metrics_file)
     if not records:
         raise InputError(f"{path}: has no evaluated rounds yet")
-    return RunSummary(str(path), json.loads(config_file.read_text(encoding="utf-8")), records)
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise InputError(f"{config_file}: malformed JSON ({error})") from error
+    return RunSummary(str(path), config, records, finished=is_finished_run(path))
 
 
 def format_report(runs: list[RunSummary]) -> str:
-    """A plain-text table: one row per run with its algorithm, rounds, final and best main metric."""
+    """A plain-text table: one row per run with its algorithm, rounds (``(incomplete)`` for a run
+    that has not finished), final and best main metric."""
     header = ["run", "algo", "rounds", "metric", "final", "best", "rounds/s", "MB sent"]
     rows = []
     for run in runs:
@@ -54,7 +67,8 @@ def format_report(runs: list[RunSummary]) -> str:
         last = run.records[-1]
         rate = run.rounds_per_second
         rows.append([
-            run.path, run.config.get("algo", "?"), str(last["round"]), metric, f"{values[-1]:.4f}",
+            run.path, run.config.get("algo", "?"), str(last["round"]) + ("" if run.finished else " (incomplete)"),
+            metric, f"{values[-1]:.4f}",
             f"{(min if metric in LOWER_IS_BETTER else max)(values):.4f}", f"{rate:.2f}" if rate else "-",
             f"{last['bytes_communicated'] / 1e6:.1f}",
         ])

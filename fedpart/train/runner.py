@@ -2,9 +2,14 @@
 
 A run directory holds ``config.json`` (every hyper-parameter and the partition's manifest digest),
 the task's vocabulary/labels, ``metrics.jsonl`` (one line per evaluated round: metrics, wall time,
-bytes communicated), ``checkpoint.pt`` (written atomically after every round) and ``model.pt``.
-``resume=True`` continues a killed run from its last checkpoint; because every random choice is
-seeded by round, the result equals an uninterrupted run.
+bytes communicated), ``checkpoint.pt`` (written atomically after every round), ``model.pt`` and,
+written last, ``finished.json``: only a directory with it is a finished run that ``distill`` and
+``eval bias`` accept. ``resume=True`` continues a killed run from its last checkpoint; because every
+random choice is seeded by round, the result equals an uninterrupted run.
+
+Every input is validated (partition shards against their manifest sha256, task, evaluation data,
+device) before the run directory is created or cleared; a run that fails before its first
+checkpoint removes what it wrote.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,26 +31,40 @@ import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from fedpart.errors import InputError, OutputError
-from fedpart.manifest import MANIFEST_FILE, Manifest
+from fedpart.io.output_dir import check_output_path
+from fedpart.io.sources import sha256_file
+from fedpart.manifest import MANIFEST_FILE, Manifest, parts_digest
 from fedpart.tasks import ColumnMap, get_task
 from fedpart.tasks.models import make_hf_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
 from fedpart.train.federated import FederatedConfig, ServerState, federated_round
+from fedpart.train.rundir import (  # noqa: F401 - CONFIG_FILE, METRICS_FILE, MODEL_FILE: the layout, re-exported
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    FINISHED_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    RUN_MARKERS,
+    is_finished_run,
+    parse_metrics,
+)
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-CHECKPOINT_FILE = "checkpoint.pt"
-MODEL_FILE = "model.pt"
+#: ``config.json`` settings that are paths: compared resolved on ``--resume``
+PATH_SETTINGS = ("partition", "eval_data", "teacher", "data")
+#: torch device types fedpart trains on
+DEVICE_TYPES = ("cpu", "cuda")
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU."""
+    """``auto`` picks CUDA when present, else the CPU; otherwise ``cpu``, ``cuda`` or ``cuda:N``."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except RuntimeError as error:
         raise InputError(f"--device {device!r} is not a torch device (use auto, cpu, cuda, cuda:1)") from error
+    if resolved.type not in DEVICE_TYPES:
+        raise InputError(f"--device {device!r}: fedpart trains on auto, cpu, cuda or cuda:N only")
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda asked for, but torch sees no CUDA device; use --device auto or cpu")
     return resolved
@@ -51,7 +72,10 @@ def resolve_device(device: str) -> torch.device:
 
 def canonical_table(path: Path, task: str) -> pa.Table:
     """A shard in the task's canonical columns (shards written without --task are mapped here)."""
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"{path}: not a readable Parquet file ({str(error).splitlines()[0]})") from error
     bound = get_task(task).bind(table.schema, ColumnMap(), str(path))
     batches = [bound.to_canonical(batch) for batch in table.to_batches()]
     return pa.Table.from_batches(batches, schema=bound.schema)
@@ -63,6 +87,86 @@ class RunData:
     sizes: list[int]
     test: Batch
     test_table: pa.Table
+
+
+def verify_partition(partition_dir: Path, manifest: Manifest) -> None:
+    """Check that every shard file (clients and test split; each part of a multi-part shard) exists
+    and has the sha256 recorded in the manifest, hashing in 1 MiB chunks.
+
+    Raises:
+        InputError: naming the first missing or modified shard file.
+    """
+    for record in [*manifest.clients, *([manifest.test] if manifest.test is not None else [])]:
+        parts = record.parts if record.parts is not None else [{"file": record.file, "sha256": record.sha256}]
+        for part in parts:
+            _verify_shard_file(partition_dir, part["file"], part["sha256"])
+        if record.parts is not None and parts_digest(record.parts) != record.sha256:
+            raise InputError(f"{partition_dir / MANIFEST_FILE}: the part listing of {record.file} does not match its "
+                             "sha256; the partition was modified or corrupted; re-run `fedpart partition`")
+
+
+def _verify_shard_file(partition_dir: Path, file: str, sha256: str) -> None:
+    path = partition_dir / file
+    if not path.is_file():
+        raise InputError(f"{path}: shard listed in {MANIFEST_FILE} is missing; the partition was modified or "
+                         "corrupted; re-run `fedpart partition`")
+    if sha256_file(str(path)) != sha256:
+        raise InputError(f"{path}: shard does not match the sha256 in {MANIFEST_FILE}; the partition was modified "
+                         "or corrupted; re-run `fedpart partition`")
+
+
+def check_partition_task(partition_dir: Path, manifest: Manifest, task: str) -> None:
+    """Refuse a partition made with another ``--task`` (its shards hold that task's columns).
+
+    A ``tc`` partition may be read as ``lm``: language modelling on the texts of a classification
+    corpus is legitimate (the labels are ignored). Partitions made without ``--task`` are mapped by
+    :func:`canonical_table`.
+    """
+    if manifest.task is None or manifest.task == task or (task == "lm" and manifest.task == "tc"):
+        return
+    raise InputError(f"{partition_dir} was made with --task {manifest.task}; train it with --task {manifest.task} "
+                     "(or re-partition)")
+
+
+def read_evaluation_table(path: Path, task: str) -> pa.Table:
+    """Evaluation data in the task's canonical columns: a Parquet file (or a directory of part
+    files), or any other file the task reads (CSV, TSV, JSONL; CoNLL for st; SQuAD JSON for qa).
+
+    Raises:
+        InputError: the file is missing, unreadable or has no rows.
+    """
+    if not path.exists():  # a file, or a directory of part files (Ray engine)
+        raise InputError(f"{path}: no such evaluation file")
+    if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
+        table = canonical_table(path, task)
+    else:
+        from fedpart.tasks import get_task
+
+        try:
+            source = get_task(task).open(str(path))
+            table = pa.Table.from_batches(list(source.iter_batches()), schema=source.schema)
+        except InputError as error:
+            raise InputError(f"{error} (evaluation data: Parquet, or CSV/TSV/JSONL with the task's columns; "
+                             f"write other layouts with `fedpart convert --task {task}`)") from error
+    if table.num_rows == 0:
+        raise InputError(f"{path}: the evaluation data has no rows")
+    return table
+
+
+def check_evaluation_labels(table: pa.Table, task_model: TaskModel, path: Path) -> None:
+    """Refuse evaluation data none of whose ``label`` values is a training label (e.g. strings
+    against integer labels): every prediction would count as wrong.
+
+    Raises:
+        InputError: naming the file and examples of both label sets.
+    """
+    labels = getattr(getattr(task_model, "student", task_model), "labels", None)
+    if not labels or "label" not in table.column_names:
+        return
+    known, values = set(labels), table.column("label").to_pylist()
+    if not any(value in known for value in values):
+        raise InputError(f"{path}: none of its labels (e.g. {values[0]!r}) is a label of the training data "
+                         f"(e.g. {', '.join(repr(v) for v in labels[:4])}); evaluate on data labelled like the partition")
 
 
 def _load_data(
@@ -78,11 +182,10 @@ def _load_data(
         raise InputError(
             f"{partition_dir}: has no test split; partition with --test-frac F or pass --eval-data FILE.parquet"
         )
-    if not test_path.exists():  # a file, or a directory of part files (Ray engine)
-        raise InputError(f"{test_path}: no such evaluation file")
-    test_table = canonical_table(test_path, task)
+    test_table = read_evaluation_table(test_path, task)
     if fit:
         task_model.fit(tables)
+    check_evaluation_labels(test_table, task_model, test_path)
     clients = [task_model.featurize(t, device) for t in tables]
     return RunData(clients, [t.num_rows for t in tables], task_model.featurize(test_table, device), test_table)
 
@@ -119,11 +222,12 @@ def _save_checkpoint(out: Path, round_index: int, state: ServerState) -> None:
 
 
 def _truncate_metrics(path: Path, last_round: int) -> None:
-    """Keep only metric lines of rounds <= last_round (a killed run may have logged past its checkpoint)."""
+    """Keep only metric lines of rounds <= last_round (a killed run may have logged past its
+    checkpoint, or left a partial last line)."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["round"] <= last_round]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    kept = [record for record in parse_metrics(path, allow_partial_last=True) if record["round"] <= last_round]
+    path.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
 
 
 def train(
@@ -149,23 +253,110 @@ def train(
     ``fedpart[hf]``).
 
     Raises:
-        InputError: bad partition directory, task or options. OutputError: ``out`` exists
-        without ``resume``/``overwrite``, or ``resume`` with a different configuration.
+        InputError: bad partition directory (missing or modified shards, made with another task),
+        evaluation data, device or options. OutputError: ``out`` exists without
+        ``resume``/``overwrite``, or ``resume`` with a different configuration.
     """
     partition_dir = Path(partition_dir)
     manifest = Manifest.read(partition_dir)
+    check_partition_task(partition_dir, manifest, task)
     torch_device = resolve_device(device)
     if hf_model is not None and model_size is not None:
         raise InputError("--model-size and --hf-model exclude each other: the model directory fixes the size")
+    check_run_dir(Path(out), resume, overwrite)
+    verify_partition(partition_dir, manifest)
+    nonempty = sum(c.rows > 0 for c in manifest.clients)
+    if config.algo != "centralized" and config.clients_per_round > nonempty:
+        warnings.warn(f"--clients-per-round {config.clients_per_round} exceeds the {nonempty} non-empty clients of "
+                      f"{partition_dir}: every round trains all {nonempty}", stacklevel=2)
     task_model = make_task_model(task, model_size) if hf_model is None else make_hf_task_model(task, hf_model)
-    run_config = {"task": task, "partition": str(partition_dir), "manifest_sha256": _manifest_digest(partition_dir),
-                  "eval_data": eval_data, "model_size": model_size, "hf_model": hf_model, **asdict(config)}
+    run_config = {"task": task, "partition": str(partition_dir.resolve()),
+                  "manifest_sha256": _manifest_digest(partition_dir),
+                  "eval_data": None if eval_data is None else str(Path(eval_data).resolve()),
+                  "model_size": model_size, "hf_model": hf_model, **asdict(config)}
 
     def load(fit: bool) -> RunData:
         return _load_data(partition_dir, manifest, task, task_model, torch_device, eval_data, fit)
 
     return run_rounds(task_model, load, run_config, out, config, torch_device,
                       resume=resume, overwrite=overwrite, stop_after=stop_after, progress=progress)
+
+
+def check_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
+    """Validate the run directory before anything is written; return whether to resume from its checkpoint.
+
+    ``resume`` without a checkpoint starts afresh in a missing or empty directory. ``overwrite``
+    replaces only an earlier run (a directory with ``config.json`` or ``metrics.jsonl``) or an
+    empty directory, never an unrelated one.
+
+    Raises:
+        InputError: ``resume`` and ``overwrite`` together. OutputError: ``out`` is a file, holds a
+        run without ``resume``/``overwrite``, or is a non-empty directory that is not a run.
+    """
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite exclude each other: --resume continues the run in --out, "
+                         "--overwrite discards it")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a directory; remove it or choose another --out")
+    if resume and (out / CHECKPOINT_FILE).is_file():
+        if not (out / CONFIG_FILE).is_file():
+            raise OutputError(f"{out}: has a {CHECKPOINT_FILE} but no {CONFIG_FILE}; cannot --resume it")
+        return True
+    if not out.exists() or not any(out.iterdir()):
+        return False
+    if resume:
+        raise OutputError(f"{out}: has no {CHECKPOINT_FILE} to --resume from; pass --overwrite to start again")
+    if not overwrite:
+        raise OutputError(f"{out}: already exists; pass --overwrite to start again or --resume to continue")
+    marker = next((m for m in RUN_MARKERS if (out / m).is_file()), CONFIG_FILE)
+    check_output_path(out, overwrite, marker)
+    return False
+
+
+def _start_run_dir(out: Path) -> bool:
+    """Create ``out``, or empty the earlier run in it (already checked by :func:`check_run_dir`);
+    return whether the directory was created."""
+    created = not out.exists()
+    try:
+        if created:
+            out.mkdir(parents=True)
+        else:
+            _empty_dir(out)
+    except OSError as error:
+        raise OutputError(f"{out}: cannot write the run directory ({error.strerror})") from error
+    return created
+
+
+def _empty_dir(directory: Path) -> None:
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _discard_run_dir(out: Path, created: bool) -> None:
+    """Remove what a run that failed before its first checkpoint wrote (the directory, if it made it)."""
+    try:
+        if created:
+            shutil.rmtree(out)
+        else:
+            _empty_dir(out)
+    except OSError:  # the error that stopped the run matters more
+        pass
+
+
+def _same_setting(key: str, saved: Any, current: Any) -> bool:
+    if key in PATH_SETTINGS and saved is not None and current is not None:
+        return Path(saved).resolve() == Path(current).resolve()
+    return saved == current
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON atomically (strict JSON: no NaN)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def run_rounds(
@@ -185,34 +376,59 @@ def run_rounds(
 
     ``load(fit)`` featurises the clients and test data (fitting the task's vocabulary first when
     ``fit``; a resumed run restores it with ``task_model.load`` instead). ``run_config`` is written
-    to ``config.json`` and must match on ``--resume`` (except ``rounds``).
+    to ``config.json`` and must match on ``--resume`` (except ``rounds``, which is updated; paths
+    are compared resolved). ``load`` runs before the directory is created or an earlier run in it
+    is cleared, so bad input leaves ``out`` as it was; a run that fails before its first
+    checkpoint removes what it wrote. ``finished.json`` is written last, after the final round.
+
+    Raises:
+        InputError, OutputError: as :func:`check_run_dir`; ``resume`` with fewer ``rounds`` than done.
     """
     out = Path(out)
+    resuming = check_run_dir(out, resume, overwrite)
     start_round, state = 0, None
-    if out.exists() and resume and (out / CHECKPOINT_FILE).exists():
+    if resuming:
         saved = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
-        differing = sorted(k for k in run_config if k != "rounds" and saved.get(k) != json.loads(json.dumps(run_config[k])))
+        current = json.loads(json.dumps(run_config, default=str))
+        differing = sorted(k for k in current if k != "rounds" and not _same_setting(k, saved.get(k), current[k]))
         if differing:
             raise OutputError(f"{out}: cannot --resume with different settings ({', '.join(differing)})")
-        task_model.load(out)
         checkpoint = torch.load(out / CHECKPOINT_FILE, map_location=device)
         start_round = int(checkpoint["round"])
+        if config.rounds < start_round:
+            raise InputError(f"{out}: has already run {start_round} rounds; --resume continues only with "
+                             f"--rounds above that, not --rounds {config.rounds}")
+        task_model.load(out)
         state = ServerState(*(None if checkpoint[k] is None else checkpoint[k].to(device)
                               for k in ("weights", "m", "v")))
-        _truncate_metrics(out / METRICS_FILE, start_round)
-    elif out.exists() and any(out.iterdir()) and not overwrite and not resume:
-        raise OutputError(f"{out}: already exists; pass --overwrite to start again or --resume to continue")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / METRICS_FILE).write_text("", encoding="utf-8")
 
-    data = load(state is None)
-    if state is None:
-        task_model.save(out)
-        (out / CONFIG_FILE).write_text(
-            json.dumps({**run_config, "featurisation": task_model.describe()}, indent=2, default=str) + "\n",
-            encoding="utf-8",
-        )
+    data = load(state is None)  # reads and checks every input before `out` is touched
+    created = False
+    if resuming:
+        (out / FINISHED_FILE).unlink(missing_ok=True)
+        _truncate_metrics(out / METRICS_FILE, start_round)
+        _write_json(out / CONFIG_FILE, {**saved, "rounds": config.rounds})
+    else:
+        created = _start_run_dir(out)
+    try:
+        if not resuming:
+            (out / METRICS_FILE).write_text("", encoding="utf-8")
+            task_model.save(out)
+            _write_json(out / CONFIG_FILE, {**run_config, "featurisation": task_model.describe()})
+        return _train_rounds(task_model, data, out, config, device, state, start_round, stop_after, progress)
+    except BaseException:
+        if not resuming and not (out / CHECKPOINT_FILE).exists():
+            _discard_run_dir(out, created)
+        raise
+
+
+def _train_rounds(
+    task_model: TaskModel, data: RunData, out: Path, config: FederatedConfig, device: torch.device,
+    state: ServerState | None, start_round: int, stop_after: int | None,
+    progress: Callable[[int, dict[str, float] | None], Any] | None,
+) -> list[dict[str, Any]]:
+    """Rounds ``start_round + 1 ..`` of :func:`run_rounds`, then ``model.pt`` and (after the last
+    round) ``finished.json``."""
     clients, sizes = data.clients, data.sizes
     if config.algo == "centralized":
         pooled = {k: torch.cat([c[k] for c in clients if c[k].shape[0]]) for k in clients[0]}
@@ -228,8 +444,9 @@ def run_rounds(
     last = config.rounds if stop_after is None else min(config.rounds, start_round + stop_after)
     for round_index in range(start_round + 1, last + 1):
         # dropout (--hf-model models) draws from torch's global RNG: seeding it per round keeps a
-        # resumed run equal to an uninterrupted one (rounds < 100003 never share a seed)
-        torch.manual_seed(config.seed * 100_003 + round_index)
+        # resumed run equal to an uninterrupted one (rounds < 100003 never share a seed); modulo
+        # 2**64, the range torch.manual_seed takes, for seeds up to 2**63 - 1
+        torch.manual_seed((config.seed * 100_003 + round_index) % 2**64)
         state, chosen = federated_round(model, state, clients, sizes, task_model.loss, config, round_index)
         # down- and upload of the weights by each sampled client; the same every round
         round_bytes = 0 if config.algo == "centralized" else 2 * len(chosen) * n_params * state.weights.element_size()
@@ -253,15 +470,24 @@ def run_rounds(
     vector_to_parameters(state.weights.clone(), model.parameters())
     torch.save(model.state_dict(), out / MODEL_FILE)
     (out / (CHECKPOINT_FILE + ".tmp")).unlink(missing_ok=True)  # the spare file of _save_checkpoint
+    if last == config.rounds:
+        _write_json(out / FINISHED_FILE, {"rounds": config.rounds, "model": MODEL_FILE})
     return records
 
 
 def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple[TaskModel, torch.nn.Module, dict[str, Any]]:
-    """The task adapter, final model (in eval mode, on ``device``) and ``config.json`` of a finished run."""
+    """The task adapter, final model (in eval mode, on ``device``) and ``config.json`` of a finished run.
+
+    Raises:
+        InputError: ``run_dir`` is not a run, or a run that has not finished (see :func:`is_finished_run`).
+    """
     run_dir = Path(run_dir)
     config_file, model_file = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
-    if not config_file.is_file() or not model_file.is_file():
-        raise InputError(f"{run_dir}: not a finished fedpart run (needs {CONFIG_FILE} and {MODEL_FILE})")
+    if not config_file.is_file():
+        raise InputError(f"{run_dir}: not a finished fedpart run (no {CONFIG_FILE})")
+    if not model_file.is_file() or not is_finished_run(run_dir):
+        raise InputError(f"{run_dir}: an unfinished run (no {FINISHED_FILE}: it stopped or failed before its last "
+                         "round); finish it with `fedpart train ... --resume` or train it again")
     config = json.loads(config_file.read_text(encoding="utf-8"))
     if config.get("hf_model"):
         task_model = make_hf_task_model(config["task"], config["hf_model"])
@@ -293,4 +519,4 @@ def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         raise InputError(f"{run_dir}: not a fedpart run directory (no {METRICS_FILE})")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return parse_metrics(path)
