@@ -478,19 +478,35 @@ def augment() -> None:
     """Augment corpora (counterfactual, gender-swapped copies)."""
 
 
+AUGMENT_TASKS = ("tc", "st", "qa", "s2s")
+
+
+def _task_column_options(func: Any) -> Any:
+    """The --X-col options of TASK_COLUMN_OPTIONS (the input's names for a task's columns)."""
+    for name, flag, text in reversed(TASK_COLUMN_OPTIONS):
+        func = click.option(flag, f"{name}_col", help=f"With --task {text}")(func)
+    return func
+
+
+def _fedpart_warning(warning: Any) -> bool:
+    """Whether a caught warning comes from fedpart's own code (not a dependency's deprecation notice)."""
+    return Path(warning.filename).resolve().is_relative_to(Path(__file__).resolve().parent)
+
+
 @augment.command("counterfactual")
 @click.argument("input")
-@click.option("--out", "-o", required=True, help="Output Parquet file, or directory for a directory/partition input.")
-@click.option("--task", type=click.Choice(TASKS),
+@click.option("--out", "-o", required=True, help="Output .parquet file, or directory for a directory/partition input.")
+@click.option("--task", type=click.Choice(AUGMENT_TASKS),
               help="Read INPUT as this task's data and swap its annotations consistently [default: tc columns as-is].")
-@click.option("--text-col", help="tc: the text column(s) to swap, comma-separated [text].")
+@click.option("--text-col", help="tc: with --task, the input column(s) joined into `text` (as in partition); "
+                                 "without --task, the column(s) to swap; comma-separated [text].")
 @click.option("--mode", type=click.Choice(["replace", "append", "cds"]), default="replace", show_default=True,
               help="replace: counterfactuals only; append: originals + counterfactuals; cds: replace each row with probability --p.")
 @click.option("--p", "p", type=float, default=0.5, show_default=True, help="cds: substitution probability.")
-@click.option("--seed", type=int, default=0, show_default=True, help="cds: seed of the substitution draws.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="cds: seed of the substitution draws.")
 @click.option("--pairs", "pairs", multiple=True, help="TSV of extra/overriding pairs (male<TAB>female...); repeatable.")
 @click.option("--names", is_flag=True, help="Also swap first names (built-in list of name pairs).")
-@click.option("--name-pairs", help="TSV of first-name pairs used instead of the built-in list.")
+@click.option("--name-pairs", help="With --names: TSV of first-name pairs used instead of the built-in list.")
 @click.option("--spacy-model", default="auto", show_default=True,
               help="spaCy model for her/his disambiguation: auto, none (rules only) or a model name/path.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
@@ -499,35 +515,53 @@ def augment() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @click.option("--format", "input_format", type=click.Choice(INPUT_FORMATS), help="Input format.")
 @click.option("--column-names", help="Comma-separated names for a CSV/TSV without header row.")
+@click.option("--drop-invalid", is_flag=True,
+              help="With --task: drop rows that fail the task's validation (e.g. a bad answer_start) instead of failing.")
+@_task_column_options
 @engine_options
 def augment_counterfactual(input: str, out: str, task: str | None, text_col: str | None, mode: str, p: float,
                            seed: int, pairs: tuple[str, ...], names: bool, name_pairs: str | None,
                            spacy_model: str, workers: int, append_unchanged: bool, report_path: str | None,
                            overwrite: bool, input_format: str | None, column_names: str | None,
-                           **engine: Any) -> None:
+                           drop_invalid: bool, **kwargs: Any) -> None:
     """Write the binary-gender-swapped counterfactual corpus of INPUT (file, directory or partition)."""
     import warnings
+    from dataclasses import replace
 
     from fedpart.augment import CounterfactualOptions, SwapperConfig, write_report
     from fedpart.augment.files import augment_counterfactual as run_augment
+    from fedpart.augment.report import check_report_path
     from fedpart.errors import InputError
     from fedpart.io.sources import ReadOptions
 
+    columns = _column_map(kwargs)  # pops the --*-col options; the engine options remain
+    engine = kwargs
     if engine["engine"] == "ray" and workers != 1:
         raise InputError("--workers applies to --engine local; with --engine ray every CPU of the cluster runs a task")
+    if name_pairs is not None and not names:
+        raise InputError("--name-pairs applies with --names only; add --names to swap first names")
+    task_text = task == "tc" and text_col is not None  # with --task tc, --text-col builds `text`
+    if task_text:
+        columns = replace(columns, text=_split_names(text_col))
+    if columns == type(columns)():
+        columns = None
     options = CounterfactualOptions(
-        task=task or "tc", text_cols=_split_names(text_col), mode=mode, p=p, seed=seed,
+        task=task or "tc", text_cols=None if task_text else _split_names(text_col), mode=mode, p=p, seed=seed,
         append_unchanged=append_unchanged,
         swapper=SwapperConfig(pairs=pairs, names=names, name_pairs=name_pairs, spacy_model=spacy_model),
     )
+    if report_path:
+        check_report_path(report_path, others=(input, out))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = run_augment(
             input, out=out, options=options, task=task, workers=workers, overwrite=overwrite,
-            read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)), **engine,
+            read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)),
+            columns=columns, drop_invalid=drop_invalid, **engine,
         )
     for warning in caught:
-        click.echo(f"warning: {warning.message}", err=True)
+        if _fedpart_warning(warning):
+            click.echo(f"warning: {warning.message}", err=True)
     if report_path:
         write_report(report, report_path)
     click.echo(report.summary())

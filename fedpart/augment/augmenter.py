@@ -7,17 +7,24 @@ Three modes, after the CDA literature:
   Webster et al. 2020). Counterfactuals identical to their source are left out unless
   ``append_unchanged`` (they would only duplicate rows);
 * ``cds`` -- Counterfactual Data Substitution (Hall Maudslay et al. 2019): each row is replaced by its
-  counterfactual independently with probability ``p``, decided by ``(seed, row index)``
+  counterfactual independently with probability ``p``, decided by ``(seed, row_id)`` -- the row's
+  integer ``row_id`` when the input has one (partition shards do, so a partition gets the same
+  draws as the whole input), else its 0-based index in the input
   (:mod:`fedpart.augment.substitution`).
 
 Task columns (fedpart's canonical names; other columns are copied unchanged):
 
-* ``tc``: the ``text_cols`` (default ``text``) are swapped; ``label`` is kept;
+* ``tc``: the ``text_cols`` (default ``text``) are swapped; ``label`` is kept; ``text_parts`` (raw
+  columns that ``text`` was joined from with a space, e.g. ``title`` and ``description``) are re-cut
+  from the swapped ``text`` so the join still holds (rows where it did not hold get their parts
+  swapped on their own);
 * ``st``: ``tokens`` are swapped one-for-one, so ``tags`` stay aligned; with names on, names are
   swapped only inside PER/PERSON entities;
 * ``qa``: ``context`` and ``question`` are swapped; each answer's text is re-cut from the swapped
   context at the recomputed ``answer_start``, so ``context[answer_start:answer_start+len(text)] ==
-  text`` holds for every answer whose input span held (``title`` is kept);
+  text`` holds for every answer whose input span held (``title`` is kept). A context word that an
+  answer boundary cuts (answer ``son`` inside ``sons``) is left unswapped, so the answer keeps its
+  text; such words are counted (``qa_words_kept``);
 * ``s2s``: ``source`` and ``target`` are swapped by the same rules.
 
 Every output row has the input's columns plus ``cf_of`` (the source row's ``row_id`` if the input has
@@ -61,6 +68,8 @@ class CounterfactualOptions:
         seed: the seed of ``cds``.
         append_unchanged: in ``append`` mode, also append counterfactuals with no swaps.
         swapper: how to build the :class:`GenderSwapper`.
+        text_parts: for ``tc``, raw columns that ``text`` was joined from (re-cut from the swapped
+            ``text``; see the module docstring).
     """
 
     task: str = "tc"
@@ -70,6 +79,7 @@ class CounterfactualOptions:
     seed: int = 0
     append_unchanged: bool = False
     swapper: SwapperConfig = field(default_factory=SwapperConfig)
+    text_parts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -85,6 +95,8 @@ class CounterfactualOptions:
                 raise InputError(f"text_cols (--text-col) applies to task tc only, not {self.task!r}")
             if isinstance(self.text_cols, str) or not self.text_cols:
                 raise InputError(f"text_cols must be a non-empty tuple of column names, got {self.text_cols!r}")
+        if self.text_parts and (self.task != "tc" or self.text_cols not in (None, ("text",))):
+            raise InputError("text_parts applies to task tc with the text column 'text' only")
 
     @property
     def string_columns(self) -> tuple[str, ...]:
@@ -127,7 +139,7 @@ def check_schema(schema: pa.Schema, options: CounterfactualOptions) -> pa.Schema
         "qa": "the qa task needs context, question and answers{text, answer_start}",
         "s2s": "the s2s task needs source and target string columns",
     }[options.task]
-    for column in options.string_columns:
+    for column in (*options.string_columns, *options.text_parts):
         f = _require(schema, column, options.task, hint)
         if not _is_string(f.type):
             raise InputError(f"column {column!r} has type {f.type}, expected strings; {hint}")
@@ -192,7 +204,7 @@ class CounterfactualAugmenter:
         counts = ReportCounts(rows_read=n, tagger=self.swapper.tagger_description)
         rows = np.arange(first_row, first_row + n, dtype=np.int64)
         if options.mode == "cds":
-            chosen = np.flatnonzero(substitution_mask(rows, options.p, options.seed))
+            chosen = np.flatnonzero(substitution_mask(draw_keys(batch, rows), options.p, options.seed))
         else:
             chosen = np.arange(n)
         self._count_inputs(batch, counts)
@@ -275,8 +287,11 @@ class CounterfactualAugmenter:
         if task == "qa":
             # swap each distinct context once; questions are swapped in the same tagger pass
             unique = list(dict.fromkeys(values["context"]))
+            bounds = answer_bounds(values["context"], rows.column("answers").to_pylist())
             batch_texts = [*unique, *values["question"]]
-            swapped = self.swapper.swap_texts(batch_texts)
+            protect = [bounds.get(c) for c in unique] + [None] * n
+            swapped = self.swapper.swap_texts(batch_texts, protect)
+            counts.qa_words_kept += sum(r.kept for r in swapped[: len(unique)])
             by_context = dict(zip(unique, swapped[: len(unique)]))
             contexts = [by_context[c] for c in values["context"]]
             questions = swapped[len(unique) :]
@@ -293,7 +308,31 @@ class CounterfactualAugmenter:
             part = swapped[j * n : (j + 1) * n]
             tally(part)
             columns[column] = pa.array([r.text for r in part], type=rows.schema.field(column).type)
+        if self.options.text_parts:
+            columns.update(self._text_parts(rows, values["text"], swapped[:n]))
         return _Counterfactuals(columns, n_swaps, pairs)
+
+    def _text_parts(
+        self, rows: pa.RecordBatch, texts: list[str | None], swapped: list[SwappedText]
+    ) -> dict[str, pa.Array]:
+        """The ``text_parts`` columns re-cut from the swapped ``text``; rows whose ``text`` is not
+        the join of their parts get the parts swapped on their own (counted with ``text``'s swaps)."""
+        names = self.options.text_parts
+        parts = [rows.column(c).to_pylist() for c in names]
+        out: list[list[str | None]] = [[] for _ in names]
+        alone: list[tuple[int, int]] = []  # (part, row) swapped on their own
+        for r, (text, result) in enumerate(zip(texts, swapped)):
+            values = [column[r] for column in parts]
+            cut = recut_parts(text, values, result)
+            if cut is None:
+                alone.extend((k, r) for k in range(len(names)))
+                cut = values
+            for k, value in enumerate(cut):
+                out[k].append(value)
+        if alone:
+            for (k, r), res in zip(alone, self.swapper.swap_texts([parts[k][r] for k, r in alone])):
+                out[k][r] = res.text
+        return {c: pa.array(out[k], type=rows.schema.field(c).type) for k, c in enumerate(names)}
 
     def _answers(
         self, rows: pa.RecordBatch, contexts: list[str | None], swapped: list[SwappedText], counts: ReportCounts
@@ -348,6 +387,56 @@ class CounterfactualAugmenter:
                 children.append(answers.field(i))
         mask = answers.is_null() if answers.null_count else None
         return pa.StructArray.from_arrays(children, fields=list(kind), mask=mask)
+
+
+def answer_bounds(contexts: Sequence[str | None], answers: Sequence[Any]) -> dict[str, set[int]]:
+    """For each context, the start and end offsets of the answers that match it at ``answer_start``
+    (rows that share a context pool theirs): offsets that must stay on word boundaries."""
+    out: dict[str, set[int]] = {}
+    for context, answer in zip(contexts, answers):
+        if context is None or not answer or answer.get("text") is None or answer.get("answer_start") is None:
+            continue
+        for text, start in zip(answer["text"], answer["answer_start"]):
+            if text is not None and start is not None and 0 <= start and context[start : start + len(text)] == text:
+                out.setdefault(context, set()).update((start, start + len(text)))
+    return out
+
+
+def recut_parts(text: str | None, parts: Sequence[str | None], swapped: SwappedText) -> list[str | None] | None:
+    """``parts`` as they lie in ``swapped.text``, when ``text`` is their join (nulls as empty, a
+    space between, surrounding whitespace trimmed, as :func:`fedpart.tasks.tc.text_array` builds
+    it); None when it is not. Null parts stay null; trimmed whitespace is kept."""
+    if text is None or swapped.text is None:
+        return None
+    joined = " ".join(p or "" for p in parts)
+    lead = len(joined) - len(joined.lstrip())
+    if joined.strip() != text or joined[lead : lead + len(text)] != text:
+        return None
+    out: list[str | None] = []
+    pos = 0
+    for part in parts:
+        if part is None:
+            out.append(None)
+            pos += 1
+            continue
+        start, end = pos - lead, pos + len(part) - lead  # the part's span in text
+        lo, hi = min(max(start, 0), len(text)), min(max(end, 0), len(text))
+        head, tail = part[: lo - start], part[len(part) - (end - hi) :] if end > hi else ""
+        out.append(head + swapped.text[swapped.map_offset(lo) : swapped.map_offset(hi)] + tail)
+        pos += len(part) + 1
+    return out
+
+
+def draw_keys(batch: pa.RecordBatch, rows: np.ndarray) -> np.ndarray:
+    """The keys of the ``cds`` draws: the integer ``row_id`` column when the batch has one without
+    nulls (so the draws do not depend on how the input is split into files or shards), else
+    ``rows`` (the input positions)."""
+    if ROW_ID not in batch.schema.names:
+        return rows
+    ids = batch.column(ROW_ID)
+    if not pa.types.is_integer(ids.type) or ids.null_count:
+        return rows
+    return ids.to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _take(values: Any, indices: np.ndarray) -> pa.Array:

@@ -6,19 +6,29 @@ and the standalone *hers*). Counterfactual augmentation must pick the right one 
 Zhao et al. 2018 swap by part of speech for the same reason).
 
 The rules, given the Penn Treebank tag of the word from a real English tagger (spaCy's
-``token.tag_``, :mod:`fedpart.augment.tagger`) and the next word or punctuation mark after it:
+``token.tag_``, :mod:`fedpart.augment.tagger`) and the next word or punctuation mark after it
+(opening brackets, quotes, ``#`` and ``$`` before a word are looked through: in ``her (adopted)
+son`` and ``her #1 fan`` the next word is ``adopted``/``1``; see :func:`fedpart.augment.swapper.next_word`;
+the swapper does not ask the tagger there, as spaCy tags *her* before a bracket or quote ``PRP``):
 
 ``her``
-    * no next word, or next is punctuation -> ``him`` (a determiner needs a noun after it);
+    * no next word, or next is closing punctuation (``. , ; : ! ? ) ] }`` and closing quotes)
+      -> ``him`` (a determiner needs a noun after it);
     * tag ``PRP$`` -> ``his``; tag ``PRP`` -> ``him``;
+    * other punctuation next (``--``) without a tag -> ``him``;
     * no tag (no tagger, or an unaligned token): ``him`` when the next word is a function word that
       cannot follow a possessive (to, that, and, the, a, in, ...), else ``his``.
 
 ``his``
-    * no next word, or next is punctuation -> ``hers`` ("the car is his.");
+    * no next word, or next is closing punctuation -> ``hers`` ("the car is his.");
     * tag ``PRP`` -> ``hers`` (spaCy tags standalone *his* PRP: "it is his to keep");
     * next word is ``is/was/are/were`` -> ``hers`` ("his was the best");
+    * other punctuation next without a ``PRP$`` tag -> ``hers``;
     * otherwise -> ``her`` (determiner).
+
+``his/her``, ``her/his``, ``his & her``: coordinated with each other, both are possessive
+determiners (the object and standalone forms would be written ``him/her``, ``his/hers``):
+:func:`coordinated_target`.
 
 These functions are pure; the tagger only supplies ``tag``. Without a tagger the same rules run with
 ``tag=None`` (the documented heuristic fallback).
@@ -48,8 +58,15 @@ def resolvable_targets() -> dict[str, frozenset[str]]:
     return {word: frozenset(roles.values()) for word, roles in ROLES.items()}
 
 
+_CLOSING = frozenset(".,;:!?)]}\u201d\u2019\u00bb\u2026\"'")
+
+
 def _ends_phrase(next_word: str | None) -> bool:
-    return next_word is None or not next_word[:1].isalnum()
+    return next_word is None or next_word in _CLOSING
+
+
+def _is_punctuation(next_word: str | None) -> bool:
+    return next_word is not None and not next_word[:1].isalnum()
 
 
 def needs_tag(word: str, next_word: str | None) -> bool:
@@ -58,6 +75,14 @@ def needs_tag(word: str, next_word: str | None) -> bool:
     if _ends_phrase(following):
         return False
     return not (word == "his" and following in _STANDALONE_NEXT)
+
+
+def coordinated_target(word: str, partner: str) -> str | None:
+    """The target of ``word`` written as ``word/partner`` or ``partner & word`` (lower case), or None
+    when the pair is not his with her (then the usual rules apply)."""
+    if {word, partner} == {"his", "her"}:
+        return "his" if word == "her" else "her"
+    return None
 
 
 def role_of(word: str, tag: str | None, next_word: str | None) -> str:
@@ -78,11 +103,13 @@ def role_of(word: str, tag: str | None, next_word: str | None) -> str:
             return "object"
         if tag == "PRP$":
             return "possessive"
-        if tag == "PRP":
+        if tag == "PRP" or _is_punctuation(following):
             return "object"
         return "object" if following in _OBJECT_NEXT else "possessive"
     if word == "his":
         if _ends_phrase(following) or tag == "PRP" or following in _STANDALONE_NEXT:
+            return "standalone"
+        if _is_punctuation(following) and tag != "PRP$":
             return "standalone"
         return "determiner"
     raise ValueError(f"no part-of-speech rule for {word!r}; only {sorted(ROLES)} are ambiguous")

@@ -8,18 +8,27 @@
   manifest is rewritten with the new row counts, label counts, checksums, metrics and the
   augmentation report under ``extra.augmentation``.
 
-Every output is written to a temporary path and renamed into place only on success.
+Every output is written to a temporary path and renamed into place only on success. ``out`` may
+not be the input, lie inside an input directory, or contain the input (``--overwrite`` would
+destroy it), and a single-file output must be named ``*.parquet``; both are checked before any row
+is read.
+
+With ``--task tc`` on an input whose ``text`` is joined from several raw columns (``title`` +
+``description``), those raw columns are kept and re-cut from the swapped ``text``, so every output
+row still has ``text == title + " " + description`` (:attr:`CounterfactualOptions.text_parts`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,18 +38,85 @@ from fedpart.augment.augmenter import CounterfactualOptions, check_schema
 from fedpart.augment.report import CounterfactualReport, ReportCounts
 from fedpart.augment.stream import AugmentedStream, merged_report
 from fedpart.errors import InputError, OutputError
-from fedpart.io.output_dir import atomic_output_dir
+from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs
 from fedpart.io.sources import FORMAT_BY_EXTENSION, ReadOptions, Source, open_source, sha256_file
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
 
 
-def open_input(spec: str, task: str | None, read: ReadOptions) -> Source:
+def open_input(
+    spec: str, task: str | None, read: ReadOptions, columns: Any = None, drop_invalid: bool = False
+) -> Source:
+    """``spec`` as a source: raw (no ``task``) or through the task's reader with ``columns``
+    (a :class:`~fedpart.tasks.ColumnMap`) and ``drop_invalid``."""
     if task is None:
+        if columns is not None or drop_invalid:
+            raise InputError(
+                "--drop-invalid and the --*-col options of the task reader need --task (tc, st, qa or s2s)"
+            )
         return open_source(spec, read)
-    from fedpart.tasks import TaskOptions, get_task
+    from fedpart.tasks import ColumnMap, TaskOptions, get_task
 
-    return get_task(task).open(spec, TaskOptions(read=read))
+    return get_task(task).open(spec, TaskOptions(columns=columns or ColumnMap(), drop_invalid=drop_invalid, read=read))
+
+
+def text_parts_of(source: Source, options: CounterfactualOptions) -> tuple[str, ...]:
+    """The raw columns that ``source``'s tc reader joined into ``text`` and kept beside it (empty
+    unless ``text`` is built from several columns and is the only column swapped)."""
+    bound = getattr(source, "bound", None)
+    parts = tuple(getattr(bound, "text_cols", ()) or ())
+    if options.task != "tc" or options.text_cols not in (None, ("text",)) or len(parts) < 2:
+        return ()
+    return parts if all(p in source.schema.names for p in parts) else ()
+
+
+def input_paths(spec: str) -> list[Path]:
+    """The local paths ``spec`` names: the file or directory, or what a glob matches (none for hf://)."""
+    if any(ch in spec for ch in "*?["):
+        return [Path(p) for p in glob.glob(spec, recursive=True)]
+    return [Path(spec)] if Path(spec).exists() else []
+
+
+def check_output_apart(out: Path, spec: str) -> None:
+    """Refuse an ``out`` that is the input, contains it, or lies inside an input directory.
+
+    ``--overwrite`` would otherwise replace the input with the output (or write the output into
+    the input, where the next run reads it back).
+
+    Raises:
+        OutputError: naming the input.
+    """
+    paths = input_paths(spec)
+    check_output_not_over_inputs(out, paths)
+    target = out.resolve()
+    for path in paths:
+        if path.is_dir() and path.resolve() in target.parents:
+            raise OutputError(f"{out}: lies inside the input directory {path}; choose an --out outside the input")
+
+
+def check_file_output(out: Path, overwrite: bool) -> None:
+    """Check up front that the single Parquet file ``out`` can be written.
+
+    Raises:
+        OutputError: ``out`` is not named ``*.parquet``, exists without ``overwrite``, is a
+            directory, or its folder cannot be created or written.
+    """
+    if out.suffix.lower() != ".parquet":
+        raise OutputError(
+            f"{out}: augment counterfactual writes Parquet; name the output file *.parquet "
+            "(or pass a directory input to get a directory)"
+        )
+    if out.is_dir():
+        raise OutputError(f"{out}: is a directory; the output of a single input is one .parquet file")
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=f".{out.name}.probe-", dir=out.parent)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise OutputError(f"{out}: cannot write here ({error.strerror or error}); choose another --out") from error
 
 
 def write_stream(stream: AugmentedStream, schema: pa.Schema, path: Path) -> int:
@@ -57,7 +133,9 @@ def _augment_file(
 ) -> tuple[int, AugmentedStream]:
     schema = check_schema(source.schema, options)
     stream = AugmentedStream(source.iter_batches(), options, workers=workers)
-    return write_stream(stream, schema, path), stream
+    rows = write_stream(stream, schema, path)
+    stream.counts.dropped_invalid.update(getattr(source, "invalid", {}))  # a task reader's --drop-invalid
+    return rows, stream
 
 
 def _data_files(directory: Path) -> Iterator[Path]:
@@ -78,11 +156,15 @@ def augment_counterfactual(
     engine: str = "local",
     ray_address: str | None = None,
     piece_rows: int | None = None,
+    columns: Any = None,
+    drop_invalid: bool = False,
 ) -> CounterfactualReport:
     """Write the counterfactual corpus of ``input`` to ``out``; return the report.
 
-    ``task`` (when given) reads ``input`` through that task's reader and canonical columns;
-    ``options.task`` decides which columns are swapped.
+    ``task`` (when given) reads ``input`` through that task's reader and canonical columns, with
+    ``columns`` (a :class:`~fedpart.tasks.ColumnMap` naming the input's columns) and
+    ``drop_invalid`` (drop rows the task's validation rejects); ``options.task`` decides which
+    columns are swapped.
 
     ``engine="ray"`` augments pieces of the input in parallel Ray Data tasks
     (:mod:`fedpart.raydata.augment`), with the same rows out as the local engine: a partition
@@ -91,18 +173,31 @@ def augment_counterfactual(
 
     Raises:
         InputError: unreadable input, missing or mistyped columns, bad options.
-        OutputError: ``out`` exists without ``overwrite``.
+        OutputError: ``out`` exists without ``overwrite``, is or contains or lies inside the
+            input, is a single file not named ``*.parquet``, or cannot be written.
     """
     spec, out = os.fspath(input), Path(out)
     if engine not in ("local", "ray"):
         raise InputError(f"unknown --engine {engine!r}; use one of local, ray")
     if engine == "local" and (ray_address is not None or piece_rows is not None):
         raise InputError("--piece-rows and --ray-address apply to --engine ray only")
+    check_output_apart(out, spec)
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
     partition_input = Path(spec).is_dir() and (Path(spec) / MANIFEST_FILE).is_file()
+    if partition_input and (columns is not None or drop_invalid):
+        raise InputError(
+            f"{spec}: is a partition (its shards are already in the task's columns); "
+            "drop --drop-invalid and the --*-col options"
+        )
     if engine == "ray":
         from fedpart.raydata.augment import augment_on_ray
+
+        if task is not None and not partition_input:
+            if columns is not None or drop_invalid:
+                raise InputError("--drop-invalid and the --*-col options apply to --engine local only")
+            source = open_input(spec, task, read_options)
+            options = dataclasses.replace(options, text_parts=text_parts_of(source, options))
 
         return augment_on_ray(spec, out, options, partition_input, task=task, read_options=read_options,
                               overwrite=overwrite, address=ray_address, piece_rows=piece_rows)
@@ -117,10 +212,13 @@ def augment_counterfactual(
             for path in files:
                 target = (tmp / path.relative_to(spec)).with_suffix(".parquet")
                 target.parent.mkdir(parents=True, exist_ok=True)
-                streams.append(_augment_file(open_input(str(path), task, read_options), options, workers, target)[1])
+                source = open_input(str(path), task, read_options, columns, drop_invalid)
+                file_options = dataclasses.replace(options, text_parts=text_parts_of(source, options))
+                streams.append(_augment_file(source, file_options, workers, target)[1])
         return merged_report([s.counts for s in streams], options)
-    source = open_input(spec, task, read_options)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_file_output(out, overwrite)
+    source = open_input(spec, task, read_options, columns, drop_invalid)
+    options = dataclasses.replace(options, text_parts=text_parts_of(source, options))
     handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
     os.close(handle)
     try:
@@ -153,6 +251,18 @@ class ShardResult:
     counts: ReportCounts
 
 
+def partition_text_parts(schema: pa.Schema, options: CounterfactualOptions) -> tuple[str, ...]:
+    """``("title", "description")`` when a tc shard keeps them beside ``text`` (the tc reader's
+    default join, see :mod:`fedpart.tasks.tc`), else empty. Rows whose ``text`` is not their join
+    get the parts swapped on their own."""
+    parts = ("title", "description")
+    if options.task != "tc" or options.text_cols not in (None, ("text",)):
+        return ()
+    if not all(p in schema.names and pa.types.is_string(schema.field(p).type) for p in parts):
+        return ()
+    return parts
+
+
 def shard_jobs(manifest: Manifest) -> list[ShardJob]:
     """Every file of every client shard, in client then row order."""
     jobs = []
@@ -172,6 +282,7 @@ def augment_shard(
     target = tmp / job.file
     target.parent.mkdir(parents=True, exist_ok=True)
     source = open_source(str(directory / job.file))
+    options = dataclasses.replace(options, text_parts=partition_text_parts(source.schema, options))
     schema = check_schema(source.schema, options)
     stream = AugmentedStream(source.iter_batches(), options, workers=workers, first_row=job.first_row)
     rows = write_stream(stream, schema, target)

@@ -21,7 +21,9 @@ Rules (checked, with file and line in the message):
 * a word maps to exactly one word, except the words given in ``resolvable`` (``her`` -> his/him,
   ``his`` -> her/hers), whose several targets are told apart by part of speech;
 * user pairs override: every source word a user file mentions takes *all* its targets from the user
-  file(s), so ``chairman<TAB>chair`` replaces the built-in ``chairman -> chairwoman``.
+  file(s), so ``chairman<TAB>chair`` replaces the built-in ``chairman -> chairwoman``; except that a
+  user pair giving a resolvable word one of its own targets (``him<TAB>her`` repeats ``her -> him``)
+  adds to the built-in targets, so ``her`` still becomes ``his`` or ``him``.
 
 Parsing (:func:`parse_pairs`, :func:`parse_name_pairs`) and merging (:func:`build_lexicon`) are pure;
 :func:`load_lexicon` and :func:`load_name_lexicon` read the files.
@@ -234,7 +236,12 @@ def build_lexicon(
         base.get(src, {}).pop(tgt, None)
     overrides = _group_edges(p for p in user if p.direction != "none")
     merged = {src: group for src, group in base.items() if group}
-    merged.update(overrides)
+    for src, group in overrides.items():
+        # a user pair that repeats one of a resolvable word's targets (him<TAB>her) adds to the
+        # built-in targets instead of replacing them: her keeps his as well as him
+        if src in resolvable and set(group) <= resolvable[src]:
+            group = {**merged.get(src, {}), **group}
+        merged[src] = group
 
     targets: dict[str, tuple[str, ...]] = {}
     categories: dict[str, str] = {}

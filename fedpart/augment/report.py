@@ -18,7 +18,10 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+from fedpart.errors import OutputError
 
 REPORT_SCHEMA_VERSION = 1
 TOP_UNKNOWN = 20
@@ -67,16 +70,20 @@ class ReportCounts:
     swaps: int = 0
     qa_answers: int = 0
     qa_answers_misaligned: int = 0
+    qa_words_kept: int = 0
     null_texts: Counter[str] = field(default_factory=Counter)
+    dropped_invalid: Counter[str] = field(default_factory=Counter)
     swaps_per_pair: Counter[str] = field(default_factory=Counter)
     unknown_words: Counter[str] = field(default_factory=Counter)
     tagger: str = ""
 
     def add(self, other: ReportCounts) -> None:
         """Add ``other``'s counts to these."""
-        for name in ("rows_read", "rows_written", "counterfactual_rows", "rows_changed", "swaps", "qa_answers", "qa_answers_misaligned"):
+        for name in ("rows_read", "rows_written", "counterfactual_rows", "rows_changed", "swaps", "qa_answers", "qa_answers_misaligned",
+                     "qa_words_kept"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.null_texts.update(other.null_texts)
+        self.dropped_invalid.update(other.dropped_invalid)
         self.swaps_per_pair.update(other.swaps_per_pair)
         self.unknown_words.update(other.unknown_words)
         self.tagger = other.tagger or self.tagger
@@ -94,7 +101,8 @@ class CounterfactualReport:
 
     ``rows_changed`` counts written counterfactual rows that differ from their source row;
     ``swaps`` = sum of ``n_swaps`` over written rows; ``swaps_per_pair`` keys are ``source->target``
-    (``her->his``); ``null_texts`` counts null values per text column over the rows read.
+    (``her->his``); ``null_texts`` counts null values per text column over the rows read;
+    ``qa_words_kept`` counts context words left unswapped because an answer boundary cuts them.
     """
 
     task: str
@@ -116,6 +124,8 @@ class CounterfactualReport:
     unknown_gendered_words: list[tuple[str, int]]
     qa_answers: int = 0
     qa_answers_misaligned: int = 0
+    qa_words_kept: int = 0
+    dropped_invalid: dict[str, int] = field(default_factory=dict)
     schema_version: int = REPORT_SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,6 +151,13 @@ class CounterfactualReport:
             lines.append(
                 f"{self.qa_answers_misaligned:,} input answers did not match their context at answer_start; "
                 "their text was swapped on its own"
+            )
+        for reason, count in self.dropped_invalid.items():
+            lines.append(f"dropped {count:,} row(s) that {reason} (--drop-invalid)")
+        if self.qa_words_kept:
+            lines.append(
+                f"{self.qa_words_kept:,} context words left unswapped because an answer starts or ends "
+                "inside them (e.g. answer 'son' in 'sons')"
             )
         if self.unknown_gendered_words:
             words = ", ".join(f"{w} ({c})" for w, c in self.unknown_gendered_words[:10])
@@ -184,11 +201,48 @@ def build_report(
         unknown_gendered_words=unknown,
         qa_answers=counts.qa_answers,
         qa_answers_misaligned=counts.qa_answers_misaligned,
+        qa_words_kept=counts.qa_words_kept,
+        dropped_invalid=dict(counts.dropped_invalid),
     )
 
 
+def check_report_path(path: str | os.PathLike[str], others: Iterable[str | os.PathLike[str]] = ()) -> None:
+    """Check, before any work, that the JSON report can be written to ``path``.
+
+    ``others`` are paths the report must not replace (the input and the output). A missing file is
+    created and removed again, which is the only sure test (``/proc``, read-only mounts).
+
+    Raises:
+        OutputError: ``path`` is a directory, one of ``others``, or cannot be created or written.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise OutputError(f"{path}: is a directory; give --report a file name such as report.json")
+    for other in others:
+        if Path(other).resolve() == target.resolve():
+            raise OutputError(f"{path}: is the input or the output; give --report another file name")
+    try:
+        if target.exists():
+            with open(target, "a", encoding="utf-8"):
+                pass
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "x", encoding="utf-8"):
+                pass
+            target.unlink()
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the report here ({error.strerror or error}); choose another --report") from error
+
+
 def write_report(report: CounterfactualReport, path: str | os.PathLike[str]) -> None:
-    """Write ``report`` as indented JSON to ``path``."""
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(report.to_dict(), handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
+    """Write ``report`` as indented JSON to ``path``.
+
+    Raises:
+        OutputError: ``path`` cannot be written.
+    """
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(report.to_dict(), handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the report ({error.strerror or error}); choose another --report") from error

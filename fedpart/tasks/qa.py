@@ -33,7 +33,7 @@ from fedpart.tasks.base import (
     passthrough_fields,
     pick_column,
 )
-from fedpart.tasks.qa_spans import answer_span_validity, describe_invalid
+from fedpart.tasks.qa_spans import answer_span_validity, describe_first_invalid
 
 CANONICAL = ("id", "title", "context", "question", "answers")
 
@@ -93,7 +93,7 @@ class _BoundQA(BoundTask):
         valid = np.asarray(answer_span_validity(contexts, answers), dtype=bool)
         example = ""
         if not valid.all():
-            example = describe_invalid(batch.column("id"), contexts, answers, valid)
+            example = describe_first_invalid(batch.column("id"), contexts, answers, valid)
         return [
             non_empty_text(batch, "context"),
             non_empty_text(batch, "question"),

@@ -97,12 +97,26 @@ def describe_invalid(
     bad = np.flatnonzero(~valid)
     if bad.size == 0:
         return ""
+    return (
+        f"{bad.size} of {valid.size} rows have an answer that is not at its answer_start; "
+        f"first: {describe_first_invalid(ids, contexts, answers, valid)}"
+    )
+
+
+def describe_first_invalid(
+    ids: pa.Array | pa.ChunkedArray,
+    contexts: pa.StringArray | pa.ChunkedArray,
+    answers: pa.StructArray | pa.ChunkedArray,
+    valid: np.ndarray,
+) -> str:
+    """The first invalid row alone (``id 'b' expects 'a book' at answer_start 3 but ...``), for
+    messages that count the rows themselves; ``""`` when every row is valid."""
+    bad = np.flatnonzero(~np.asarray(valid, dtype=bool))
+    if bad.size == 0:
+        return ""
     i = int(bad[0])
     row_id = _combined(ids)[i].as_py()
     context = _combined(contexts)[i].as_py()
     answer = _combined(answers)[i].as_py() or {}
     detail = _first_bad_answer(context, answer.get("text") or [], answer.get("answer_start") or [])
-    return (
-        f"{bad.size} of {valid.size} rows have an answer that is not at its answer_start; "
-        f"first: id {row_id!r} {detail}"
-    )
+    return f"id {row_id!r} {detail}"

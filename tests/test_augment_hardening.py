@@ -1,0 +1,232 @@
+"""`fedpart augment counterfactual` hardening: outputs that would destroy the input, tc raw text
+columns, task-reader options, cds keyed by row_id, unwritable outputs, her/his rules, QA answers
+that cut a word, --pairs repeating a built-in pair."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pv
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import fedpart
+from fedpart.augment import CounterfactualOptions, GenderSwapper, counterfactual
+from fedpart.augment.files import augment_counterfactual
+from fedpart.augment.swapper import SwapperConfig
+from fedpart.augment.tagger import find_default_model, tagging_view
+from fedpart.cli import main
+from fedpart.io.sources import ReadOptions
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+AG_NEWS = FIXTURES / "ag_news" / "sample.csv"
+MODEL = find_default_model()
+RULES = CounterfactualOptions(swapper=SwapperConfig(spacy_model="none"))
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, ["augment", "counterfactual", *args, "--spacy-model", "none"])
+
+
+@pytest.fixture(scope="module")
+def partition(tmp_path_factory) -> Path:
+    parts = tmp_path_factory.mktemp("parts") / "p"
+    fedpart.partition(AG_NEWS, task="tc", scheme="iid", clients=3, test_frac=0.1, out=parts, plot=False,
+                      read_options=ReadOptions(column_names=("label", "title", "description")))
+    return parts
+
+
+# -- 1. an --out over the input is refused, the input is kept -----------------------------------------
+
+
+def test_out_equal_to_input_file_is_refused_and_input_kept(tmp_path):
+    data = tmp_path / "tb.csv"
+    data.write_text("text,label\nShe ran.,1\n", encoding="utf-8")
+    before = data.read_bytes()
+    result = run(str(data), "--out", str(data), "--overwrite")
+    assert result.exit_code == 2 and "outside the input" in result.output
+    assert data.read_bytes() == before
+
+
+@pytest.mark.parametrize("where", ["same", "inside", "parent"])
+def test_out_over_a_partition_or_directory_input_is_refused(partition, where):
+    out = {"same": partition, "inside": partition / "cda", "parent": partition.parent}[where]
+    files = sorted(p.name for p in partition.rglob("*"))
+    result = run(str(partition), "--out", str(out), "--overwrite")
+    assert result.exit_code == 2 and "input" in result.output, result.output
+    assert sorted(p.name for p in partition.rglob("*")) == files
+
+
+# -- 2. --task tc keeps the raw text columns consistent with `text` ---------------------------------
+
+
+@pytest.mark.parametrize("text_col", [None, "title,description"])
+def test_task_tc_swaps_text_and_the_raw_columns_it_joins(tmp_path, text_col):
+    out = tmp_path / "ag.parquet"
+    args = [str(AG_NEWS), "--task", "tc", "--column-names", "label,title,description", "--out", str(out)]
+    result = run(*args, *(["--text-col", text_col] if text_col else []))
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out).to_pylist()
+    changed = [r for r in rows if r["n_swaps"]]
+    assert changed
+    for row in rows:
+        assert row["text"] == f"{row['title'] or ''} {row['description'] or ''}".strip()
+    raw = pv.read_csv(AG_NEWS, read_options=pv.ReadOptions(column_names=["label", "title", "description"])).to_pylist()
+    assert len(raw) == len(rows)
+    assert sum(r["title"] != o["title"] or r["description"] != o["description"] for r, o in zip(rows, raw)) == len(changed)
+
+
+# -- 3. task-reader options: --drop-invalid, --*-col, one-level messages --------------------------------
+
+
+def _squad(path: Path) -> Path:
+    context = "She gave her son a book."
+    data = {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": context, "qas": [
+        {"id": "a", "question": "What did she give?", "answers": [{"text": "a book", "answer_start": 17}]},
+        {"id": "b", "question": "Whom?", "answers": [{"text": "her son", "answer_start": 3}]},
+    ]}]}]}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_drop_invalid_augments_dirty_qa_data(tmp_path):
+    squad = _squad(tmp_path / "bad.json")
+    failed = run(str(squad), "--task", "qa", "--out", str(tmp_path / "x.parquet"))
+    assert failed.exit_code == 2 and "--drop-invalid" in failed.output
+    assert failed.output.count("answer_start") == 2 and "rows have an answer" not in failed.output
+    out = tmp_path / "ok.parquet"
+    result = run(str(squad), "--task", "qa", "--drop-invalid", "--out", str(out), "--id-col", "id")
+    assert result.exit_code == 0, result.output
+    assert "dropped 1 row(s)" in result.output
+    rows = pq.read_table(out).to_pylist()
+    assert [r["id"] for r in rows] == ["a"] and rows[0]["context"] == "He gave his daughter a book."
+
+
+def test_task_column_options_are_named_in_errors_and_need_task(tmp_path):
+    squad = _squad(tmp_path / "q.json")
+    missing = run(str(squad), "--task", "qa", "--id-col", "nope", "--out", str(tmp_path / "a.parquet"))
+    assert missing.exit_code == 2 and "--id-col" in missing.output
+    no_task = run(str(AG_NEWS), "--tokens-col", "x", "--out", str(tmp_path / "b.parquet"))
+    assert no_task.exit_code == 2 and "need --task" in no_task.output
+    lm = run(str(AG_NEWS), "--task", "lm", "--out", str(tmp_path / "c.parquet"))
+    assert lm.exit_code == 2 and "'lm' is not one of" in lm.output
+
+
+# -- 4. cds draws keyed by row_id: a partition gets the whole input's draws ------------------------------
+
+
+def test_cds_on_a_partition_equals_cds_on_the_whole_input(partition, tmp_path):
+    options = CounterfactualOptions(mode="cds", p=0.5, seed=3, swapper=SwapperConfig(spacy_model="none"))
+    augment_counterfactual(partition, out=tmp_path / "cds", options=options)
+    shards = [pq.read_table(f) for f in sorted((tmp_path / "cds" / "clients").glob("*.parquet"))]
+    per_shard = {r["row_id"]: (r["is_counterfactual"], r["text"]) for t in shards for r in t.to_pylist()}
+    inputs = pa.concat_tables(pq.read_table(f) for f in sorted((partition / "clients").glob("*.parquet")))
+    whole, _ = counterfactual(inputs.sort_by("row_id"), mode="cds", p=0.5, seed=3, spacy_model="none")
+    expected = {r["row_id"]: (r["is_counterfactual"], r["text"]) for r in whole.to_pylist()}
+    assert per_shard == expected
+    chosen = [cf for cf, _ in per_shard.values()]
+    assert 0.3 < sum(chosen) / len(chosen) < 0.7
+    # and the clients do not share one pattern: the first rows of the shards are drawn differently
+    patterns = {tuple(t.column("is_counterfactual").to_pylist()[:20]) for t in shards}
+    assert len(patterns) == len(shards)
+
+
+# -- 5. outputs that cannot be written fail up front -------------------------------------------------
+
+
+def test_unwritable_outputs_fail_before_writing(tmp_path):
+    data = tmp_path / "t.csv"
+    data.write_text("text,label\nShe ran.,1\n", encoding="utf-8")
+    out = tmp_path / "o.parquet"
+    for args in (["--out", "/proc/fedpart-x.parquet"], ["--out", str(out), "--report", "/proc/x.json"],
+                 ["--out", str(out), "--report", str(tmp_path)], ["--out", str(tmp_path / "o.csv")]):
+        result = run(str(data), *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("error:") and result.output.count("\n") == 1
+        assert not out.exists() and not (tmp_path / "o.csv").exists()
+
+
+def test_name_pairs_without_names_is_refused(tmp_path):
+    result = run(str(AG_NEWS), "--column-names", "label,title,description", "--text-col", "title",
+                 "--name-pairs", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "o.parquet"))
+    assert result.exit_code == 2 and "--names" in result.output
+
+
+# -- 6. her/his rules, with and without spaCy --------------------------------------------------------
+
+CASES = [
+    ("his/her book", "her/his book"),
+    ("her/his book", "his/her book"),
+    ("He/she lost his/her keys.", "She/he lost her/his keys."),
+    ("his & her", "her & his"),
+    ("She drove her \u201cnew\u201d car.", "He drove his \u201cnew\u201d car."),
+    ("her (adopted) son", "his (adopted) daughter"),
+    ("her 'best' friend", "his 'best' friend"),
+    ("her #1 fan", "his #1 fan"),
+    ("her $5 bill", "his $5 bill"),
+    ("She lost her\nbook.", "He lost his\nbook."),
+    ("her\u00a0book", "his\u00a0book"),
+    ("SHE TOLD HER SON.", "HE TOLD HIS DAUGHTER."),
+    ("I saw her.", "I saw him."),
+    ("The book is his.", "The book is hers."),
+    ("him/her", "her/him"),
+]
+
+
+@pytest.mark.parametrize("model", ["none", pytest.param("model", marks=pytest.mark.skipif(MODEL is None, reason="no spaCy model"))])
+def test_her_his_rules_around_punctuation_whitespace_and_capitals(model):
+    swapper = GenderSwapper(spacy_model=MODEL if model == "model" else "none")
+    assert [swapper.swap(text) for text, _ in CASES] == [want for _, want in CASES]
+
+
+@pytest.mark.skipif(MODEL is None, reason="no spaCy model")
+def test_a_possessive_tag_before_a_dash_is_trusted():
+    assert GenderSwapper(spacy_model=MODEL).swap("his -- and only his -- car") == "her -- and only her -- car"
+
+
+def test_tagging_view_collapses_whitespace_and_lowers_capitals():
+    view, shift = tagging_view("She lost her\n\nbook")
+    assert view == "She lost her book" and shift is not None and view[shift(14):shift(18)] == "book"
+    assert tagging_view("SHE TOLD HER SON.") == ("she told her son.", None)
+
+
+# -- 7. QA answers that cut a word -------------------------------------------------------------------
+
+
+def test_answer_inside_a_word_keeps_the_word_and_its_text():
+    answers = pa.array([{"text": ["son"], "answer_start": [13]}, {"text": ["mother"], "answer_start": [28]}],
+                       pa.struct([pa.field("text", pa.list_(pa.string())), pa.field("answer_start", pa.list_(pa.int32()))]))
+    table = pa.table({"id": ["1", "2"], "title": ["t", "t"],
+                      "context": ["She gave her sons a book.", "He met the actress and grandmother."],
+                      "question": ["Who?", "Who?"], "answers": answers})
+    out, report = counterfactual(table, "qa", spacy_model="none")
+    first, second = out.to_pylist()
+    assert first["context"] == "He gave his sons a book."  # `sons` kept: the answer `son` cuts it
+    assert first["answers"] == {"text": ["son"], "answer_start": [12]}
+    assert second["context"] == "She met the actor and grandfather."  # grand|mother -> grand|father is fine
+    assert second["answers"] == {"text": ["father"], "answer_start": [second["context"].index("father")]}
+    assert report.qa_answers_misaligned == 0
+    assert report.qa_words_kept == 1 and "left unswapped" in report.summary()
+
+
+# -- 8. a --pairs file repeating a built-in pair ---------------------------------------------------------
+
+
+def test_pairs_file_repeating_him_her_keeps_her_resolved(tmp_path):
+    pairs = tmp_path / "p.tsv"
+    pairs.write_text("him\ther\n", encoding="utf-8")
+    swapper = GenderSwapper(pairs, spacy_model="none")
+    assert swapper.swap("I saw her book and him.") == "I saw his book and her."
+
+
+def test_cli_echoes_fedpart_warnings_and_drops_dependency_deprecations():
+    import warnings
+
+    from fedpart.cli import _fedpart_warning
+
+    ours = warnings.WarningMessage("no model", UserWarning, fedpart.augment.tagger.__file__, 1)
+    theirs = warnings.WarningMessage("get_binary_stream is deprecated", DeprecationWarning, "/x/typer/__init__.py", 24)
+    assert _fedpart_warning(ours) and not _fedpart_warning(theirs)
