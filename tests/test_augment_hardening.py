@@ -230,3 +230,29 @@ def test_cli_echoes_fedpart_warnings_and_drops_dependency_deprecations():
     ours = warnings.WarningMessage("no model", UserWarning, fedpart.augment.tagger.__file__, 1)
     theirs = warnings.WarningMessage("get_binary_stream is deprecated", DeprecationWarning, "/x/typer/__init__.py", 24)
     assert _fedpart_warning(ours) and not _fedpart_warning(theirs)
+
+
+def test_a_partition_is_augmented_with_the_task_it_was_made_with(tmp_path):
+    parts = tmp_path / "qa"
+    fedpart.partition(FIXTURES / "squad" / "sample.json", task="qa", scheme="iid", clients=2, out=parts, plot=False)
+    result = run(str(parts), "--out", str(tmp_path / "cf"))  # no --task: the manifest's qa
+    assert result.exit_code == 0, result.output
+    assert "task qa" in result.output
+    rows = [r for f in sorted((tmp_path / "cf" / "clients").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert any(r["n_swaps"] for r in rows)
+    for row in rows:  # answers still where they say they are
+        for text, start in zip(row["answers"]["text"], row["answers"]["answer_start"]):
+            assert row["context"][start : start + len(text)] == text
+    result = run(str(parts), "--task", "tc", "--out", str(tmp_path / "cf2"))
+    assert result.exit_code == 2 and "made with --task qa" in result.output
+    assert not (tmp_path / "cf2").exists()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("see http://www.she.com/his/page and ask him", "see http://www.she.com/his/page and ask her"),
+    ("mail he@example.com or she.x@her.org, he said", "mail he@example.com or she.x@her.org, she said"),
+    ("www.HerCampus.com says she won", "www.HerCampus.com says he won"),
+])
+def test_urls_and_email_addresses_are_not_swapped(text, expected):
+    assert GenderSwapper.from_config(SwapperConfig(spacy_model="none")).swap(text) == expected
+    assert GenderSwapper.from_config(SwapperConfig(spacy_model="none")).swap_tokens(text.split()) == expected.split()

@@ -190,6 +190,8 @@ def augment_counterfactual(
             f"{spec}: is a partition (its shards are already in the task's columns); "
             "drop --drop-invalid and the --*-col options"
         )
+    if partition_input:
+        options = _partition_task_options(Path(spec), options, task)
     if engine == "ray":
         from fedpart.raydata.augment import augment_on_ray
 
@@ -336,6 +338,23 @@ def write_augmented_partition(
     )
     new.write(tmp)
     return report
+
+
+def _partition_task_options(
+    directory: Path, options: CounterfactualOptions, task: str | None
+) -> CounterfactualOptions:
+    """``options`` for the shards of the partition in ``directory``: its task is the one it was made
+    with (from its manifest) unless ``task`` is given, and a ``task`` that differs is refused --
+    swapping a qa or st partition as text would break its answer offsets or token alignment."""
+    made_with = Manifest.read(directory).task
+    if made_with is None:
+        return options
+    if task is not None and task != made_with:
+        raise InputError(
+            f"{directory}: was made with --task {made_with}; augment it with --task {made_with} "
+            "(or without --task)"
+        )
+    return options if options.task == made_with else dataclasses.replace(options, task=made_with)
 
 
 def _augment_partition(

@@ -141,6 +141,17 @@ class SwapperConfig:
     batch_size: int = 1000
 
 
+#: URLs and e-mail addresses: their words are names of things, never swapped (he@x.org, www.she.com)
+_VERBATIM = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
+
+
+def verbatim_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of the URLs and e-mail addresses in ``text``, whose words are left as they are."""
+    if "@" not in text and "://" not in text and "www." not in text.lower():
+        return []
+    return [match.span() for match in _VERBATIM.finditer(text)]
+
+
 def next_word(text: str, end: int) -> str | None:
     """The word or punctuation mark after position ``end``, None at the end.
 
@@ -373,8 +384,11 @@ class GenderSwapper:
         if self._keys.isdisjoint(WORD.findall(text.lower())):
             return []
         targets, names = self._targets, self._names
+        verbatim = verbatim_spans(text)
         hits = []
         for match in WORD.finditer(text):
+            if verbatim and any(start <= match.start() < end for start, end in verbatim):
+                continue
             word = match.group()
             lower = word.lower()
             found = targets.get(lower)
