@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from fedpart.errors import OutputError
+from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import check_output_not_over_inputs
 from fedpart.io.sources import input_files
+from fedpart.manifest import MANIFEST_FILE
 from fedpart.tasks import ColumnMap, TaskOptions, get_task
 
 
@@ -46,8 +47,15 @@ def convert(
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
     if out.is_dir():
         raise OutputError(f"{out}: is a directory; --out names the Parquet file to write")
+    if out.suffix.lower() != ".parquet":
+        raise OutputError(f"{out}: convert writes Parquet; name the output file *.parquet")
+    if (Path(input) / MANIFEST_FILE).is_file():
+        raise InputError(
+            f"{input}: is a partition; its shards are already in the task's columns "
+            "(read them with fedpart.load_client, or pass one shard file)"
+        )
     source = get_task(task).open(os.fspath(input), options)
-    check_output_not_over_inputs(out, input_files(source))
+    check_output_not_over_inputs(out, [*input_files(source), input])
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
     os.close(handle)

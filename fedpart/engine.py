@@ -234,6 +234,11 @@ def partition(
     """
     progress = progress or _no_progress
     seed = check_seed(seed)
+    if not isinstance(read_options, ReadOptions):
+        raise InputError(
+            "read_options must be a fedpart ReadOptions (e.g. ReadOptions(column_names=(...))), "
+            f"got {type(read_options).__name__}"
+        )
     if engine not in ENGINES:
         raise InputError(f"unknown --engine {engine!r}; use one of {', '.join(ENGINES)}")
     if engine == "ray" and os.fspath(input).startswith(HF_PREFIX):
@@ -530,7 +535,7 @@ def portable_source(description: str) -> str:
     not depend on the working directory or on how the path was typed."""
     if description.startswith(HF_PREFIX):
         return description
-    return os.path.basename(os.path.normpath(description)) or description
+    return os.path.basename(os.path.abspath(description)) or description  # "." -> the directory's name
 
 
 def _summary(

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fedpart.errors import InputError
+
 
 @dataclass(frozen=True)
 class ClientMetrics:
@@ -32,6 +34,8 @@ class ClientMetrics:
 def client_metrics(counts: np.ndarray) -> ClientMetrics:
     """Label-skew metrics of every client from ``counts[client, label]`` row counts."""
     counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2:
+        raise InputError(f"counts must be a 2-D (clients x labels) array, got shape {counts.shape}")
     sizes = counts.sum(axis=1)
     total = counts.sum()
     global_dist = counts.sum(axis=0) / total if total > 0 else np.zeros(counts.shape[1])

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +40,16 @@ class Plan:
         return self.allocation.num_clients
 
 
+def check_counts(key_counts: Any) -> np.ndarray:
+    """``key_counts`` as a 1-D int64 array, or :class:`InputError` unless it holds non-negative integers."""
+    counts = np.asarray(key_counts)
+    if counts.ndim != 1 or not (np.issubdtype(counts.dtype, np.integer) or counts.size == 0):
+        raise InputError(f"key counts must be a 1-D array of integers, got {counts.dtype} of shape {counts.shape}")
+    if (counts < 0).any():
+        raise InputError(f"key counts must be >= 0, got {counts.min()}")
+    return counts.astype(np.int64)
+
+
 def draw_holdout(
     key_counts: np.ndarray, test_frac: float, whole_keys: bool, rng: np.random.Generator
 ) -> np.ndarray:
@@ -48,6 +59,8 @@ def draw_holdout(
     whole keys (ids) are held out in a seeded random order until the target is reached, so no id is
     split between train and test.
     """
+    if isinstance(test_frac, bool) or not isinstance(test_frac, (int, float, np.integer, np.floating)):
+        raise InputError(f"--test-frac must be a number in [0, 1), got {test_frac!r}")
     if not 0.0 <= test_frac < 1.0:
         raise InputError(f"--test-frac must be in [0, 1), got {test_frac}")
     total = int(key_counts.sum())
@@ -77,7 +90,7 @@ def draw_plan(
 
     Invariant: for every key, ``holdout[k] + allocation rows of k == key_counts[k]``.
     """
-    key_counts = np.asarray(key_counts, dtype=np.int64)
+    key_counts = check_counts(key_counts)
     if key_counts.sum() == 0:
         raise InputError("the input has no rows to partition")
     holdout_rng, allocation_rng, permutation_rng = (

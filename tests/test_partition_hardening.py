@@ -46,15 +46,50 @@ def test_tsv_fields_starting_with_a_quote_are_text(tmp_path):
 def test_convert_refuses_to_overwrite_its_input(tmp_path):
     data = tmp_path / "x.jsonl"
     shutil.copy(DIALOGSUM, data)
-    before = data.read_bytes()
-    result = cli(["convert", data, "--task", "s2s", "--out", data, "--overwrite"])
-    assert result.exit_code == 2 and "input file" in result.output
-    assert data.read_bytes() == before
+    table = tmp_path / "x.parquet"
+    assert cli(["convert", data, "--task", "s2s", "--out", table]).exit_code == 0
+    before = table.read_bytes()
+    result = cli(["convert", table, "--task", "s2s", "--out", table, "--overwrite"])
+    assert result.exit_code == 2 and "is or contains the input" in result.output
+    assert table.read_bytes() == before
     folder = tmp_path / "folder"
     folder.mkdir()
     result = cli(["convert", data, "--task", "s2s", "--out", folder, "--overwrite"])
     assert result.exit_code == 2 and "is a directory" in result.output
     assert list(folder.iterdir()) == []
+    shutil.copy(DIALOGSUM, folder / "in.jsonl")  # nor inside an input directory
+    result = cli(["convert", folder, "--task", "s2s", "--out", folder / "out.parquet"])
+    assert result.exit_code == 2 and "lies inside the input directory" in result.output
+    result = cli(["convert", data, "--task", "s2s", "--out", tmp_path / "x.csv"])
+    assert result.exit_code == 2 and "*.parquet" in result.output and not (tmp_path / "x.csv").exists()
+    parts = tmp_path / "p"
+    fedpart.partition(data, task="s2s", clients=2, out=parts, plot=False)
+    result = cli(["convert", parts, "--task", "s2s", "--out", tmp_path / "c.parquet"])
+    assert result.exit_code == 2 and "is a partition" in result.output
+
+
+def test_load_client_reads_only_the_listed_parts_and_checks_the_id(tmp_path):
+    out = tmp_path / "p"
+    fedpart.partition(DIALOGSUM, task="s2s", clients=2, out=out, plot=False)
+    rows = fedpart.load_client(out, 0, format="arrow").num_rows
+    with pytest.raises(InputError, match="client_id must be an integer"):
+        fedpart.load_client(out, True)
+    with pytest.raises(InputError, match="no client 2"):
+        fedpart.load_client(out, 2)
+    assert len(fedpart.load_client(out, 0, format="polars")) == rows
+
+
+def test_api_arguments_of_the_wrong_type_are_input_errors(tmp_path):
+    for kwargs in ({"test_frac": "0.1"}, {"read_options": {"column_names": ["a"]}}):
+        with pytest.raises(InputError):
+            fedpart.partition(DIALOGSUM, task="s2s", clients=2, out=tmp_path / "o", **kwargs)
+    with pytest.raises(InputError, match="--alpha must be a number"):
+        make_partitioner("dirichlet", num_clients=2, alpha="0.1")
+    from fedpart.plan import draw_plan
+
+    with pytest.raises(InputError, match=">= 0"):
+        draw_plan(make_partitioner("dirichlet", num_clients=2, alpha=0.5), [10, -5], 0)
+    assert not (tmp_path / "o").exists()
 
 
 def test_stats_prints_the_table_when_the_plot_cannot_be_written(tmp_path):

@@ -5,27 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedpart.errors import InputError
-from fedpart.manifest import Manifest
+from fedpart.manifest import Manifest, ShardRecord
 
 FORMATS = ("datasets", "polars", "arrow")
 
 
-def _convert(path: Path, format: str) -> Any:
+def _convert(paths: list[Path], format: str) -> Any:
+    """The rows of ``paths`` (one shard file, or a Ray shard's listed parts, in order) as ``format``."""
     if format not in FORMATS:
         raise InputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
     if format == "polars":
         import polars as pl
 
-        return pl.read_parquet(path)
-    table = pq.read_table(path)
+        return pl.concat([pl.read_parquet(path) for path in paths]) if len(paths) > 1 else pl.read_parquet(paths[0])
+    table = pa.concat_tables([pq.read_table(path) for path in paths]) if len(paths) > 1 else pq.read_table(paths[0])
     if format == "arrow":
         return table
     import datasets
 
     return datasets.Dataset(table)
+
+
+def shard_paths(directory: str | Path, record: ShardRecord) -> list[Path]:
+    """The files of one shard: its Parquet file, or the part files the manifest lists for a Ray
+    shard (a directory), in order -- never other files that may lie in that directory."""
+    return [Path(directory) / name for name in record.part_files]
 
 
 def load_client(directory: str | Path, client_id: int, format: str = "datasets") -> Any:
@@ -38,11 +47,13 @@ def load_client(directory: str | Path, client_id: int, format: str = "datasets")
         InputError: not a partition directory, or no such client.
     """
     manifest = Manifest.read(directory)
+    if isinstance(client_id, bool) or not isinstance(client_id, (int, np.integer)):
+        raise InputError(f"client_id must be an integer, got {client_id!r}")
     if not 0 <= client_id < manifest.num_clients:
         raise InputError(
             f"{directory}: no client {client_id}; clients are 0..{manifest.num_clients - 1}"
         )
-    return _convert(Path(directory) / manifest.clients[client_id].file, format)
+    return _convert(shard_paths(directory, manifest.clients[int(client_id)]), format)
 
 
 def load_test(directory: str | Path, format: str = "datasets") -> Any:
@@ -50,4 +61,4 @@ def load_test(directory: str | Path, format: str = "datasets") -> Any:
     manifest = Manifest.read(directory)
     if manifest.test is None:
         raise InputError(f"{directory}: has no test split; partition with --test-frac F to make one")
-    return _convert(Path(directory) / manifest.test.file, format)
+    return _convert(shard_paths(directory, manifest.test), format)

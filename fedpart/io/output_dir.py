@@ -6,6 +6,7 @@ the temp dir is removed on error, and a killed run leaves only a hidden ``.NAME.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -26,25 +27,39 @@ def check_output_path(out: Path, overwrite: bool, marker: str | None = None) -> 
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory; remove it or choose another --out")
-    if out.exists() and marker is not None and not (out / marker).is_file() and any(out.iterdir()):
+    if out.exists() and marker is not None and not is_fedpart_record(out / marker) and any(out.iterdir()):
         raise OutputError(
-            f"{out}: is not empty and has no {marker}, so it is not an earlier fedpart output; "
-            "--overwrite only replaces those: choose another --out or empty it yourself"
+            f"{out}: is not empty and has no {marker} written by fedpart, so it is not an earlier fedpart "
+            "output; --overwrite only replaces those: choose another --out or empty it yourself"
         )
 
 
+def is_fedpart_record(path: Path) -> bool:
+    """Whether ``path`` holds what fedpart writes there: a JSON object (``*.json``) or JSON lines whose
+    first line is an object (``*.jsonl``). A file that merely has the name does not count."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.readline() if path.suffix == ".jsonl" else handle.read()
+        return isinstance(json.loads(text), dict)
+    except (OSError, ValueError):
+        return False
+
+
 def check_output_not_over_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
-    """Refuse an output path that is (or contains) one of the ``inputs`` files: replacing it would
-    delete the input.
+    """Refuse an output path that is (or contains) one of the ``inputs`` (files or directories):
+    replacing it would delete the input; or that lies inside an input directory, where the next
+    run would read the output back as input.
 
     Raises:
-        OutputError: naming the input file.
+        OutputError: naming the input.
     """
-    target = out.resolve()
+    target = Path(out).resolve()
     for name in inputs:
         path = Path(name).resolve()
         if path == target or target in path.parents:
-            raise OutputError(f"{out}: is or contains the input file {name}; choose an --out outside the input")
+            raise OutputError(f"{out}: is or contains the input {name}; choose an --out outside the input")
+        if path.is_dir() and path in target.parents:
+            raise OutputError(f"{out}: lies inside the input directory {name}; choose an --out outside the input")
 
 
 @contextmanager

@@ -31,10 +31,9 @@ def check_seed(value: object, flag: str = "--seed") -> int:
 
 def check_positive_float(value: object, flag: str) -> float:
     """Return ``value`` as a float, or raise :class:`InputError` unless it is finite and > 0."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise InputError(f"{flag} must be a number > 0, got {value!r}") from None
+    if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{flag} must be a number > 0, got {value!r}")
+    number = float(value)
     if not math.isfinite(number) or number <= 0:
         raise InputError(f"{flag} must be a finite number > 0, got {value!r}")
     return number
