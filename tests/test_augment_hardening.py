@@ -256,3 +256,83 @@ def test_a_partition_is_augmented_with_the_task_it_was_made_with(tmp_path):
 def test_urls_and_email_addresses_are_not_swapped(text, expected):
     assert GenderSwapper.from_config(SwapperConfig(spacy_model="none")).swap(text) == expected
     assert GenderSwapper.from_config(SwapperConfig(spacy_model="none")).swap_tokens(text.split()) == expected.split()
+
+
+# -- 5. --overwrite replaces only an earlier augment output, never an unrelated directory -----------------
+
+
+@pytest.mark.parametrize("kind", ["partition", "directory"])
+def test_overwrite_replaces_only_an_earlier_output_of_the_same_kind(partition, tmp_path, kind):
+    if kind == "partition":
+        source, marker, extra = partition, "manifest.json", []
+    else:
+        source, marker = tmp_path / "files", "_augmentation.json"
+        source.mkdir()
+        (source / "a.csv").write_bytes(AG_NEWS.read_bytes())
+        extra = ["--task", "tc", "--column-names", "label,title,description"]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep", encoding="utf-8")
+    refused = run(str(source), "--out", str(out), "--overwrite", *extra)
+    assert refused.exit_code == 2 and marker in refused.output, refused.output
+    assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
+    (out / marker).write_text("not json", encoding="utf-8")  # the name alone does not make it ours
+    assert run(str(source), "--out", str(out), "--overwrite", *extra).exit_code == 2
+    assert (out / "precious.txt").exists()
+
+    fresh = tmp_path / "fresh"
+    assert run(str(source), "--out", str(fresh), *extra).exit_code == 0
+    record = json.loads((fresh / marker).read_text(encoding="utf-8"))
+    report = record["extra"]["augmentation"] if kind == "partition" else record
+    assert report["rows_read"] > 0 and report["mode"] == "replace"
+    (fresh / "stale.parquet").write_bytes(b"")
+    again = run(str(source), "--out", str(fresh), "--overwrite", *extra)
+    assert again.exit_code == 0, again.output
+    assert not (fresh / "stale.parquet").exists() and (fresh / marker).exists()
+    if kind == "directory":  # the marker is not data: reading a directory that holds one skips it
+        assert fedpart.io.sources.open_source(str(fresh)).count_rows() == report["rows_written"]
+        (source / marker).write_text(json.dumps(report), encoding="utf-8")
+        assert run(str(source), "--out", str(tmp_path / "again"), *extra).exit_code == 0
+        assert sorted(p.name for p in (tmp_path / "again").iterdir()) == ["_augmentation.json", "a.parquet"]
+
+
+# -- 6. --drop-invalid: cf_of and the cds draws are the row's position in the input ----------------------
+
+
+def test_drop_invalid_keeps_input_positions_in_cf_of_and_cds(tmp_path):
+    rows = [{"w": ["she", "told", "her", "son", str(i)] if i % 2 else ["he", "met", "his", "aunt", str(i)],
+             "t": ["O"] * (1 if i == 1 else 5)} for i in range(40)]  # row 1: tags shorter than tokens
+    data = tmp_path / "st.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    columns = ["--task", "st", "--tokens-col", "w", "--tags-col", "t", "--drop-invalid"]
+    whole = tmp_path / "whole.parquet"
+    result = run(str(data), *columns, "--mode", "cds", "--seed", "1", "--out", str(whole))
+    assert result.exit_code == 0, result.output
+    out = pq.read_table(whole).to_pylist()
+    assert [r["cf_of"] for r in out] == [i for i in range(40) if i != 1]
+    assert all(r["tokens"][-1] == str(r["cf_of"]) for r in out)
+    parted = CliRunner().invoke(main, ["partition", str(data), *columns, "--clients", "2", "--out",
+                                       str(tmp_path / "p"), "--quiet", "--no-plot"])
+    assert parted.exit_code == 0, parted.output
+    assert run(str(tmp_path / "p"), "--mode", "cds", "--seed", "1", "--out", str(tmp_path / "pc")).exit_code == 0
+    shards = [r for f in sorted((tmp_path / "pc" / "clients").glob("*.parquet")) for r in pq.read_table(f).to_pylist()]
+    assert len(shards) == len(out)
+    expected = {r["cf_of"]: (r["is_counterfactual"], r["tokens"]) for r in out}
+    assert {r["cf_of"]: (r["is_counterfactual"], r["tokens"]) for r in shards} == expected
+
+
+# -- 7. an augmented partition's manifest does not depend on how the source path was typed ----------------
+
+
+def test_augmented_manifest_names_the_source_portably(partition, tmp_path, monkeypatch):
+    monkeypatch.chdir(partition)
+    assert run(".", "--out", str(tmp_path / "dot")).exit_code == 0
+    monkeypatch.chdir(partition.parent)
+    assert run(partition.name, "--out", str(tmp_path / "rel")).exit_code == 0
+    assert run(str(partition), "--out", str(tmp_path / "abs")).exit_code == 0
+    manifests = {name: (tmp_path / name / "manifest.json").read_bytes() for name in ("dot", "rel", "abs")}
+    assert len(set(manifests.values())) == 1
+    augmentation = json.loads(manifests["abs"])["extra"]["augmentation"]
+    assert augmentation["source_partition"] == partition.name
+    assert augmentation["source_manifest_sha256"] == fedpart.io.sources.sha256_file(str(partition / "manifest.json"))
+    assert str(tmp_path) not in manifests["abs"].decode() and str(partition.parent) not in manifests["abs"].decode()

@@ -9,8 +9,8 @@ Three modes, after the CDA literature:
 * ``cds`` -- Counterfactual Data Substitution (Hall Maudslay et al. 2019): each row is replaced by its
   counterfactual independently with probability ``p``, decided by ``(seed, row_id)`` -- the row's
   integer ``row_id`` when the input has one (partition shards do, so a partition gets the same
-  draws as the whole input), else its 0-based index in the input
-  (:mod:`fedpart.augment.substitution`).
+  draws as the whole input), else its 0-based position in the input, counting rows a task reader
+  dropped as invalid (:mod:`fedpart.augment.substitution`).
 
 Task columns (fedpart's canonical names; other columns are copied unchanged):
 
@@ -28,9 +28,10 @@ Task columns (fedpart's canonical names; other columns are copied unchanged):
 * ``s2s``: ``source`` and ``target`` are swapped by the same rules.
 
 Every output row has the input's columns plus ``cf_of`` (the source row's ``row_id`` if the input has
-one, else its 0-based index in the input; originals carry their own), ``is_counterfactual`` (the row
-came out of the swapper -- in ``cds`` also when no word in it changed) and ``n_swaps`` (words swapped
-in the row; 0 for originals). Null texts stay null and are counted.
+one, else its 0-based position in the input, counting rows a task reader dropped as invalid;
+originals carry their own), ``is_counterfactual`` (the row came out of the swapper -- in ``cds`` also
+when no word in it changed) and ``n_swaps`` (words swapped in the row; 0 for originals). Null texts
+stay null and are counted.
 Grouping by ``cf_of`` keeps a row and its counterfactual together (e.g. on one client).
 """
 
@@ -193,8 +194,13 @@ class CounterfactualAugmenter:
         self.swapper = swapper if swapper is not None else GenderSwapper.from_config(options.swapper)
         self._known = self.swapper.lexicon.words()
 
-    def augment_batch(self, batch: pa.RecordBatch, first_row: int) -> tuple[pa.RecordBatch, ReportCounts]:
-        """Augment ``batch``, whose first row is row ``first_row`` of the whole input.
+    def augment_batch(
+        self, batch: pa.RecordBatch, first_row: int | np.ndarray
+    ) -> tuple[pa.RecordBatch, ReportCounts]:
+        """Augment ``batch``, whose first row is row ``first_row`` of the whole input -- or, given an
+        int64 array of ``batch.num_rows`` entries, whose rows are at those input positions (a reader
+        that dropped invalid rows skips their positions, so ``cf_of`` and the ``cds`` draws stay
+        those of the row in the input).
 
         Returns the output batch (schema :func:`check_schema`) and this batch's counts.
         """
@@ -202,7 +208,12 @@ class CounterfactualAugmenter:
         out_schema = check_schema(batch.schema, options)
         n = batch.num_rows
         counts = ReportCounts(rows_read=n, tagger=self.swapper.tagger_description)
-        rows = np.arange(first_row, first_row + n, dtype=np.int64)
+        if isinstance(first_row, np.ndarray):
+            if len(first_row) != n:
+                raise ValueError(f"{len(first_row)} row positions for a batch of {n} rows")
+            rows = first_row.astype(np.int64, copy=False)
+        else:
+            rows = np.arange(first_row, first_row + n, dtype=np.int64)
         if options.mode == "cds":
             chosen = np.flatnonzero(substitution_mask(draw_keys(batch, rows), options.p, options.seed))
         else:

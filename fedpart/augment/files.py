@@ -2,16 +2,20 @@
 
 - A single input (any format fedpart reads; with ``task`` through the task's reader, so SQuAD JSON
   or CoNLL work) becomes one Parquet file.
-- A directory of data files becomes a directory with one Parquet file per input file.
+- A directory of data files becomes a directory with one Parquet file per input file, and the
+  augmentation report as ``_augmentation.json`` (:data:`AUGMENT_MARKER`).
 - A partition directory (it has ``manifest.json``) becomes a new partition directory: every client
   shard is augmented, ``test.parquet`` is copied unchanged (evaluation data stays real), and the
   manifest is rewritten with the new row counts, label counts, checksums, metrics and the
-  augmentation report under ``extra.augmentation``.
+  augmentation report under ``extra.augmentation`` (with the source partition's directory name and
+  manifest sha256, never its path).
 
 Every output is written to a temporary path and renamed into place only on success. ``out`` may
 not be the input, lie inside an input directory, or contain the input (``--overwrite`` would
 destroy it), and a single-file output must be named ``*.parquet``; both are checked before any row
-is read.
+is read. ``--overwrite`` replaces a non-empty directory only if it is an earlier output of the same
+kind: a partition (a fedpart ``manifest.json``) for a partition input, else a directory holding a
+fedpart ``_augmentation.json``.
 
 With ``--task tc`` on an input whose ``text`` is joined from several raw columns (``title`` +
 ``description``), those raw columns are kept and re-cut from the swapped ``text``, so every output
@@ -35,13 +39,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedpart.augment.augmenter import CounterfactualOptions, check_schema
-from fedpart.augment.report import CounterfactualReport, ReportCounts
+from fedpart.augment.report import CounterfactualReport, ReportCounts, write_report
 from fedpart.augment.stream import AugmentedStream, merged_report
 from fedpart.errors import InputError, OutputError
-from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs
+from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
 from fedpart.io.sources import FORMAT_BY_EXTENSION, ReadOptions, Source, open_source, sha256_file
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
+
+#: The report that an augmented directory of files (or of Ray part files) holds beside its data: it
+#: marks the directory as an augment output, the only kind of non-empty directory (besides a
+#: partition, marked by its manifest) that ``--overwrite`` replaces. The ``_`` prefix keeps fedpart,
+#: pyarrow and polars from reading it as data.
+AUGMENT_MARKER = "_augmentation.json"
 
 
 def open_input(
@@ -132,16 +142,27 @@ def _augment_file(
     source: Source, options: CounterfactualOptions, workers: int, path: Path
 ) -> tuple[int, AugmentedStream]:
     schema = check_schema(source.schema, options)
-    stream = AugmentedStream(source.iter_batches(), options, workers=workers)
+    # input positions, not output counts: a task reader's --drop-invalid skips the dropped rows, so
+    # cf_of and the cds draws match the partition made from the same input (its row_id)
+    stream = AugmentedStream(source.iter_batches_with_ids(), options, workers=workers)
     rows = write_stream(stream, schema, path)
     stream.counts.dropped_invalid.update(getattr(source, "invalid", {}))  # a task reader's --drop-invalid
     return rows, stream
 
 
 def _data_files(directory: Path) -> Iterator[Path]:
+    """The data files under ``directory`` as :func:`~fedpart.io.sources.open_source` reads a
+    directory: hidden (``.``) and ``_``-prefixed names (such as :data:`AUGMENT_MARKER`) skipped."""
     for path in sorted(directory.rglob("*")):
-        if path.is_file() and path.suffix.lower() in FORMAT_BY_EXTENSION and not path.name.startswith("."):
+        hidden = any(part.startswith((".", "_")) for part in path.relative_to(directory).parts)
+        if path.is_file() and path.suffix.lower() in FORMAT_BY_EXTENSION and not hidden:
             yield path
+
+
+def write_marker(report: CounterfactualReport, directory: Path) -> None:
+    """Write ``report`` to ``directory/`` :data:`AUGMENT_MARKER`, which marks ``directory`` as an
+    augment output that a later ``--overwrite`` may replace."""
+    write_report(report, directory / AUGMENT_MARKER)
 
 
 def augment_counterfactual(
@@ -174,7 +195,8 @@ def augment_counterfactual(
     Raises:
         InputError: unreadable input, missing or mistyped columns, bad options.
         OutputError: ``out`` exists without ``overwrite``, is or contains or lies inside the
-            input, is a single file not named ``*.parquet``, or cannot be written.
+            input, is a single file not named ``*.parquet``, is a non-empty directory that is not
+            an earlier output of the same kind (see the module docstring), or cannot be written.
     """
     spec, out = os.fspath(input), Path(out)
     if engine not in ("local", "ray"):
@@ -185,6 +207,8 @@ def augment_counterfactual(
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
     partition_input = Path(spec).is_dir() and (Path(spec) / MANIFEST_FILE).is_file()
+    if partition_input or Path(spec).is_dir() or engine == "ray":  # a directory output: checked before any row is read
+        check_output_path(out, overwrite, MANIFEST_FILE if partition_input else AUGMENT_MARKER)
     if partition_input and (columns is not None or drop_invalid):
         raise InputError(
             f"{spec}: is a partition (its shards are already in the task's columns); "
@@ -210,14 +234,16 @@ def augment_counterfactual(
         if not files:
             raise InputError(f"{spec}: directory has no data files to augment")
         streams = []
-        with atomic_output_dir(out, overwrite) as tmp:
+        with atomic_output_dir(out, overwrite, AUGMENT_MARKER) as tmp:
             for path in files:
                 target = (tmp / path.relative_to(spec)).with_suffix(".parquet")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 source = open_input(str(path), task, read_options, columns, drop_invalid)
                 file_options = dataclasses.replace(options, text_parts=text_parts_of(source, options))
                 streams.append(_augment_file(source, file_options, workers, target)[1])
-        return merged_report([s.counts for s in streams], options)
+            report = merged_report([s.counts for s in streams], options)
+            write_marker(report, tmp)
+        return report
     check_file_output(out, overwrite)
     source = open_input(spec, task, read_options, columns, drop_invalid)
     options = dataclasses.replace(options, text_parts=text_parts_of(source, options))
@@ -295,6 +321,15 @@ def augment_shard(
     return ShardResult(job, rows, sha256_file(str(target)), label_counts, stream.counts)
 
 
+def source_record(directory: Path) -> dict[str, str]:
+    """How an augmented partition names its source partition ``directory``, the same however the
+    path was typed (``.``, relative, absolute): the directory's own name and its manifest's sha256."""
+    return {
+        "source_partition": Path(os.path.abspath(directory)).name,
+        "source_manifest_sha256": sha256_file(str(directory / MANIFEST_FILE)),
+    }
+
+
 def write_augmented_partition(
     directory: Path, tmp: Path, manifest: Manifest, results: list[ShardResult], options: CounterfactualOptions
 ) -> CounterfactualReport:
@@ -334,7 +369,7 @@ def write_augmented_partition(
         clients=clients,
         rows={**manifest.rows, "written": int(sizes.sum()) + (manifest.test.rows if manifest.test else 0)},
         metrics=partition_summary(counts, sizes),
-        extra={**manifest.extra, "augmentation": {"source_partition": str(directory), **report.to_dict()}},
+        extra={**manifest.extra, "augmentation": {**source_record(directory), **report.to_dict()}},
     )
     new.write(tmp)
     return report
@@ -361,7 +396,7 @@ def _augment_partition(
     directory: Path, out: Path, options: CounterfactualOptions, workers: int, overwrite: bool
 ) -> CounterfactualReport:
     manifest = Manifest.read(directory)
-    with atomic_output_dir(out, overwrite) as tmp:
+    with atomic_output_dir(out, overwrite, MANIFEST_FILE) as tmp:
         (tmp / "clients").mkdir()
         results = [
             augment_shard(job, directory, tmp, options, workers, manifest.label_col, manifest.labels)

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from fedpart.augment.augmenter import CounterfactualAugmenter, CounterfactualOptions, check_schema
@@ -32,24 +33,34 @@ def _init_worker(options: CounterfactualOptions) -> None:
     _worker = CounterfactualAugmenter(options)
 
 
-def _augment_in_worker(job: tuple[pa.RecordBatch, int]) -> tuple[pa.RecordBatch, ReportCounts]:
+def _augment_in_worker(job: tuple[pa.RecordBatch, int | np.ndarray]) -> tuple[pa.RecordBatch, ReportCounts]:
     assert _worker is not None
     return _worker.augment_batch(*job)
 
 
+Positioned = tuple[pa.RecordBatch, np.ndarray]
+
+
 def _sliced(
-    batches: Iterable[pa.RecordBatch], batch_rows: int, first: int = 0
-) -> Iterator[tuple[pa.RecordBatch, int]]:
-    for batch in batches:
+    batches: Iterable[pa.RecordBatch | Positioned], batch_rows: int, first: int = 0
+) -> Iterator[tuple[pa.RecordBatch, int | np.ndarray]]:
+    """Pieces of at most ``batch_rows`` rows, each with its first row's input position (plain
+    batches: rows counted from ``first``) or its rows' positions (``(batch, positions)`` pairs:
+    ``first + positions``)."""
+    for item in batches:
+        batch, positions = item if isinstance(item, tuple) else (item, None)
         for offset in range(0, batch.num_rows, batch_rows):
             piece = batch.slice(offset, batch_rows)
-            yield piece, first
-            first += piece.num_rows
+            if positions is None:
+                yield piece, first
+                first += piece.num_rows
+            else:
+                yield piece, np.asarray(positions[offset : offset + piece.num_rows], np.int64) + first
 
 
 def _schema_checked(
-    jobs: Iterator[tuple[pa.RecordBatch, int]], options: CounterfactualOptions
-) -> Iterator[tuple[pa.RecordBatch, int]]:
+    jobs: Iterator[tuple[pa.RecordBatch, int | np.ndarray]], options: CounterfactualOptions
+) -> Iterator[tuple[pa.RecordBatch, int | np.ndarray]]:
     """``jobs``, with the first batch's columns checked here before any worker sees it."""
     for n, (batch, first_row) in enumerate(jobs):
         if n == 0:
@@ -61,13 +72,16 @@ class AugmentedStream:
     """The augmented batches of an input stream, in input order; :meth:`report` once consumed.
 
     Args:
-        batches: record batches with the task's canonical columns (any batch size).
+        batches: record batches with the task's canonical columns (any batch size), or
+            ``(batch, positions)`` pairs as :meth:`~fedpart.io.sources.Source.iter_batches_with_ids`
+            yields them: each row's input position, which skips rows a task reader dropped.
         options: task, mode and swapper settings.
         workers: processes; 1 runs in this process.
         batch_rows: rows per unit of work (input batches are sliced to at most this).
         swapper: a ready swapper for ``workers == 1``.
         first_row: the input position of the first row (a piece of a larger input starts later;
-            row positions decide ``cf_of`` without a row id, and ``cds``'s draws).
+            row positions decide ``cf_of`` without a row id, and ``cds``'s draws); added to the
+            ``positions`` of pairs.
 
     Raises:
         InputError: bad options, pair files or spaCy model (at construction); bad columns or values
@@ -76,7 +90,7 @@ class AugmentedStream:
 
     def __init__(
         self,
-        batches: Iterable[pa.RecordBatch],
+        batches: Iterable[pa.RecordBatch | Positioned],
         options: CounterfactualOptions,
         workers: int = 1,
         batch_rows: int = DEFAULT_BATCH_ROWS,

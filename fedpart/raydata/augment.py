@@ -6,7 +6,8 @@
 * Any other input: the input's pieces (:meth:`fedpart.io.sources.Source.split`) are counted (rows
   of pieces whose size the metadata does not give), then piece ``u`` is augmented from its first
   row's input position -- so ``cf_of`` and ``cds``'s draws are those of the local engine -- into
-  ``part-{u:05d}.parquet``. Reading the output directory gives the local engine's rows in order.
+  ``part-{u:05d}.parquet``, beside the report ``_augmentation.json`` (which marks the directory
+  for a later ``--overwrite``). Reading the output directory gives the local engine's rows in order.
 """
 
 from __future__ import annotations
@@ -57,16 +58,16 @@ def augment_on_ray(
     read_options: ReadOptions, overwrite: bool, address: str | None, piece_rows: int | None,
 ) -> CounterfactualReport:
     """Augment ``spec`` into ``out`` on Ray (see the module docstring); return the merged report."""
-    from fedpart.augment.files import open_input, shard_jobs, write_augmented_partition
+    from fedpart.augment.files import AUGMENT_MARKER, open_input, shard_jobs, write_augmented_partition, write_marker
     from fedpart.augment.lexicon import load_lexicon
     from fedpart.augment.stream import merged_report
-    from fedpart.manifest import Manifest
+    from fedpart.manifest import MANIFEST_FILE, Manifest
 
     load_lexicon(options.swapper.pairs)  # a bad pair file fails here, not in every task
     if partition_input:
         manifest = Manifest.read(spec)
         jobs = shard_jobs(manifest)
-        with atomic_output_dir(out, overwrite) as tmp, ray_session(address):
+        with atomic_output_dir(out, overwrite, MANIFEST_FILE) as tmp, ray_session(address):
             (tmp / "clients").mkdir()
             results = run_pieces(_shard_task, len(jobs), jobs=jobs, directory=spec, tmp=str(tmp), options=options,
                                  label_col=manifest.label_col, labels=manifest.labels)
@@ -74,11 +75,13 @@ def augment_on_ray(
     source = open_input(spec, task, read_options)
     check_schema(source.schema, options)
     units = source.split(piece_rows or DEFAULT_PIECE_ROWS)
-    with atomic_output_dir(out, overwrite) as tmp, ray_session(address):
+    with atomic_output_dir(out, overwrite, AUGMENT_MARKER) as tmp, ray_session(address):
         rows = [u.rows for u in units]
         if any(n is None for n in rows):  # formats whose metadata has no row count: count the pieces
             rows = run_pieces(_count_task, len(units), source=source, units=units)
         starts = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype(np.int64)
         counts = run_pieces(_file_task, len(units), source=source, units=units, starts=starts, tmp=str(tmp),
                             options=options)
-    return merged_report(counts, options)
+        report = merged_report(counts, options)
+        write_marker(report, tmp)
+    return report
