@@ -362,7 +362,8 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
 @click.argument("partition_dir")
 @click.option("--task", type=click.Choice(TASKS), required=True, help="Task of the shards.")
 @federated_options(default_algo="fedavg")
-@click.option("--eval-data", help="Evaluation Parquet file (default: the partition's test.parquet).")
+@click.option("--eval-data", help="Evaluation data: Parquet, or CSV/TSV/JSONL with the task's columns "
+                                 "[the partition's test split].")
 @click.option("--model-size", help="Model size of the task's default model (tc: small, base; lm: small, base, large).")
 @click.option("--hf-model", metavar="PATH",
               help="Local Hugging Face model directory; uses its tokenizer and weights (needs fedpart[hf]).")
@@ -426,8 +427,10 @@ def distill(teacher_dir: str, data: str, student_size: str, cda: str, teacher_pe
 @click.option("--plot", "plot_path", default="report.png", show_default=True, help="Where to write the plot.")
 def report(runs: tuple[str, ...], plot_path: str) -> None:
     """Compare training RUNS: a table of final metrics and a metric-vs-round plot."""
+    from fedpart.figures import plot_path as resolve_plot_path
     from fedpart.train.report import format_report, load_run, write_report_plot
 
+    plot_path = str(resolve_plot_path(plot_path))
     _check_output_file(plot_path, "--plot")
     summaries = [load_run(run) for run in runs]
     click.echo(format_report(summaries))
@@ -459,11 +462,18 @@ def evaluate() -> None:
 def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: int | None, eval_data: str | None,
               device: str, plot_path: str, json_path: str | None, **options: Any) -> None:
     """Compare RUNS' gender bias and utility: a table (value [95% CI]) and a bias-vs-utility plot."""
+    from fedpart.figures import plot_path as resolve_plot_path
     from fedpart.train.bias_eval import BiasEvalOptions, evaluate_runs, format_bias_table, write_bias_plot
 
-    _check_output_file(plot_path, "--plot")
-    if json_path:
-        _check_output_file(json_path, "--json")
+    plot_path = str(resolve_plot_path(plot_path))
+    inputs = {Path(name).resolve(): name for name in [*runs, *filter(None, [prompts, eval_data])]}
+    for path, flag in ((plot_path, "--plot"), (json_path, "--json")):
+        if path:
+            _check_output_file(path, flag)
+            if Path(path).resolve() in inputs:
+                raise OutputError(f"{path}: is the input {inputs[Path(path).resolve()]}; choose another {flag}")
+    if json_path and Path(json_path).resolve() == Path(plot_path).resolve():
+        raise OutputError(f"{json_path}: --json and --plot name the same file; choose two files")
     settings = BiasEvalOptions(max_per_profession=max_per_profession, **options)
     results = evaluate_runs(runs, prompts=prompts, options=settings, device=device, eval_data=eval_data)
     click.echo(format_bias_table(results))

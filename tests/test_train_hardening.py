@@ -243,3 +243,191 @@ def test_clients_per_round_above_the_clients_is_reported(parts, tmp_path):
                     "--out", tmp_path / "r", "-q")
     assert result.exit_code == 0, result.output
     assert "--clients-per-round 10 exceeds the 3 non-empty clients" in result.output
+
+
+# -- outputs over inputs, earlier runs, partition verification, plots, messages ---------------------------
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_an_out_that_is_or_holds_an_input_is_refused_before_anything_is_deleted(parts, finished, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    shutil.copytree(parts, run / "part")
+    shutil.copy(parts / "test.parquet", run / "data.parquet")
+    before = _tree(run)
+    cases = [
+        ["train", run / "part", "--task", "tc", "--out", run, "--overwrite"],  # the partition
+        ["distill", run, "--data", parts / "test.parquet", "--out", run, "--overwrite"],  # the teacher
+        ["distill", finished, "--data", run / "data.parquet", "--out", run, "--overwrite"],  # --data
+        ["train", parts, "--task", "tc", "--eval-data", run / "data.parquet", "--out", run, "--overwrite"],
+    ]
+    for args in cases:
+        assert_one_line_error(invoke(*args, "--device", "cpu", "--rounds", "1"), f"{run}: is or contains the input")
+        assert _tree(run) == before
+    with pytest.raises(fedpart.OutputError, match="is or contains the input"):
+        train(run / "part", task="tc", out=run, config=TINY, device="cpu", overwrite=True)
+    assert _tree(run) == before
+
+
+@pytest.mark.parametrize(
+    ("config", "metrics", "earlier_run"),
+    [("{}", None, False), ("not json", None, False), ('{"task": 3}', None, False), ("[1]", "", False),
+     ('{"task": "tc"}', None, True),
+     (None, '{"round": 1, "metrics": {"accuracy": 0.5}}\n', True), (None, '{"round": 1}\n', False)],
+)
+def test_only_a_real_run_record_makes_a_directory_an_earlier_run(parts, tmp_path, config, metrics, earlier_run):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    if config is not None:
+        (out / "config.json").write_text(config)
+    if metrics is not None:
+        (out / "metrics.jsonl").write_text(metrics)
+    if earlier_run:
+        train(parts, task="tc", out=out, config=TINY, device="cpu", overwrite=True)
+        assert not (out / "notes.txt").exists() and (out / FINISHED_FILE).is_file()
+    else:
+        with pytest.raises(fedpart.OutputError, match="not an earlier fedpart output"):
+            train(parts, task="tc", out=out, config=TINY, device="cpu", overwrite=True)
+        assert (out / "notes.txt").read_text() == "keep me"
+
+
+def _as_multi_part(parts: Path, out: Path) -> Path:
+    """``parts`` rewritten with Ray-engine shards: each client a directory of part files listed in
+    the manifest (two parts for client 0)."""
+    from fedpart.manifest import parts_digest
+    from fedpart.verify import sha256_of
+
+    shutil.copytree(parts, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for index, record in enumerate(manifest["clients"]):
+        table = pq.read_table(out / record["file"])
+        (out / record["file"]).unlink()
+        directory = f"clients/client-{index:05d}"
+        (out / directory).mkdir(parents=True)
+        pieces = [table.slice(0, 2), table.slice(2)] if index == 0 else [table]
+        listing = []
+        for number, piece in enumerate(pieces):
+            name = f"{directory}/part-{number:05d}.parquet"
+            pq.write_table(piece, out / name)
+            listing.append({"file": name, "rows": piece.num_rows, "sha256": sha256_of(out / name)})
+        record.update(file=directory, parts=listing, sha256=parts_digest(listing))
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def test_a_file_the_manifest_does_not_list_in_a_shard_directory_is_refused(parts, tmp_path):
+    from fedpart.train.runner import shard_table
+    from fedpart.verify import verify_partition
+
+    multi = _as_multi_part(parts, tmp_path / "multi")
+    manifest = verify_partition(multi)  # as written: every part listed and intact
+    first = manifest.clients[0]
+    assert shard_table(multi, first, "tc").num_rows == first.rows
+    shutil.copy(multi / "clients/client-00001/part-00000.parquet", multi / "clients/client-00000/part-00002.parquet")
+    # read as a directory, the shard would take in the other client's rows
+    assert pq.read_table(multi / first.file).num_rows > first.rows
+    assert shard_table(multi, first, "tc").num_rows == first.rows  # reads the listed parts only
+    result = invoke("train", multi, "--task", "tc", "--device", "cpu", "--out", tmp_path / "r")
+    assert_one_line_error(result, "clients/client-00000: holds files manifest.json does not list (part-00002.parquet)")
+    assert not (tmp_path / "r").exists()
+    (multi / "clients/client-00000/part-00002.parquet").unlink()
+    (multi / "clients/client-00000/part-00001.parquet").unlink()
+    with pytest.raises(fedpart.InputError, match="part-00001.parquet: shard listed in manifest.json is missing"):
+        verify_partition(multi)
+
+
+def test_light_modules_import_without_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, fedpart.verify, fedpart.figures, fedpart.train.report; "
+            "assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_plot_paths_are_checked_first_and_get_png_without_extension(finished, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(invoke("report", finished, "--plot", "r.txt"), "--plot r.txt: cannot write a .txt plot",
+                          ".png, .pdf, .svg")
+    assert_one_line_error(invoke("eval", "bias", finished, "--device", "cpu", "--plot", "b.txt"),
+                          "cannot write a .txt plot")
+    assert not list(tmp_path.iterdir())
+    result = invoke("report", finished, "--plot", "noext")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "plot: noext.png"
+    assert (tmp_path / "noext.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "noext").exists()
+    assert invoke("report", finished, "--plot", "r.PDF").exit_code == 0
+    assert (tmp_path / "r.PDF").read_bytes()[:5] == b"%PDF-"
+    assert invoke("report", finished, "--plot", "r.svg").exit_code == 0
+    assert b"<svg" in (tmp_path / "r.svg").read_bytes()
+
+
+def test_messages_name_what_to_do(parts, finished, tmp_path):
+    (tmp_path / "bad.csv").write_text("foo,bar\nx,1\n")
+    result = invoke("train", parts, "--task", "tc", "--device", "cpu", "--clients-per-round", "2",
+                    "--eval-data", tmp_path / "bad.csv", "--out", tmp_path / "r")
+    assert_one_line_error(result, f"`fedpart convert {tmp_path / 'bad.csv'} --task tc --text-col COLUMN")
+    assert "name it with" not in result.output
+    assert "CSV/TSV/JSONL" in invoke("train", "--help").output
+    other = tmp_path / "st-part"
+    shutil.copytree(parts, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    (other / "manifest.json").write_text(json.dumps({**manifest, "task": "st"}))
+    result = invoke("distill", finished, "--data", other, "--device", "cpu", "--out", tmp_path / "d")
+    assert_one_line_error(result, f"the teacher {finished} is a --task tc run")
+    assert "train it with" not in result.output
+
+
+def test_a_finished_run_needs_a_valid_completion_record_and_its_model(finished, tmp_path):
+    import torch
+
+    from fedpart.train.report import load_run
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / FINISHED_FILE).write_text("garbage")
+    with pytest.raises(fedpart.InputError, match="finished.json: not a fedpart completion record"):
+        load_trained(run, torch.device("cpu"))
+    assert not load_run(run).finished and load_run(finished).finished
+    (run / FINISHED_FILE).write_text('{"rounds": "one"}')
+    assert not load_run(run).finished
+    shutil.copy(finished / FINISHED_FILE, run / FINISHED_FILE)
+    (run / "model.pt").unlink()
+    with pytest.raises(fedpart.InputError, match="finished, but its model.pt is missing"):
+        load_trained(run, torch.device("cpu"))
+    (run / "config.json").write_text("[]")
+    with pytest.raises(fedpart.InputError, match="config.json: not a fedpart run configuration"):
+        load_trained(run, torch.device("cpu"))
+
+
+def test_an_hf_model_directory_without_a_tokenizer_vocabulary_is_refused(parts, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    from fedpart.tasks.models import make_hf_task_model
+
+    model_dir = tmp_path / "tiny-bert"
+    model_dir.mkdir()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    (model_dir / "vocab.txt").write_text("\n".join([*specials, "the", "world", "news"]) + "\n")
+    tokenizer = transformers.BertTokenizerFast.from_pretrained(model_dir)
+    config = transformers.BertConfig(vocab_size=len(tokenizer), hidden_size=8, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=16)
+    transformers.BertModel(config).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    table = pq.read_table(parts / "test.parquet")
+    make_hf_task_model("tc", str(model_dir)).fit([table])  # with its tokenizer: loads
+    for name in ("tokenizer.json", "vocab.txt"):
+        (model_dir / name).unlink()  # weights and config only (tokenizer_config.json stays)
+    with pytest.raises(fedpart.InputError, match="cannot load its Hugging Face tokenizer .no vocabulary file"):
+        make_hf_task_model("tc", str(model_dir)).fit([table])
+    (model_dir / "vocab.txt").write_text("\n".join(specials) + "\n")  # special tokens only
+    with pytest.raises(fedpart.InputError, match="its vocabulary holds only its 5 special tokens"):
+        make_hf_task_model("tc", str(model_dir)).fit([table])
+    result = invoke("train", parts, "--task", "tc", "--device", "cpu", "--clients-per-round", "2",
+                    "--hf-model", model_dir, "--out", tmp_path / "r")
+    assert_one_line_error(result, "cannot load its Hugging Face tokenizer")
+    assert not (tmp_path / "r").exists()

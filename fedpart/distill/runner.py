@@ -35,6 +35,7 @@ import pyarrow as pa
 import torch
 
 from fedpart.errors import InputError
+from fedpart.io.output_dir import check_output_not_over_inputs
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.tasks.models import get_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
@@ -50,8 +51,9 @@ from fedpart.train.runner import (
     resolve_device,
     run_evaluation_file,
     run_rounds,
-    verify_partition,
+    shard_table,
 )
+from fedpart.verify import verify_partition
 
 CDA_MODES = ("none", "one-sided", "two-sided")
 DISTILLABLE_TASKS = ("lm", "tc")
@@ -201,15 +203,15 @@ def _permutation(task: TaskModel, device: torch.device) -> torch.Tensor:
     return identity_permutation(len(task.labels)).to(device)  # type: ignore[attr-defined]
 
 
-def _tables_of(data: Path, task: str) -> tuple[list[pa.Table], Path | None]:
+def _tables_of(data: Path, task: str, teacher_dir: Path) -> tuple[list[pa.Table], Path | None]:
     """Client tables of a partition directory (its shards checked against the manifest; and its
     test split), or one table of a data file."""
     if (data / MANIFEST_FILE).is_file():
         manifest = Manifest.read(data)
-        check_partition_task(data, manifest, task)
+        check_partition_task(data, manifest, task, teacher=teacher_dir)
         verify_partition(data, manifest)
         test = data / manifest.test.file if manifest.test is not None else None
-        return [canonical_table(data / c.file, task) for c in manifest.clients], test
+        return [shard_table(data, c, task) for c in manifest.clients], test
     if not data.is_file():
         raise InputError(f"{data}: no such file or partition directory (--data)")
     from fedpart.tasks import get_task
@@ -252,12 +254,14 @@ def distill(
     Raises:
         InputError: the teacher is not a finished ``lm``/``tc`` run, ``data`` is missing or a
         modified partition, or ``--algo fedavg/fedprox`` is asked for on a single file.
-        OutputError: as :func:`fedpart.train.runner.check_run_dir`.
+        OutputError: as :func:`fedpart.train.runner.check_run_dir`; ``out`` is or contains an
+        input (teacher, data, evaluation data).
     """
     teacher_dir, data = Path(teacher_dir), Path(data)
     torch_device = resolve_device(device)
     check_run_dir(Path(out), resume, overwrite)
     teacher_task, teacher, teacher_config = load_trained(teacher_dir, torch_device)
+    check_output_not_over_inputs(Path(out), [p for p in (teacher_dir, data, eval_data) if p is not None])
     if teacher_task.name not in DISTILLABLE_TASKS:
         raise InputError(f"{teacher_dir}: a --task {teacher_task.name} run; distil lm or tc teachers")
     for parameter in teacher.parameters():
@@ -265,8 +269,10 @@ def distill(
     student = _student_of(teacher_task, teacher_dir, distill_config.student_size)
     if config.algo != "centralized" and not (data / MANIFEST_FILE).is_file():
         raise InputError(f"{data}: --algo {config.algo} needs a partition directory of client shards as --data")
-    tables, partition_test = _tables_of(data, teacher_task.name)
+    tables, partition_test = _tables_of(data, teacher_task.name, teacher_dir)
     test_path = _evaluation_path(eval_data, partition_test, teacher_config, teacher_dir)
+    # the teacher's evaluation data and --hf-model directory are read too
+    check_output_not_over_inputs(Path(out), [test_path, *filter(None, [teacher_config.get("hf_model")])])
     task = DistillationTask(student, teacher, distill_config, _permutation(teacher_task, torch_device))
     run_config = {"task": teacher_task.name, "teacher": str(teacher_dir.resolve()), "data": str(data.resolve()),
                   "eval_data": str(test_path.resolve()), "model_size": distill_config.student_size,

@@ -74,8 +74,8 @@ def train_partition(
     dict and the shard's row count (the averaging weight).
     """
     task_model, model = load_task(task, state_dir)
-    shard, _ = client_shard(partition_dir, partition)
-    data = featurized_shard(task, state_dir, task_model, shard)
+    record, _ = client_shard(partition_dir, partition)
+    data = featurized_shard(task, state_dir, task_model, partition_dir, record)
     model.load_state_dict(weights)
     start = parameters_to_vector(model.parameters()).detach().clone()
     updated = local_update(

@@ -15,12 +15,13 @@ from typing import Any
 import torch
 
 from fedpart.errors import InputError
-from fedpart.manifest import Manifest
+from fedpart.manifest import Manifest, ShardRecord
 from fedpart.tasks.models import get_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
-from fedpart.train.runner import canonical_table
+from fedpart.train.runner import shard_table
+from fedpart.verify import verify_partition
 
-# (task, state dir) -> (task adapter, model); (task, state dir, shard path) -> featurised shard
+# (task, state dir) -> (task adapter, model); (task, state dir, shard file) -> featurised shard
 _TASKS: dict[tuple[str, str], tuple[TaskModel, torch.nn.Module]] = {}
 _SHARDS: dict[tuple[str, str, str], Batch] = {}
 
@@ -33,9 +34,9 @@ def prepare_task_state(partition_dir: str | os.PathLike[str], task: str, out: st
     ``task-state-dir``).
     """
     partition_dir, out = Path(partition_dir), Path(out)
-    manifest = Manifest.read(partition_dir)
+    manifest = verify_partition(partition_dir)  # every shard as the manifest records it
     task_model = get_task_model(task)()
-    task_model.fit([canonical_table(partition_dir / c.file, task) for c in manifest.clients])
+    task_model.fit([shard_table(partition_dir, c, task) for c in manifest.clients])
     out.mkdir(parents=True, exist_ok=True)
     task_model.save(out)
     return task_model
@@ -57,21 +58,24 @@ def load_task(task: str, state_dir: Path) -> tuple[TaskModel, torch.nn.Module]:
     return _TASKS[key]
 
 
-def client_shard(partition_dir: Path, partition_id: int) -> tuple[Path, int]:
-    """The shard file and row count of client ``partition_id``."""
+def client_shard(partition_dir: Path, partition_id: int) -> tuple[ShardRecord, int]:
+    """The manifest record and row count of client ``partition_id``."""
     manifest = Manifest.read(partition_dir)
     if not 0 <= partition_id < manifest.num_clients:
         raise InputError(f"{partition_dir}: no client {partition_id}; node config partition-id must be in "
                          f"0..{manifest.num_clients - 1}")
     record = manifest.clients[partition_id]
-    return partition_dir / record.file, record.rows
+    return record, record.rows
 
 
-def featurized_shard(task: str, state_dir: Path, task_model: TaskModel, path: Path) -> Batch:
-    """The featurised rows of one shard on the CPU (cached per process)."""
-    key = (task, str(state_dir), str(path))
+def featurized_shard(
+    task: str, state_dir: Path, task_model: TaskModel, partition_dir: Path, record: ShardRecord
+) -> Batch:
+    """The featurised rows of one shard (its file, or a Ray shard's listed parts) on the CPU (cached
+    per process)."""
+    key = (task, str(state_dir), str(partition_dir / record.file))
     if key not in _SHARDS:
-        _SHARDS[key] = task_model.featurize(canonical_table(path, task), torch.device("cpu"))
+        _SHARDS[key] = task_model.featurize(shard_table(partition_dir, record, task), torch.device("cpu"))
     return _SHARDS[key]
 
 
@@ -81,5 +85,5 @@ def test_split(partition_dir: Path, task: str, task_model: TaskModel) -> tuple[B
     if manifest.test is None:
         raise InputError(f"{partition_dir}: has no test split; partition with --test-frac F so the "
                          "ServerApp can evaluate")
-    table = canonical_table(partition_dir / manifest.test.file, task)
+    table = shard_table(partition_dir, manifest.test, task)
     return task_model.featurize(table, torch.device("cpu")), table

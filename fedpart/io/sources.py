@@ -12,7 +12,6 @@ position in that stream, so it is stable for the same input.
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from fedpart.errors import InputError
+from fedpart.verify import sha256_of
 
 DEFAULT_BATCH_ROWS = 65_536
 HF_PREFIX = "hf://"
@@ -152,13 +152,9 @@ def input_files(source: Source) -> list[str]:
     return list(source.files)
 
 
-def sha256_file(path: str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes (see :func:`fedpart.verify.sha256_of`)."""
+    return sha256_of(path)
 
 
 FileHasher = Callable[[Sequence[str]], list[str]]

@@ -229,7 +229,13 @@ def format_bias_table(results: Sequence[RunBias]) -> str:
 
 def write_bias_plot(results: Sequence[RunBias], path: str | os.PathLike[str]) -> Path:
     """Bias against utility, one point per run with its bootstrap interval: mean |polarity| vs
-    perplexity for lm runs, flip rate vs accuracy for tc runs (one panel per task present)."""
+    perplexity for lm runs, flip rate vs accuracy for tc runs (one panel per task present).
+
+    Returns the file written (:func:`fedpart.figures.plot_path`: ``.png`` added to a name without
+    extension). Raises InputError for an extension that is not a plot format, before drawing."""
+    from fedpart.figures import plot_path, save_figure
+
+    plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -253,7 +259,7 @@ def write_bias_plot(results: Sequence[RunBias], path: str | os.PathLike[str]) ->
         ax.set_ylabel(bias.replace("_", " ") + " (lower is fairer)")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)

@@ -53,6 +53,8 @@ def load_run(path: str | Path) -> RunSummary:
         config = json.loads(config_file.read_text(encoding="utf-8"))
     except ValueError as error:
         raise InputError(f"{config_file}: malformed JSON ({error})") from error
+    if not isinstance(config, dict):
+        raise InputError(f"{config_file}: not a fedpart run configuration (a JSON object); the file was edited")
     return RunSummary(str(path), config, records, finished=is_finished_run(path))
 
 
@@ -77,7 +79,15 @@ def format_report(runs: list[RunSummary]) -> str:
 
 
 def write_report_plot(runs: list[RunSummary], path: str | Path) -> Path:
-    """Main metric against round, one line per run."""
+    """Main metric against round, one line per run; return the file written
+    (:func:`fedpart.figures.plot_path`: ``.png`` added to a name without extension).
+
+    Raises:
+        InputError: an extension that is not a plot format, before drawing.
+    """
+    from fedpart.figures import plot_path, save_figure
+
+    plot_path(path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,7 +104,7 @@ def write_report_plot(runs: list[RunSummary], path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)

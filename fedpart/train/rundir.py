@@ -18,7 +18,8 @@ CHECKPOINT_FILE = "checkpoint.pt"
 MODEL_FILE = "model.pt"
 #: the completion record, written after ``model.pt`` when the last round is done
 FINISHED_FILE = "finished.json"
-#: files that make a directory an earlier run which ``--overwrite`` may replace
+#: files that make a directory an earlier run which ``--overwrite`` may replace (when they hold what
+#: fedpart writes there: see :func:`is_run_dir`)
 RUN_MARKERS = (CONFIG_FILE, METRICS_FILE)
 
 
@@ -48,10 +49,50 @@ def parse_metrics(path: Path, allow_partial_last: bool = False) -> list[dict[str
     return records
 
 
-def is_finished_run(run_dir: str | os.PathLike[str]) -> bool:
-    """Whether ``run_dir`` holds a finished run: its ``finished.json`` completion record, or -- runs
-    without checkpoints, e.g. the Flower runtime's -- a ``model.pt`` without a ``checkpoint.pt``."""
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; ``None`` when it is missing, unreadable or not a JSON object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """``run_dir/config.json`` when it is a run's configuration (a JSON object with a ``task``), else ``None``."""
+    config = read_json_object(Path(run_dir) / CONFIG_FILE)
+    return config if config is not None and isinstance(config.get("task"), str) else None
+
+
+def is_run_dir(run_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``run_dir`` holds an earlier run that ``--overwrite`` may replace: a run configuration
+    (:func:`read_run_config`), or a ``metrics.jsonl`` whose first line is a metrics record. Files
+    that merely have these names (``{}``, garbage) do not count."""
     run_dir = Path(run_dir)
-    if (run_dir / FINISHED_FILE).is_file():
+    if read_run_config(run_dir) is not None:
         return True
+    try:
+        with open(run_dir / METRICS_FILE, encoding="utf-8") as handle:
+            record = json.loads(handle.readline())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and "round" in record and isinstance(record.get("metrics"), dict)
+
+
+def read_finished_record(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """``run_dir/finished.json`` when it is a completion record (a JSON object with an integer
+    ``rounds`` and the ``model`` file name), else ``None``."""
+    record = read_json_object(Path(run_dir) / FINISHED_FILE)
+    if record is None or not isinstance(record.get("rounds"), int) or not isinstance(record.get("model"), str):
+        return None
+    return record
+
+
+def is_finished_run(run_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``run_dir`` holds a finished run: a valid ``finished.json`` completion record
+    (:func:`read_finished_record`), or -- runs without checkpoints, e.g. the Flower runtime's -- no
+    ``finished.json`` and a ``model.pt`` without a ``checkpoint.pt``."""
+    run_dir = Path(run_dir)
+    if (run_dir / FINISHED_FILE).exists():
+        return read_finished_record(run_dir) is not None
     return (run_dir / MODEL_FILE).is_file() and not (run_dir / CHECKPOINT_FILE).exists()

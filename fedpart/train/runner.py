@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import warnings
@@ -31,9 +32,8 @@ import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from fedpart.errors import InputError, OutputError
-from fedpart.io.output_dir import check_output_path
-from fedpart.io.sources import sha256_file
-from fedpart.manifest import MANIFEST_FILE, Manifest, parts_digest
+from fedpart.io.output_dir import check_output_not_over_inputs
+from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.tasks import ColumnMap, get_task
 from fedpart.tasks.models import make_hf_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
@@ -46,8 +46,11 @@ from fedpart.train.rundir import (  # noqa: F401 - CONFIG_FILE, METRICS_FILE, MO
     MODEL_FILE,
     RUN_MARKERS,
     is_finished_run,
+    is_run_dir,
     parse_metrics,
+    read_run_config,
 )
+from fedpart.verify import verify_partition  # noqa: F401 - re-exported: distill and older callers import it here
 
 #: ``config.json`` settings that are paths: compared resolved on ``--resume``
 PATH_SETTINGS = ("partition", "eval_data", "teacher", "data")
@@ -76,6 +79,19 @@ def canonical_table(path: Path, task: str) -> pa.Table:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{path}: not a readable Parquet file ({str(error).splitlines()[0]})") from error
+    return _to_canonical(table, task, path)
+
+
+def shard_table(partition_dir: Path, record: ShardRecord, task: str) -> pa.Table:
+    """One shard in the task's canonical columns: its file, or the part files the manifest lists for
+    a Ray shard (a directory), in order -- never other files that may lie in that directory."""
+    if record.parts is None:
+        return canonical_table(partition_dir / record.file, task)
+    tables = [canonical_table(partition_dir / name, task) for name in record.part_files]
+    return pa.concat_tables(tables) if tables else canonical_table(partition_dir / record.file, task)
+
+
+def _to_canonical(table: pa.Table, task: str, path: Path) -> pa.Table:
     bound = get_task(task).bind(table.schema, ColumnMap(), str(path))
     batches = [bound.to_canonical(batch) for batch in table.to_batches()]
     return pa.Table.from_batches(batches, schema=bound.schema)
@@ -89,41 +105,20 @@ class RunData:
     test_table: pa.Table
 
 
-def verify_partition(partition_dir: Path, manifest: Manifest) -> None:
-    """Check that every shard file (clients and test split; each part of a multi-part shard) exists
-    and has the sha256 recorded in the manifest, hashing in 1 MiB chunks.
-
-    Raises:
-        InputError: naming the first missing or modified shard file.
-    """
-    for record in [*manifest.clients, *([manifest.test] if manifest.test is not None else [])]:
-        parts = record.parts if record.parts is not None else [{"file": record.file, "sha256": record.sha256}]
-        for part in parts:
-            _verify_shard_file(partition_dir, part["file"], part["sha256"])
-        if record.parts is not None and parts_digest(record.parts) != record.sha256:
-            raise InputError(f"{partition_dir / MANIFEST_FILE}: the part listing of {record.file} does not match its "
-                             "sha256; the partition was modified or corrupted; re-run `fedpart partition`")
-
-
-def _verify_shard_file(partition_dir: Path, file: str, sha256: str) -> None:
-    path = partition_dir / file
-    if not path.is_file():
-        raise InputError(f"{path}: shard listed in {MANIFEST_FILE} is missing; the partition was modified or "
-                         "corrupted; re-run `fedpart partition`")
-    if sha256_file(str(path)) != sha256:
-        raise InputError(f"{path}: shard does not match the sha256 in {MANIFEST_FILE}; the partition was modified "
-                         "or corrupted; re-run `fedpart partition`")
-
-
-def check_partition_task(partition_dir: Path, manifest: Manifest, task: str) -> None:
+def check_partition_task(partition_dir: Path, manifest: Manifest, task: str, teacher: Path | None = None) -> None:
     """Refuse a partition made with another ``--task`` (its shards hold that task's columns).
 
     A ``tc`` partition may be read as ``lm``: language modelling on the texts of a classification
     corpus is legitimate (the labels are ignored). Partitions made without ``--task`` are mapped by
-    :func:`canonical_table`.
+    :func:`canonical_table`. ``teacher``: the partition is ``distill --data`` for that teacher run,
+    whose task fixes ``task`` (the message says so instead of suggesting another ``--task``).
     """
     if manifest.task is None or manifest.task == task or (task == "lm" and manifest.task == "tc"):
         return
+    if teacher is not None:
+        raise InputError(f"{partition_dir} was made with --task {manifest.task}, but the teacher {teacher} is a "
+                         f"--task {task} run; distil it on data of its task (a partition made with --task {task}, "
+                         "or a data file)")
     raise InputError(f"{partition_dir} was made with --task {manifest.task}; train it with --task {manifest.task} "
                      "(or re-partition)")
 
@@ -137,20 +132,32 @@ def read_evaluation_table(path: Path, task: str) -> pa.Table:
     """
     if not path.exists():  # a file, or a directory of part files (Ray engine)
         raise InputError(f"{path}: no such evaluation file")
-    if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
-        table = canonical_table(path, task)
-    else:
-        from fedpart.tasks import get_task
-
-        try:
+    try:
+        if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
+            table = canonical_table(path, task)
+        else:
             source = get_task(task).open(str(path))
             table = pa.Table.from_batches(list(source.iter_batches()), schema=source.schema)
-        except InputError as error:
-            raise InputError(f"{error} (evaluation data: Parquet, or CSV/TSV/JSONL with the task's columns; "
-                             f"write other layouts with `fedpart convert --task {task}`)") from error
+    except InputError as error:
+        raise InputError(_evaluation_hint(str(error), path, task)) from error
     if table.num_rows == 0:
         raise InputError(f"{path}: the evaluation data has no rows")
     return table
+
+
+def _evaluation_hint(message: str, path: Path, task: str) -> str:
+    """``message`` about unreadable evaluation data, with what to do: the readers' hint "name it
+    with --text-col" names an option of ``partition``/``convert``, which ``train`` lacks."""
+    def convert(flag: str) -> str:
+        return f"`fedpart convert {path} --task {task}{flag} --out FILE.parquet`"
+
+    message = message.replace(", or pass --format", "")  # the suffix below says how to convert it
+    hinted, count = re.subn(r"; name it with (--[\w-]+)", lambda match: "; write it in the task's columns with "
+                            f"{convert(f' {match.group(1)} COLUMN')} and pass --eval-data FILE.parquet", message)
+    if count:
+        return hinted
+    return (f"{message} (evaluation data: Parquet, or CSV/TSV/JSONL with the task's columns; write other "
+            f"layouts with {convert('')})")
 
 
 def check_evaluation_labels(table: pa.Table, task_model: TaskModel, path: Path) -> None:
@@ -173,7 +180,7 @@ def _load_data(
     partition_dir: Path, manifest: Manifest, task: str, task_model: TaskModel, device: torch.device,
     eval_data: str | None, fit: bool,
 ) -> RunData:
-    tables = [canonical_table(partition_dir / c.file, task) for c in manifest.clients]
+    tables = [shard_table(partition_dir, c, task) for c in manifest.clients]
     if eval_data is not None:
         test_path = Path(eval_data)
     elif manifest.test is not None:
@@ -253,12 +260,14 @@ def train(
     ``fedpart[hf]``).
 
     Raises:
-        InputError: bad partition directory (missing or modified shards, made with another task),
-        evaluation data, device or options. OutputError: ``out`` exists without
-        ``resume``/``overwrite``, or ``resume`` with a different configuration.
+        InputError: bad partition directory (missing, modified or unlisted shard files, made with
+        another task), evaluation data, device or options. OutputError: ``out`` exists without
+        ``resume``/``overwrite``, is or contains an input (partition, evaluation data, model
+        directory), or ``resume`` with a different configuration.
     """
     partition_dir = Path(partition_dir)
     manifest = Manifest.read(partition_dir)
+    check_output_not_over_inputs(Path(out), [p for p in (partition_dir, eval_data, hf_model) if p is not None])
     check_partition_task(partition_dir, manifest, task)
     torch_device = resolve_device(device)
     if hf_model is not None and model_size is not None:
@@ -286,8 +295,8 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
     """Validate the run directory before anything is written; return whether to resume from its checkpoint.
 
     ``resume`` without a checkpoint starts afresh in a missing or empty directory. ``overwrite``
-    replaces only an earlier run (a directory with ``config.json`` or ``metrics.jsonl``) or an
-    empty directory, never an unrelated one.
+    replaces only an earlier run (see :func:`fedpart.train.rundir.is_run_dir`) or an empty
+    directory, never an unrelated one.
 
     Raises:
         InputError: ``resume`` and ``overwrite`` together. OutputError: ``out`` is a file, holds a
@@ -299,8 +308,9 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory; remove it or choose another --out")
     if resume and (out / CHECKPOINT_FILE).is_file():
-        if not (out / CONFIG_FILE).is_file():
-            raise OutputError(f"{out}: has a {CHECKPOINT_FILE} but no {CONFIG_FILE}; cannot --resume it")
+        if read_run_config(out) is None:
+            raise OutputError(f"{out}: has a {CHECKPOINT_FILE} but no valid {CONFIG_FILE} (a JSON object with the "
+                              "run's settings); cannot --resume it: pass --overwrite to start again")
         return True
     if not out.exists() or not any(out.iterdir()):
         return False
@@ -308,8 +318,11 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
         raise OutputError(f"{out}: has no {CHECKPOINT_FILE} to --resume from; pass --overwrite to start again")
     if not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to start again or --resume to continue")
-    marker = next((m for m in RUN_MARKERS if (out / m).is_file()), CONFIG_FILE)
-    check_output_path(out, overwrite, marker)
+    if not is_run_dir(out):
+        raise OutputError(
+            f"{out}: is not empty and has no {CONFIG_FILE} or {METRICS_FILE} written by fedpart, so it is not an "
+            "earlier fedpart output; --overwrite only replaces those: choose another --out or empty it yourself"
+        )
     return False
 
 
@@ -388,7 +401,7 @@ def run_rounds(
     resuming = check_run_dir(out, resume, overwrite)
     start_round, state = 0, None
     if resuming:
-        saved = json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+        saved = read_run_config(out) or {}  # checked by check_run_dir
         current = json.loads(json.dumps(run_config, default=str))
         differing = sorted(k for k in current if k != "rounds" and not _same_setting(k, saved.get(k), current[k]))
         if differing:
@@ -485,10 +498,18 @@ def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple
     config_file, model_file = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
     if not config_file.is_file():
         raise InputError(f"{run_dir}: not a finished fedpart run (no {CONFIG_FILE})")
-    if not model_file.is_file() or not is_finished_run(run_dir):
+    config = read_run_config(run_dir)
+    if config is None:
+        raise InputError(f"{config_file}: not a fedpart run configuration (a JSON object with the run's task); "
+                         "the file was edited or damaged: train the run again")
+    if (run_dir / FINISHED_FILE).exists() and not is_finished_run(run_dir):
+        raise InputError(f"{run_dir / FINISHED_FILE}: not a fedpart completion record (a JSON object with rounds "
+                         "and model); the file was edited or damaged: train the run again")
+    if not is_finished_run(run_dir):
         raise InputError(f"{run_dir}: an unfinished run (no {FINISHED_FILE}: it stopped or failed before its last "
                          "round); finish it with `fedpart train ... --resume` or train it again")
-    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if not model_file.is_file():
+        raise InputError(f"{run_dir}: finished, but its {MODEL_FILE} is missing (moved or deleted); train it again")
     if config.get("hf_model"):
         task_model = make_hf_task_model(config["task"], config["hf_model"])
     else:

@@ -70,6 +70,17 @@ def import_transformers() -> Any:
     return transformers
 
 
+#: files that hold a tokenizer's vocabulary (``tokenizer_config.json`` and ``special_tokens_map.json``
+#: do not: without one of these, transformers builds a tokenizer of special tokens only)
+TOKENIZER_FILE_PATTERNS = ("tokenizer.json", "vocab*", "spiece*", "merges*", "sentencepiece*", "*.model", "*.spm",
+                           "*.tiktoken", "*.bpe")
+
+
+def has_tokenizer_files(directory: Path) -> bool:
+    """Whether ``directory`` holds a tokenizer vocabulary file (:data:`TOKENIZER_FILE_PATTERNS`)."""
+    return any(path.is_file() for pattern in TOKENIZER_FILE_PATTERNS for path in Path(directory).glob(pattern))
+
+
 def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
@@ -166,6 +177,12 @@ class HFTaskModel(TaskModel):
         self.labels = self.fit_labels(tables)
 
     def _load_tokenizer(self, directory: Path) -> Any:
+        if not has_tokenizer_files(directory):
+            raise InputError(
+                f"{directory}: cannot load its Hugging Face tokenizer (no vocabulary file: tokenizer.json, "
+                "vocab.txt, vocab.json with merges.txt, spiece.model, ...; transformers would build an empty one "
+                "that reads every word as unknown); save one there with tokenizer.save_pretrained"
+            )
         try:
             tokenizer = self.transformers.AutoTokenizer.from_pretrained(directory, local_files_only=True)
         except (OSError, ValueError, KeyError, TypeError) as error:
@@ -173,6 +190,13 @@ class HFTaskModel(TaskModel):
                 f"{directory}: cannot load its Hugging Face tokenizer ({_first_line(error)}); "
                 "save one there with tokenizer.save_pretrained"
             ) from error
+        specials = set(tokenizer.all_special_tokens)
+        if not any(token not in specials for token in tokenizer.get_vocab()):
+            raise InputError(
+                f"{directory}: cannot load its Hugging Face tokenizer (its vocabulary holds only its "
+                f"{len(specials)} special tokens, so every word would be unknown); save a complete one there "
+                "with tokenizer.save_pretrained"
+            )
         if not getattr(tokenizer, "is_fast", False):
             raise InputError(f"{directory}: fedpart needs a fast tokenizer (tokenizer.json) for offsets and word ids")
         if self.needs_pad_token and tokenizer.pad_token is None:
