@@ -336,3 +336,14 @@ def test_augmented_manifest_names_the_source_portably(partition, tmp_path, monke
     assert augmentation["source_partition"] == partition.name
     assert augmentation["source_manifest_sha256"] == fedpart.io.sources.sha256_file(str(partition / "manifest.json"))
     assert str(tmp_path) not in manifests["abs"].decode() and str(partition.parent) not in manifests["abs"].decode()
+
+
+def test_a_modified_partition_is_refused_before_augmenting(tmp_path, partition):
+    import shutil
+
+    copy = tmp_path / "p"
+    shutil.copytree(partition, copy)
+    shutil.copy(copy / "clients" / "client-00001.parquet", copy / "clients" / "client-00000.parquet")
+    result = run(str(copy), "--out", str(tmp_path / "cf"))
+    assert result.exit_code == 2 and "client-00000.parquet" in result.output and "sha256" in result.output
+    assert not (tmp_path / "cf").exists()

@@ -46,6 +46,7 @@ from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_input
 from fedpart.io.sources import FORMAT_BY_EXTENSION, ReadOptions, Source, open_source, sha256_file
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
+from fedpart.verify import verify_partition
 
 #: The report that an augmented directory of files (or of Ray part files) holds beside its data: it
 #: marks the directory as an augment output, the only kind of non-empty directory (besides a
@@ -214,7 +215,8 @@ def augment_counterfactual(
             f"{spec}: is a partition (its shards are already in the task's columns); "
             "drop --drop-invalid and the --*-col options"
         )
-    if partition_input:
+    if partition_input:  # a modified shard would be augmented into a manifest with fresh checksums
+        verify_partition(spec)
         options = _partition_task_options(Path(spec), options, task)
     if engine == "ray":
         from fedpart.raydata.augment import augment_on_ray
