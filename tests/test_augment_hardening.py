@@ -347,3 +347,20 @@ def test_a_modified_partition_is_refused_before_augmenting(tmp_path, partition):
     result = run(str(copy), "--out", str(tmp_path / "cf"))
     assert result.exit_code == 2 and "client-00000.parquet" in result.output and "sha256" in result.output
     assert not (tmp_path / "cf").exists()
+
+
+def test_the_report_names_pair_files_by_name_and_sha256(tmp_path, monkeypatch):
+    import hashlib
+
+    pairs = tmp_path / "extra.tsv"
+    pairs.write_text("queen\tking\n", encoding="utf-8")
+    corpus = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": ["The queen spoke."]}), corpus)
+    monkeypatch.chdir(tmp_path)
+    for name, spec in (("a", str(pairs)), ("b", "extra.tsv")):
+        result = run(str(corpus), "--text-col", "text", "--pairs", spec, "--out", f"{name}.parquet",
+                     "--report", f"{name}.json")
+        assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert report["pair_files"] == [f"extra.tsv sha256:{hashlib.sha256(pairs.read_bytes()).hexdigest()}"]
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fedpart.errors import OutputError
+from fedpart.verify import sha256_of
 
 REPORT_SCHEMA_VERSION = 1
 TOP_UNKNOWN = 20
@@ -165,6 +166,12 @@ class CounterfactualReport:
         return "\n".join(lines)
 
 
+def portable_file(path: str | os.PathLike[str]) -> str:
+    """How a report names an input file such as a ``--pairs`` list: its name and sha256, not the path
+    as typed, so reports (and the manifests that copy them) do not depend on the working directory."""
+    return f"{os.path.basename(os.fspath(path))} sha256:{sha256_of(path)}"
+
+
 def build_report(
     counts: ReportCounts,
     *,
@@ -189,7 +196,7 @@ def build_report(
         names=names,
         lexicon_version=lexicon_version,
         lexicon_pairs=lexicon_pairs,
-        pair_files=list(pair_files),
+        pair_files=[portable_file(path) for path in pair_files],
         tagger=counts.tagger,
         rows_read=counts.rows_read,
         rows_written=counts.rows_written,
