@@ -8,7 +8,6 @@ under ``fedpart --debug``. Nothing heavy (torch, spaCy, datasets) is imported at
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import click
 
 from fedpart._version import __version__
+from fedpart.checks import check_finite, check_seed
 from fedpart.errors import FedpartError, InputError, OutputError
 
 SCHEMES = ("iid", "dirichlet", "label-count", "quantity", "natural", "cluster")
@@ -48,10 +48,7 @@ class FiniteFloat(click.ParamType):
     name = "float"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        number = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):
-            raise InputError(f"{_flag(param)} must be a finite number, got {value!r}")
-        return number
+        return check_finite(click.FLOAT.convert(value, param, ctx), _flag(param))
 
 
 class Seed(click.ParamType):
@@ -59,17 +56,15 @@ class Seed(click.ParamType):
     anything else is a one-line :class:`InputError`."""
 
     name = "integer"
-    MAX = 2**63 - 1
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         try:
             number = int(value)
         except (TypeError, ValueError):
             number = None
-        if isinstance(value, bool) or number is None or not 0 <= number <= self.MAX or (
-                isinstance(value, float) and value != number):
-            raise InputError(f"{_flag(param)} must be an integer from 0 to {self.MAX} (2**63 - 1), got {value!r}")
-        return number
+        if isinstance(value, bool) or number is None or (isinstance(value, float) and value != number):
+            number = value  # refused below, with the value as given
+        return check_seed(number, _flag(param))
 
 
 FINITE_FLOAT = FiniteFloat()

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 
 from fedpart._version import __version__
 from fedpart.assign import RowAssigner
+from fedpart.checks import check_seed
 from fedpart.counting import CountResult, ValueCounts, count_values
 from fedpart.errors import InputError, OutputError, PlanError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
@@ -32,7 +33,6 @@ from fedpart.io.sources import HF_PREFIX, ReadOptions, Source, input_files, open
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.partitioners import Partitioner, make_partitioner
-from fedpart.partitioners.params import check_seed
 from fedpart.plan import Plan, draw_plan
 
 ProgressFactory = Callable[[str, int | None], Any]

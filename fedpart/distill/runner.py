@@ -24,7 +24,6 @@ the server would hold the teacher and send its (perturbed) soft targets with the
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -34,6 +33,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import torch
 
+from fedpart.checks import check_finite
 from fedpart.errors import InputError
 from fedpart.io.output_dir import check_output_not_over_inputs
 from fedpart.manifest import MANIFEST_FILE, Manifest
@@ -80,8 +80,7 @@ class DistillConfig:
         if self.teacher_perturb not in MODES:
             raise InputError(f"--teacher-perturb must be one of {', '.join(MODES)}, got {self.teacher_perturb!r}")
         for name in ("temperature", "alpha_kd", "alpha_lm"):  # nan passes every comparison below
-            if not math.isfinite(getattr(self, name)):
-                raise InputError(f"--{name.replace('_', '-')} must be a finite number, got {getattr(self, name)}")
+            check_finite(getattr(self, name), f"--{name.replace('_', '-')}")
         if self.temperature <= 0:
             raise InputError(f"--temperature must be > 0, got {self.temperature}")
         if self.alpha_kd < 0 or self.alpha_lm < 0 or self.alpha_kd + self.alpha_lm == 0:

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from fedpart.checks import MAX_SEED, check_seed  # noqa: F401 - re-exported with the other parameter checks
 from fedpart.errors import InputError, PlanError
 
 
@@ -15,17 +16,6 @@ def check_int_at_least(value: object, flag: str, minimum: int) -> int:
         raise InputError(f"{flag} must be an integer, got {value!r}")
     if value < minimum:
         raise InputError(f"{flag} must be at least {minimum}, got {value}")
-    return int(value)
-
-
-#: the largest seed: seeds are non-negative 64-bit integers (numpy's SeedSequence entropy, torch.manual_seed)
-MAX_SEED = 2**63 - 1
-
-
-def check_seed(value: object, flag: str = "--seed") -> int:
-    """Return ``value`` as an int, or raise :class:`InputError` unless it is an integer in ``[0, MAX_SEED]``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value <= MAX_SEED:
-        raise InputError(f"{flag} must be an integer from 0 to {MAX_SEED} (2**63 - 1), got {value!r}")
     return int(value)
 
 

@@ -23,7 +23,6 @@ counterfactual **flip rate** and the mean absolute change of the probability of 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from typing import Any
 import torch
 
 from fedpart.errors import InputError
-from fedpart.partitioners.params import check_seed
+from fedpart.checks import check_finite, check_seed
 from fedpart.train.runner import (
     check_evaluation_labels,
     load_trained,
@@ -60,8 +59,7 @@ class BiasEvalOptions:
     def __post_init__(self) -> None:
         if self.samples < 1 or self.max_new_tokens < 1:
             raise InputError("--samples and --max-new-tokens must be at least 1")
-        if not math.isfinite(self.temperature):  # nan passes the comparison below
-            raise InputError(f"--temperature must be a finite number, got {self.temperature}")
+        check_finite(self.temperature, "--temperature")  # nan passes the comparison below
         if self.temperature < 0 or self.top_k < 1:
             raise InputError("--temperature must be >= 0 and --top-k at least 1")
         check_seed(self.seed)

@@ -18,7 +18,6 @@ uninterrupted one. Parameters stay on the training device.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ from torch.nn.utils import vector_to_parameters
 from torch.optim.sgd import sgd
 
 from fedpart.errors import InputError
-from fedpart.partitioners.params import check_seed
+from fedpart.checks import check_finite, check_seed
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 ALGORITHMS = ("fedavg", "fedprox", "centralized")
@@ -70,8 +69,7 @@ class FederatedConfig:
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1")
         for name in ("lr", "mu", "server_lr"):  # nan passes every comparison below
-            if not math.isfinite(getattr(self, name)):
-                raise InputError(f"--{name.replace('_', '-')} must be a finite number, got {getattr(self, name)}")
+            check_finite(getattr(self, name), f"--{name.replace('_', '-')}")
         if self.lr <= 0 or self.server_lr <= 0:
             raise InputError("--lr and --server-lr must be > 0")
         if self.mu < 0:  # mu = 0 is allowed: FedProx then equals FedAvg
