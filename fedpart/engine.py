@@ -29,7 +29,7 @@ from fedpart.errors import InputError, OutputError, PlanError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
 from fedpart.io.shards import DEFAULT_BUFFER_BYTES, ShardWriter, WrittenShard
 from fedpart.io.prefetch import prefetch
-from fedpart.io.sources import HF_PREFIX, ReadOptions, Source, input_files, open_source
+from fedpart.io.sources import HF_PREFIX, ReadOptions, Source, input_files, open_source, portable_source
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.partitioners import Partitioner, make_partitioner
@@ -527,15 +527,6 @@ def row_codes(
     )
     labels = np.asarray(label_codes.to_numpy(), dtype=np.int64) if label_codes is not None else None
     return batch, keys, labels
-
-
-def portable_source(description: str) -> str:
-    """How the manifest names the input: a hub dataset as given, a local file, directory or glob by
-    its last path component (the fingerprint lists the files relative to it), so the manifest does
-    not depend on the working directory or on how the path was typed."""
-    if description.startswith(HF_PREFIX):
-        return description
-    return os.path.basename(os.path.abspath(description)) or description  # "." -> the directory's name
 
 
 def _summary(

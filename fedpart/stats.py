@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from fedpart.errors import OutputError
+from fedpart.figures import save_figure
 from fedpart.manifest import Manifest
 
 PLOT_FILE = "label_distribution.png"
@@ -133,7 +134,7 @@ def write_label_plot(manifest: Manifest, directory: str | Path) -> Path | None:
     fig.tight_layout()
     path = Path(directory) / PLOT_FILE
     try:
-        fig.savefig(path, metadata={"Software": None})
+        save_figure(fig, path)
     except OSError as error:
         raise OutputError(f"{path}: cannot write the plot ({error.strerror or error}); pass --no-plot") from error
     finally:

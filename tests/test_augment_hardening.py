@@ -20,6 +20,7 @@ from fedpart.augment.swapper import SwapperConfig
 from fedpart.augment.tagger import find_default_model, tagging_view
 from fedpart.cli import main
 from fedpart.io.sources import ReadOptions
+from fedpart.verify import sha256_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AG_NEWS = FIXTURES / "ag_news" / "sample.csv"
@@ -334,7 +335,7 @@ def test_augmented_manifest_names_the_source_portably(partition, tmp_path, monke
     assert len(set(manifests.values())) == 1
     augmentation = json.loads(manifests["abs"])["extra"]["augmentation"]
     assert augmentation["source_partition"] == partition.name
-    assert augmentation["source_manifest_sha256"] == fedpart.io.sources.sha256_file(str(partition / "manifest.json"))
+    assert augmentation["source_manifest_sha256"] == sha256_of(partition / "manifest.json")
     assert str(tmp_path) not in manifests["abs"].decode() and str(partition.parent) not in manifests["abs"].decode()
 
 

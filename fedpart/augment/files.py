@@ -43,10 +43,10 @@ from fedpart.augment.report import CounterfactualReport, ReportCounts, write_rep
 from fedpart.augment.stream import AugmentedStream, merged_report
 from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
-from fedpart.io.sources import FORMAT_BY_EXTENSION, ReadOptions, Source, open_source, sha256_file
+from fedpart.io.sources import FORMAT_BY_EXTENSION, ReadOptions, Source, open_source, portable_source
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
-from fedpart.verify import verify_partition
+from fedpart.verify import sha256_of, verify_partition
 
 #: The report that an augmented directory of files (or of Ray part files) holds beside its data: it
 #: marks the directory as an augment output, the only kind of non-empty directory (besides a
@@ -97,12 +97,7 @@ def check_output_apart(out: Path, spec: str) -> None:
     Raises:
         OutputError: naming the input.
     """
-    paths = input_paths(spec)
-    check_output_not_over_inputs(out, paths)
-    target = out.resolve()
-    for path in paths:
-        if path.is_dir() and path.resolve() in target.parents:
-            raise OutputError(f"{out}: lies inside the input directory {path}; choose an --out outside the input")
+    check_output_not_over_inputs(out, input_paths(spec))
 
 
 def check_file_output(out: Path, overwrite: bool) -> None:
@@ -215,9 +210,10 @@ def augment_counterfactual(
             f"{spec}: is a partition (its shards are already in the task's columns); "
             "drop --drop-invalid and the --*-col options"
         )
+    manifest = None
     if partition_input:  # a modified shard would be augmented into a manifest with fresh checksums
-        verify_partition(spec)
-        options = _partition_task_options(Path(spec), options, task)
+        manifest = verify_partition(spec)
+        options = _partition_task_options(Path(spec), manifest, options, task)
     if engine == "ray":
         from fedpart.raydata.augment import augment_on_ray
 
@@ -229,8 +225,8 @@ def augment_counterfactual(
 
         return augment_on_ray(spec, out, options, partition_input, task=task, read_options=read_options,
                               overwrite=overwrite, address=ray_address, piece_rows=piece_rows)
-    if partition_input:
-        return _augment_partition(Path(spec), out, options, workers, overwrite)
+    if manifest is not None:
+        return _augment_partition(Path(spec), manifest, out, options, workers, overwrite)
     if Path(spec).is_dir():
         files = list(_data_files(Path(spec)))
         if not files:
@@ -320,15 +316,15 @@ def augment_shard(
     if label_col and labels is not None:
         values = pq.read_table(target, columns=[label_col]).column(label_col).to_pylist()
         label_counts = [values.count(v) for v in labels]
-    return ShardResult(job, rows, sha256_file(str(target)), label_counts, stream.counts)
+    return ShardResult(job, rows, sha256_of(target), label_counts, stream.counts)
 
 
 def source_record(directory: Path) -> dict[str, str]:
     """How an augmented partition names its source partition ``directory``, the same however the
     path was typed (``.``, relative, absolute): the directory's own name and its manifest's sha256."""
     return {
-        "source_partition": Path(os.path.abspath(directory)).name,
-        "source_manifest_sha256": sha256_file(str(directory / MANIFEST_FILE)),
+        "source_partition": portable_source(str(directory)),
+        "source_manifest_sha256": sha256_of(directory / MANIFEST_FILE),
     }
 
 
@@ -378,12 +374,12 @@ def write_augmented_partition(
 
 
 def _partition_task_options(
-    directory: Path, options: CounterfactualOptions, task: str | None
+    directory: Path, manifest: Manifest, options: CounterfactualOptions, task: str | None
 ) -> CounterfactualOptions:
-    """``options`` for the shards of the partition in ``directory``: its task is the one it was made
-    with (from its manifest) unless ``task`` is given, and a ``task`` that differs is refused --
+    """``options`` for the shards of the partition in ``directory`` (its ``manifest``): its task is
+    the one it was made with unless ``task`` is given, and a ``task`` that differs is refused --
     swapping a qa or st partition as text would break its answer offsets or token alignment."""
-    made_with = Manifest.read(directory).task
+    made_with = manifest.task
     if made_with is None:
         return options
     if task is not None and task != made_with:
@@ -395,9 +391,8 @@ def _partition_task_options(
 
 
 def _augment_partition(
-    directory: Path, out: Path, options: CounterfactualOptions, workers: int, overwrite: bool
+    directory: Path, manifest: Manifest, out: Path, options: CounterfactualOptions, workers: int, overwrite: bool
 ) -> CounterfactualReport:
-    manifest = Manifest.read(directory)
     with atomic_output_dir(out, overwrite, MANIFEST_FILE) as tmp:
         (tmp / "clients").mkdir()
         results = [

@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,7 +27,18 @@ def check_output_path(out: Path, overwrite: bool, marker: str | None = None) -> 
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a directory; remove it or choose another --out")
-    if out.exists() and marker is not None and not is_fedpart_record(out / marker) and any(out.iterdir()):
+    if out.exists() and marker is not None:
+        check_replaceable(out, lambda directory: is_fedpart_record(directory / marker), marker)
+
+
+def check_replaceable(out: Path, is_earlier: Callable[[Path], bool], marker: str) -> None:
+    """Refuse to replace the directory ``out`` when it is not empty and ``is_earlier`` does not
+    recognise it as an earlier fedpart output (``marker``: the file(s) that would say so).
+
+    Raises:
+        OutputError: saying that ``--overwrite`` replaces only earlier outputs.
+    """
+    if not is_earlier(out) and any(out.iterdir()):
         raise OutputError(
             f"{out}: is not empty and has no {marker} written by fedpart, so it is not an earlier fedpart "
             "output; --overwrite only replaces those: choose another --out or empty it yourself"

@@ -152,9 +152,13 @@ def input_files(source: Source) -> list[str]:
     return list(source.files)
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes (see :func:`fedpart.verify.sha256_of`)."""
-    return sha256_of(path)
+def portable_source(description: str) -> str:
+    """How the manifest names the input: a hub dataset as given, a local file, directory or glob by
+    its last path component (the fingerprint lists the files relative to it), so the manifest does
+    not depend on the working directory or on how the path was typed."""
+    if description.startswith(HF_PREFIX):
+        return description
+    return os.path.basename(os.path.abspath(description)) or description  # "." -> the directory's name
 
 
 FileHasher = Callable[[Sequence[str]], list[str]]
@@ -165,7 +169,7 @@ def files_fingerprint(
 ) -> dict[str, Any]:
     """The fingerprint of local input files: format, and each file's name (relative to ``base``),
     size and sha256."""
-    digests = hash_files(files) if hash_files is not None else [sha256_file(f) for f in files]
+    digests = hash_files(files) if hash_files is not None else [sha256_of(f) for f in files]
     return {
         "kind": "files",
         "format": format,

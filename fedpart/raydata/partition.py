@@ -28,11 +28,12 @@ from fedpart.assign import RowAssigner
 from fedpart.counting import CountResult, PartialCounts, count_partial, merge_counts
 from fedpart.errors import InputError
 from fedpart.io.shards import DICTIONARY_SAMPLE, dictionary_columns
-from fedpart.io.sources import Source, SourceUnit, sha256_file
+from fedpart.io.sources import Source, SourceUnit
 from fedpart.manifest import parts_digest
 from fedpart.plan import Plan
 from fedpart.raydata.parts import DEFAULT_PART_BUFFER, PartWriter, WrittenPart, part_records, shard_dir, write_empty_part
 from fedpart.raydata.session import guarded, ray_session, run_pieces
+from fedpart.verify import sha256_of
 
 #: pieces are runs of Parquet row groups of at least this many rows (other formats: one file each)
 DEFAULT_PIECE_ROWS = 1_000_000
@@ -101,7 +102,7 @@ def _write_piece(
 
 
 def _hash_file(index: int, *, files: Any) -> str:
-    return sha256_file(files[index])
+    return sha256_of(files[index])
 
 
 _count_task = guarded(_count_piece)

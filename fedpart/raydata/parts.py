@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fedpart.io.shards import CLIENTS_DIR, encode_parquet
-from fedpart.io.sources import sha256_file
+from fedpart.verify import sha256_of
 from fedpart.sorting import stable_order
 
 TEST_DIR = "test"
@@ -118,7 +118,7 @@ class PartWriter:
                 if destination in self._pending:
                     self._write(destination, self._pending[destination])
                 self._writers[destination].close()
-                digest = sha256_file(str(path))
+                digest = sha256_of(path)
             parts.append(WrittenPart(destination, name, self._rows[destination], digest))
         self._pending, self._pending_bytes, self._writers = {}, 0, {}
         return parts

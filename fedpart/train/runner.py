@@ -32,7 +32,7 @@ import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from fedpart.errors import InputError, OutputError
-from fedpart.io.output_dir import check_output_not_over_inputs
+from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.tasks import ColumnMap, get_task
 from fedpart.tasks.models import make_hf_task_model, make_task_model
@@ -318,11 +318,7 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
         raise OutputError(f"{out}: has no {CHECKPOINT_FILE} to --resume from; pass --overwrite to start again")
     if not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to start again or --resume to continue")
-    if not is_run_dir(out):
-        raise OutputError(
-            f"{out}: is not empty and has no {CONFIG_FILE} or {METRICS_FILE} written by fedpart, so it is not an "
-            "earlier fedpart output; --overwrite only replaces those: choose another --out or empty it yourself"
-        )
+    check_replaceable(out, is_run_dir, " or ".join(RUN_MARKERS))
     return False
 
 
