@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fedpart.errors import InputError
-from fedpart.train.rundir import CONFIG_FILE, METRICS_FILE, is_finished_run, parse_metrics
+from fedpart.train.rundir import CONFIG_FILE, METRICS_FILE, is_finished_run, parse_metrics, read_json_object
 
 MAIN_METRIC = {"tc": "accuracy", "st": "f1", "qa": "f1", "s2s": "rougeL", "lm": "perplexity"}
 #: metrics where smaller is better (the report's "best" column takes the minimum)
@@ -49,12 +48,10 @@ def load_run(path: str | Path) -> RunSummary:
     records = parse_metrics(metrics_file)
     if not records:
         raise InputError(f"{path}: has no evaluated rounds yet")
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise InputError(f"{config_file}: malformed JSON ({error})") from error
-    if not isinstance(config, dict):
-        raise InputError(f"{config_file}: not a fedpart run configuration (a JSON object); the file was edited")
+    config = read_json_object(config_file)
+    if config is None:
+        raise InputError(f"{config_file}: not a fedpart run configuration (a JSON object); the file was edited "
+                         "or damaged")
     return RunSummary(str(path), config, records, finished=is_finished_run(path))
 
 
