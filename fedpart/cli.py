@@ -211,7 +211,8 @@ def engine_options(func: Any) -> Any:
 @click.option("--min-client-size", type=int, help="Guarantee at least this many rows per client.")
 @click.option("--test-frac", type=float, default=0.0, show_default=True,
               help="Hold out this share of rows as test.parquet (stratified by the key).")
-@click.option("--group-col", help="Keep rows with equal values of this column on one client (qa: context).")
+@click.option("--group-col", help="Keep rows with equal values of this column on one client (not with "
+                                  "natural; qa always keeps its contexts together).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Random seed of the plan.")
 @click.option("--drop-null-labels", is_flag=True, help="Drop rows whose label/--by value is null.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
@@ -228,15 +229,24 @@ def partition(input: str | None, out: str, quiet: bool, no_plot: bool, input_for
     from fedpart.io.sources import ReadOptions
     from fedpart.stats import format_stats_table
 
+    import warnings
+
     spec = _input_spec(input, hf_name)
     columns = _column_map(kwargs)
-    manifest = run_partition(
-        spec, out=out, columns=columns, text_col=_split_names(text_col),
-        read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)),
-        plot=not no_plot, progress=_tqdm_progress(quiet), **kwargs,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # e.g. label-count clients short of labels
+        warnings.simplefilter("always")
+        manifest = run_partition(
+            spec, out=out, columns=columns, text_col=_split_names(text_col),
+            read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)),
+            plot=not no_plot, progress=_tqdm_progress(quiet), **kwargs,
+        )
+    for warning in caught:
+        if _fedpart_warning(warning):
+            click.echo(f"warning: {warning.message}", err=True)
     if not quiet:
-        click.echo(f"wrote {manifest.num_clients} client shards ({manifest.rows['written']} rows) to {out}")
+        client_rows = sum(c.rows for c in manifest.clients)
+        test = f" and a test split ({manifest.test.rows} rows)" if manifest.test is not None else ""
+        click.echo(f"wrote {manifest.num_clients} client shards ({client_rows} rows){test} to {out}")
         click.echo(format_stats_table(manifest))
 
 

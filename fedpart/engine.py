@@ -33,7 +33,8 @@ from fedpart.io.sources import HF_PREFIX, ReadOptions, Source, input_files, open
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.partitioners import Partitioner, make_partitioner
-from fedpart.plan import Plan, draw_plan
+from fedpart.partitioners.params import check_int_at_least
+from fedpart.plan import Plan, check_test_frac, draw_plan
 
 ProgressFactory = Callable[[str, int | None], Any]
 ENGINES = ("local", "ray")
@@ -56,16 +57,46 @@ class Columns:
 
 
 def _resolve_columns(
-    partitioner: Partitioner, label_col: str | None, by: str | None, group_col: str | None, row_id_col: str
+    partitioner: Partitioner, label_col: str | None, by: str | None, group_col: str | None, row_id_col: str,
+    key_options: str = "--label-col (or --by COLUMN to skew on another column)",
 ) -> Columns:
+    """The column roles; ``key_options`` says what to pass when the scheme needs a key and has none."""
     scheme = partitioner.name
     if scheme == "natural" and by is None:
         raise InputError("--scheme natural needs --by COLUMN (the natural id: user, author, title...)")
     if partitioner.requires_key and by is None and label_col is None:
-        raise InputError(f"--scheme {scheme} needs --label-col (or --by COLUMN to skew on another column)")
+        raise InputError(f"--scheme {scheme} needs {key_options}")
     # a natural id is itself the unit that stays together; groups would only be nested inside it
     group = None if scheme == "natural" else group_col
     return Columns(label=label_col, key=by or label_col, row_id=row_id_col, group=group)
+
+
+def _key_options(task_obj: Any, names: Sequence[str]) -> str:
+    """What to pass for a key: ``--label-col``, or with a task that has no label ``--by COLUMN`` (with
+    an example column of the input, if it has one)."""
+    if task_obj is None:
+        return "--label-col (or --by COLUMN to skew on another column)"
+    examples = [c for c in task_obj.by_examples if c in names]
+    example = f"e.g. --by {examples[0]}" if examples else "a categorical column of the input"
+    return f"--by COLUMN ({example}): --task {task_obj.name} has no label to skew on"
+
+
+def _check_group_col(group_col: str | None, partitioner: Partitioner, task_obj: Any) -> None:
+    """Refuse a ``--group-col`` that would replace a task's own grouping or that natural ignores."""
+    if group_col is None:
+        return
+    if task_obj is not None and task_obj.group_col is not None:
+        examples = "".join(f" --by {c}" for c in task_obj.by_examples[:1]) or " --by COLUMN"
+        raise InputError(
+            f"--group-col does not apply to --task {task_obj.name}: it already keeps all rows of one "
+            f"{task_obj.group_col} on one client (never split between clients or test); to keep larger "
+            f"units together use --scheme natural{examples}"
+        )
+    if partitioner.name == "natural":
+        raise InputError(
+            "--group-col does not apply to --scheme natural: all rows of one --by value already stay on "
+            "one client; drop --group-col"
+        )
 
 
 def _check_schema(source: Source, columns: Columns) -> None:
@@ -96,7 +127,13 @@ def _check_nulls(nulls: dict[str, int], drop_null_labels: bool, description: str
 
 
 def _json_values(values: pa.Array) -> list[Any]:
-    return [v if isinstance(v, (int, str, bool)) else str(v) for v in values.to_pylist()]
+    """Counted values as JSON values: binary ones decoded as UTF-8 (undecodable bytes as ``\\xNN``)."""
+    return [
+        v if isinstance(v, (int, str, bool))
+        else v.decode("utf-8", errors="backslashreplace") if isinstance(v, bytes)
+        else str(v)
+        for v in values.to_pylist()
+    ]
 
 
 def _no_progress(desc: str, total: int | None) -> Any:
@@ -113,11 +150,20 @@ def _open_input(
     hf_config: str | None,
 ) -> tuple[Source, Any]:
     """Open the input, through a task's canonical reader when ``task`` is given."""
+    from fedpart.tasks import ColumnMap, TaskOptions, get_task
+
+    if columns is not None and not isinstance(columns, ColumnMap):
+        raise InputError(f"columns must be a fedpart ColumnMap (e.g. ColumnMap(text=('title',))), got {columns!r}")
     if task is None:
         if drop_invalid:
             raise InputError("--drop-invalid needs --task (validation is task-specific)")
+        mapped = [f"--{name}-col" for name, value in vars(columns or ColumnMap()).items() if value is not None]
+        if mapped:
+            raise InputError(
+                f"{', '.join(mapped)} (columns=ColumnMap(...)) name a task's input columns and need --task; "
+                "without --task the input's columns are kept as they are"
+            )
         return open_source(spec, read_options, hf_split=hf_split, hf_config=hf_config), None
-    from fedpart.tasks import ColumnMap, TaskOptions, get_task
 
     task_obj = get_task(task)
     options = TaskOptions(
@@ -217,7 +263,7 @@ def partition(
     ``s2s``) it is read in that task's formats and canonical columns (``columns``: a
     :class:`fedpart.tasks.ColumnMap` of input names), validated, and keyed as the task says (label,
     dominant entity type, QA contexts kept whole). ``group_col`` keeps rows with equal values on
-    one client (QA sets it to ``context``).
+    one client (QA sets it to ``context``, and refuses another one).
 
     The result is an exact cover: every input row (except rows dropped with ``drop_null_labels`` or
     ``drop_invalid``, which are counted) is in exactly one shard, carrying its 0-based input position
@@ -234,6 +280,9 @@ def partition(
     """
     progress = progress or _no_progress
     seed = check_seed(seed)
+    test_frac = check_test_frac(test_frac)
+    if isinstance(text_col, str):  # one column, not a sequence of one-letter names
+        text_col = (text_col,)
     if not isinstance(read_options, ReadOptions):
         raise InputError(
             "read_options must be a fedpart ReadOptions (e.g. ReadOptions(column_names=(...))), "
@@ -251,21 +300,29 @@ def partition(
         size_dist=size_dist, sigma=sigma, min_client_size=min_client_size, clusters=clusters,
         embedder=embedder,
     )
+    if piece_rows is not None:
+        piece_rows = check_int_at_least(piece_rows, "--piece-rows", 1)
+    derived_key = getattr(partitioner, "derived_key", None)
+    if text_col and task is None and derived_key is None:
+        raise InputError(
+            "--text-col applies with --task (tc, lm: the text columns to join) or --scheme cluster (the "
+            "text to cluster); drop it, the input's columns are kept as they are"
+        )
     out = Path(out)
     check_output_path(out, overwrite, MANIFEST_FILE)
     if task is not None:
         # with a task these name input columns; the canonical ones are the task's own
         columns = _map_task_columns(task, columns, label_col, text_col)
         text_col = None
-    source, task_obj = _open_input(
-        os.fspath(input), task, columns, drop_invalid, read_options, hf_split, hf_config
-    )
-    check_output_not_over_inputs(out, input_files(source))
+    spec = os.fspath(input)
+    source, task_obj = _open_input(spec, task, columns, drop_invalid, read_options, hf_split, hf_config)
+    # the spec too: a directory or glob the output lies in would read it back on the next run
+    check_output_not_over_inputs(out, [*input_files(source), *([] if spec.startswith(HF_PREFIX) else [spec])])
+    _check_group_col(group_col, partitioner, task_obj)
     if task_obj is not None:
         label_col = task_obj.label_col
         group_col = group_col or task_obj.group_col
     clusterer = None
-    derived_key = getattr(partitioner, "derived_key", None)
     if derived_key is not None:
         if by is not None:
             raise InputError("--by does not apply to --scheme cluster (the key is the cluster id)")
@@ -276,7 +333,9 @@ def partition(
             raise InputError("--scheme cluster needs --task or --text-col COLUMN (the text to cluster)")
         source, clusterer = _add_cluster_column(source, partitioner, text_cols, seed, progress)
         by = derived_key
-    roles = _resolve_columns(partitioner, label_col, by, group_col, row_id_col)
+    roles = _resolve_columns(
+        partitioner, label_col, by, group_col, row_id_col, _key_options(task_obj, source.schema.names)
+    )
     _check_schema(source, roles)
     passes: Any = _LocalPasses()
     if engine == "ray":

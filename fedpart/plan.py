@@ -14,6 +14,7 @@ import numpy as np
 from fedpart.errors import InputError, PlanError
 from fedpart.partitioners.allocation import round_preserving_sum
 from fedpart.partitioners.base import Allocation, Partitioner
+from fedpart.partitioners.params import plain_float
 
 PERMUTATION_ROUNDS = 4
 
@@ -50,6 +51,16 @@ def check_counts(key_counts: Any) -> np.ndarray:
     return counts.astype(np.int64)
 
 
+def check_test_frac(test_frac: object) -> float:
+    """``test_frac`` as a plain float (``0`` and ``np.float32(0.1)`` are recorded as ``0.0`` and
+    ``0.1``), or :class:`InputError` unless it is a number in ``[0, 1)``."""
+    if isinstance(test_frac, bool) or not isinstance(test_frac, (int, float, np.integer, np.floating)):
+        raise InputError(f"--test-frac must be a number in [0, 1), got {test_frac!r}")
+    if not 0.0 <= test_frac < 1.0:
+        raise InputError(f"--test-frac must be in [0, 1), got {test_frac}")
+    return plain_float(test_frac)
+
+
 def draw_holdout(
     key_counts: np.ndarray, test_frac: float, whole_keys: bool, rng: np.random.Generator
 ) -> np.ndarray:
@@ -58,18 +69,25 @@ def draw_holdout(
     Stratified by key (largest-remainder shares of every key) unless ``whole_keys``, in which case
     whole keys (ids) are held out in a seeded random order until the target is reached, so no id is
     split between train and test.
+
+    Raises:
+        InputError: ``test_frac`` is not in ``[0, 1)``.
+        PlanError: the split would hold out every row, leaving none to partition.
     """
-    if isinstance(test_frac, bool) or not isinstance(test_frac, (int, float, np.integer, np.floating)):
-        raise InputError(f"--test-frac must be a number in [0, 1), got {test_frac!r}")
-    if not 0.0 <= test_frac < 1.0:
-        raise InputError(f"--test-frac must be in [0, 1), got {test_frac}")
+    test_frac = check_test_frac(test_frac)
     total = int(key_counts.sum())
     target = int(round(test_frac * total))
     holdout = np.zeros_like(key_counts)
     if target == 0:
         return holdout
     if not whole_keys:
-        return round_preserving_sum(key_counts, target)
+        holdout = round_preserving_sum(key_counts, target)
+        if holdout.sum() == total:
+            raise PlanError(
+                f"--test-frac {test_frac} holds out all {total} rows and leaves none to partition; "
+                "use a smaller --test-frac"
+            )
+        return holdout
     taken = 0
     for key in rng.permutation(key_counts.size):
         if taken >= target:

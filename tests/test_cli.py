@@ -44,7 +44,11 @@ def test_partition_prints_a_summary_and_the_stats_table(partitioned):
     out, result = partitioned
     assert result.exit_code == 0, result.output
     manifest = Manifest.read(out)
-    assert result.stdout.splitlines()[0] == f"wrote 6 client shards (600 rows) to {out}"
+    client_rows = sum(c.rows for c in manifest.clients)
+    assert result.stdout.splitlines()[0] == (
+        f"wrote 6 client shards ({client_rows} rows) and a test split ({600 - client_rows} rows) to {out}"
+    )
+    assert manifest.test.rows == 600 - client_rows > 0
     assert table_value(result.stdout, "scheme").startswith("dirichlet (num_clients=6, alpha=0.3")
     assert table_value(result.stdout, "scheme").endswith("seed 4")
     assert table_value(result.stdout, "clients") == "6"

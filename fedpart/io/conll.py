@@ -15,13 +15,15 @@ Reading is streaming: at most ``batch_rows`` sentences are held at a time, never
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 
 from fedpart.errors import InputError
 
 DOCSTART = "-DOCSTART-"
+#: file suffixes read as CoNLL column files (``--task st``)
+CONLL_SUFFIXES = (".conll", ".conllu", ".txt", ".annotated", ".bio", ".iob", ".iobes", ".tags")
 _EXPECTED = (
     "expected 'token<TAB>tag' or 'token ... tag' columns (separated by tabs or spaces), "
     "one token per line, with a blank line between sentences"
@@ -54,7 +56,13 @@ def _sentence_batch(tokens: list[str], tags: list[str], offsets: list[int]) -> p
     )
 
 
-def iter_conll_batches(path: str, batch_rows: int = 4096, tag_column: int = -1) -> Iterator[pa.RecordBatch]:
+#: ``check_tags(tags, where)`` raises :class:`InputError` (prefixed with ``where``) for invalid tags
+TagCheck = Callable[[list[str], str], None]
+
+
+def iter_conll_batches(
+    path: str, batch_rows: int = 4096, tag_column: int = -1, check_tags: TagCheck | None = None
+) -> Iterator[pa.RecordBatch]:
     """Yield the sentences of the CoNLL file ``path`` as record batches of :func:`conll_schema`.
 
     Args:
@@ -64,13 +72,15 @@ def iter_conll_batches(path: str, batch_rows: int = 4096, tag_column: int = -1) 
             batch, not by the file.
         tag_column: index of the tag column among a line's columns (``-1``: the last one). The
             token is always column 0.
+        check_tags: called once per distinct tag with ``path:line`` of its first occurrence, so
+            that a bad tag's error names where it is.
 
     Invariants: rows are the file's sentences in order; ``len(tokens) == len(tags)`` in every row;
     no row is empty; ``-DOCSTART-`` lines are not sentences.
 
     Raises:
         InputError: naming ``path:line`` and the line, if a line has fewer than two columns or no
-            column ``tag_column``, or the file is not UTF-8.
+            column ``tag_column``, or the file is not UTF-8 (or ``check_tags`` refuses a tag).
     """
     if batch_rows < 1:
         raise InputError(f"batch_rows must be at least 1, got {batch_rows}")
@@ -79,6 +89,7 @@ def iter_conll_batches(path: str, batch_rows: int = 4096, tag_column: int = -1) 
     tokens: list[str] = []
     tags: list[str] = []
     offsets: list[int] = [0]
+    checked: set[str] = set()
     try:
         handle = open(path, "rb")
     except OSError as error:
@@ -107,6 +118,9 @@ def iter_conll_batches(path: str, batch_rows: int = 4096, tag_column: int = -1) 
                             f"{path}:{number}: line {line!r} has {len(fields)} columns, so there is no "
                             f"tag column {tag_column}; pass the index of the tag column (-1 for the last)"
                         ) from None
+                    if check_tags is not None and tag not in checked:
+                        check_tags([tag], f"{path}:{number}")
+                        checked.add(tag)
                     tokens.append(fields[0])
                     tags.append(tag)
                     continue

@@ -6,6 +6,7 @@ the temp dir is removed on error, and a killed run leaves only a hidden ``.NAME.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
@@ -58,19 +59,46 @@ def is_fedpart_record(path: Path) -> bool:
 
 def check_output_not_over_inputs(out: Path, inputs: Iterable[str | os.PathLike[str]]) -> None:
     """Refuse an output path that is (or contains) one of the ``inputs`` (files or directories):
-    replacing it would delete the input; or that lies inside an input directory, where the next
-    run would read the output back as input.
+    replacing it would delete the input; or that lies inside an input directory, or where an input
+    glob pattern reaches, where the next run would read the output back as input.
 
     Raises:
         OutputError: naming the input.
     """
     target = Path(out).resolve()
     for name in inputs:
+        if _is_pattern(name) and _pattern_reaches_into(os.fspath(name), out):
+            raise OutputError(
+                f"{out}: lies where the input pattern {name} reads files; choose an --out outside the input"
+            )
         path = Path(name).resolve()
         if path == target or target in path.parents:
             raise OutputError(f"{out}: is or contains the input {name}; choose an --out outside the input")
         if path.is_dir() and path in target.parents:
             raise OutputError(f"{out}: lies inside the input directory {name}; choose an --out outside the input")
+
+
+def _is_pattern(name: str | os.PathLike[str]) -> bool:
+    """Whether an input is a glob pattern: it has glob characters and names no existing path."""
+    return any(ch in os.fspath(name) for ch in "*?[") and not Path(name).exists()
+
+
+def _pattern_reaches_into(pattern: str, directory: str | os.PathLike[str]) -> bool:
+    """Whether the (recursive) glob ``pattern`` can match a path inside ``directory``: the pattern's
+    leading components match the directory's path and at least one component is left over."""
+    parts = Path(os.path.abspath(pattern)).parts
+    target = Path(os.path.abspath(directory)).parts
+
+    def reaches(p: int, t: int) -> bool:
+        if t == len(target):
+            return p < len(parts)
+        if p == len(parts):
+            return False
+        if parts[p] == "**":  # zero or more directories
+            return reaches(p + 1, t) or reaches(p, t + 1)
+        return fnmatch.fnmatchcase(target[t], parts[p]) and reaches(p + 1, t + 1)
+
+    return reaches(0, 0)
 
 
 @contextmanager

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from fedpart.errors import InputError
+from fedpart.io.conll import CONLL_SUFFIXES
 from fedpart.verify import sha256_of
 
 DEFAULT_BATCH_ROWS = 65_536
@@ -44,6 +45,9 @@ FORMAT_BY_EXTENSION: dict[str, str] = {
     ".json": "jsonl",
 }
 SUPPORTED_FORMATS = ("parquet", "arrow", "csv", "tsv", "jsonl")
+#: formats whose files may lack a header row (``ReadOptions.column_names`` names their columns)
+HEADERLESS_FORMATS = ("csv", "tsv")
+_JSON_PARSE_ERROR = "JSON parse error:"
 
 
 @dataclass(frozen=True)
@@ -180,22 +184,59 @@ def files_fingerprint(
     }
 
 
+def is_glob(spec: str) -> bool:
+    """Whether the input ``spec`` is a glob pattern (rather than a file or directory path)."""
+    return any(ch in spec for ch in "*?[")
+
+
+def check_read_options(
+    spec: str, format: str | None, options: ReadOptions, hf_split: str | None, hf_config: str | None
+) -> None:
+    """Refuse read options that would be silently ignored for the input ``spec`` read as ``format``
+    (``None``: a Hugging Face dataset): ``--split``/``--hf-config`` for a local input, and
+    ``--column-names`` for anything but CSV/TSV.
+
+    Raises:
+        InputError: naming the option and what it applies to.
+    """
+    if not spec.startswith(HF_PREFIX):
+        for flag, value in (("--split", hf_split), ("--hf-config", hf_config)):
+            if value is not None:
+                raise InputError(
+                    f"{spec}: {flag} applies to Hugging Face inputs (hf://NAME) only; a local input is "
+                    f"read whole: drop {flag}"
+                )
+    if options.column_names and format not in HEADERLESS_FORMATS:
+        kind = f"a {format} input" if format is not None else "a Hugging Face dataset"
+        raise InputError(
+            f"{spec}: --column-names names the columns of a CSV/TSV file without a header row; {kind} "
+            "has named columns: drop --column-names"
+        )
+
+
+def directory_data_files(directory: Path) -> list[str]:
+    """The data files under ``directory`` in the order their rows are read (``row_id`` order): every
+    file with a known extension, hidden (``.``) and ``_``-prefixed names (markers) skipped, sorted by
+    path string (``a-b.csv`` before ``a/x.csv``)."""
+    return sorted(
+        str(p)
+        for p in directory.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in FORMAT_BY_EXTENSION
+        and not any(part.startswith((".", "_")) for part in p.relative_to(directory).parts)
+    )
+
+
 def _expand_paths(spec: str) -> tuple[list[str], str]:
     """Turn a file, directory or glob into a sorted list of data files and a base for relative names."""
-    if any(ch in spec for ch in "*?["):
+    if is_glob(spec):
         files = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
         if not files:
             raise InputError(f"{spec}: the pattern matches no files; check the path and quoting")
         return files, os.path.commonpath([os.path.dirname(p) or "." for p in files])
     path = Path(spec)
     if path.is_dir():
-        files = sorted(
-            str(p)
-            for p in path.rglob("*")
-            if p.is_file()
-            and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
-        )
-        files = [f for f in files if Path(f).suffix.lower() in FORMAT_BY_EXTENSION]
+        files = directory_data_files(path)
         if not files:
             raise InputError(
                 f"{spec}: directory has no data files; expected one of "
@@ -211,6 +252,11 @@ def _infer_format(files: Sequence[str], spec: str) -> str:
     formats = {FORMAT_BY_EXTENSION.get(Path(f).suffix.lower()) for f in files}
     if None in formats:
         bad = next(f for f in files if Path(f).suffix.lower() not in FORMAT_BY_EXTENSION)
+        if Path(bad).suffix.lower() in CONLL_SUFFIXES:
+            raise InputError(
+                f"{bad}: {Path(bad).suffix!r} files are read as CoNLL column files, with --task st only; "
+                f"other inputs are {', '.join(sorted(FORMAT_BY_EXTENSION))} files"
+            )
         raise InputError(
             f"{bad}: unsupported file type {Path(bad).suffix or '(no extension)'!r}; fedpart reads "
             f"{', '.join(sorted(FORMAT_BY_EXTENSION))} (or pass --format {'|'.join(SUPPORTED_FORMATS)})"
@@ -270,6 +316,34 @@ def _explain_arrow_error(where: str, error: Exception, names: Sequence[str] = ()
     )
 
 
+def _starts_json_array(path: str) -> bool:
+    """Whether the file ``path`` starts with ``[`` (after a byte-order mark and white space)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"[")
+
+
+def _explain_json_lines_error(where: str, error: Exception, files: Sequence[str]) -> InputError:
+    """A JSON parse error of a .json/.jsonl input: a file holding one JSON array, or a broken line
+    (``--format`` cannot help with either)."""
+    detail = str(error).split(_JSON_PARSE_ERROR, 1)[1].strip().splitlines()[0]
+    array = next((f for f in files if _starts_json_array(f)), None)
+    if array is not None:
+        converted = Path(array).with_suffix(".jsonl")
+        converted = converted.with_suffix(".lines.jsonl") if converted == Path(array) else converted
+        return InputError(
+            f"{array}: holds a JSON array, but fedpart reads .json/.jsonl files as JSON Lines (one object "
+            f"per line); convert it first, e.g. jq -c '.[]' {array} > {converted}"
+        )
+    return InputError(
+        f"{where}: cannot be read as JSON Lines ({detail}); fedpart reads .json/.jsonl files as one JSON "
+        "object per line: fix or remove the broken line (is the file truncated?)"
+    )
+
+
 class LocalSource(Source):
     """Local files read through :mod:`pyarrow.dataset`."""
 
@@ -287,7 +361,7 @@ class LocalSource(Source):
             self._dataset = pads.dataset(self.files, format=_file_format(self.format, options))
             self.schema = self._dataset.schema
         except (pa.ArrowException, OSError, ValueError) as error:
-            raise _explain_arrow_error(spec, error) from error
+            raise self._read_error(spec, error, self.files, ()) from error
         if not self.schema.names:
             raise InputError(f"{spec}: the input has no columns (is it empty?)")
         #: row groups to read when this source is a piece of a Parquet file (see :meth:`piece`)
@@ -361,7 +435,31 @@ class LocalSource(Source):
                     if batch.num_rows:
                         yield batch
             except (pa.ArrowException, OSError, ValueError) as error:
-                raise _explain_arrow_error(fragment.path, error, self.schema.names) from error
+                raise (
+                    self._type_difference(fragment) or self._read_error(fragment.path, error, [fragment.path])
+                ) from error
+
+    def _read_error(
+        self, where: str, error: Exception, files: Sequence[str], names: Sequence[str] | None = None
+    ) -> InputError:
+        """:func:`_explain_arrow_error`, or for a JSON Lines input :func:`_explain_json_lines_error`."""
+        if self.format == "jsonl" and _JSON_PARSE_ERROR in str(error):
+            return _explain_json_lines_error(where, error, files)
+        return _explain_arrow_error(where, error, self.schema.names if names is None else names)
+
+    def _type_difference(self, fragment: pads.Fragment) -> InputError | None:
+        """An error naming a column whose type in ``fragment``'s file differs from the first file's
+        (a later file's values are cast to the first file's types, which can fail); ``None`` if none."""
+        if self.format not in ("parquet", "arrow"):
+            return None
+        for column in fragment.physical_schema:
+            if column.name in self.schema.names and column.type != self.schema.field(column.name).type:
+                return InputError(
+                    f"{fragment.path}: column {column.name!r} has type {column.type} here but "
+                    f"{self.schema.field(column.name).type} in {self._first_file}; all files of one input "
+                    "must have the same column types: write the column with one type in every file"
+                )
+        return None
 
     def _parquet_batches(self, path: str, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
         # pre_buffer=False: with pyarrow's default (True) the reader buffers the column chunks of
@@ -490,13 +588,17 @@ def open_source(
     """Open ``spec`` (a path, directory, glob or ``hf://NAME``) as a :class:`Source`.
 
     Raises:
-        InputError: the path does not exist, has an unsupported type, or cannot be parsed.
+        InputError: the path does not exist, has an unsupported type, or cannot be parsed; or a read
+            option does not apply to it (see :func:`check_read_options`).
     """
     if spec.startswith(HF_PREFIX):
+        check_read_options(spec, None, options, hf_split, hf_config)
         return HFSource(
             spec[len(HF_PREFIX) :],
             split=hf_split or "train",
             config=hf_config,
             batch_rows=options.batch_rows,
         )
-    return LocalSource(spec, options)
+    source = LocalSource(spec, options)
+    check_read_options(spec, source.format, options, hf_split, hf_config)
+    return source

@@ -81,6 +81,13 @@ class Partitioner(ABC):
             PlanError: the parameters cannot be satisfied by these counts (the message says why).
         """
 
+    def _set_checked(self, **values: Any) -> None:
+        """Store validated parameter values in this frozen dataclass. The checks return plain ``int``
+        and ``float``, so the parameters (and the manifest) are the same whether the caller passed
+        Python or numpy numbers."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
     def params(self) -> dict[str, Any]:
         """The scheme's parameters as a JSON-able dict (recorded in the manifest)."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]

@@ -28,4 +28,4 @@ class ClusterPartitioner(DirichletPartitioner):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_int_at_least(self.clusters, "--clusters", 1)
+        self._set_checked(clusters=check_int_at_least(self.clusters, "--clusters", 1))

@@ -41,9 +41,11 @@ class DirichletPartitioner(Partitioner):
     requires_key: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        check_int_at_least(self.num_clients, "--clients", 1)
-        object.__setattr__(self, "alpha", check_positive_float(self.alpha, "--alpha"))
-        check_int_at_least(self.min_client_size, "--min-client-size", 0)
+        self._set_checked(
+            num_clients=check_int_at_least(self.num_clients, "--clients", 1),
+            alpha=check_positive_float(self.alpha, "--alpha"),
+            min_client_size=check_int_at_least(self.min_client_size, "--min-client-size", 0),
+        )
 
     def allocate(self, key_counts: np.ndarray, rng: np.random.Generator) -> Allocation:
         key_counts = np.asarray(key_counts, dtype=np.int64)

@@ -25,8 +25,10 @@ class IidPartitioner(Partitioner):
     name: ClassVar[str] = "iid"
 
     def __post_init__(self) -> None:
-        check_int_at_least(self.num_clients, "--clients", 1)
-        check_int_at_least(self.min_client_size, "--min-client-size", 0)
+        self._set_checked(
+            num_clients=check_int_at_least(self.num_clients, "--clients", 1),
+            min_client_size=check_int_at_least(self.min_client_size, "--min-client-size", 0),
+        )
 
     def allocate(self, key_counts: np.ndarray, rng: np.random.Generator) -> Allocation:
         total = int(key_counts.sum())

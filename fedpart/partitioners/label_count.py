@@ -4,11 +4,13 @@ NIID-Bench's ``#C=k`` (Li et al. 2022) and the shard scheme of McMahan et al. 20
 round-robin over a seeded shuffle of the labels, so every label is held by some client and holder
 counts differ by at most one; a label's rows are split as evenly as possible among its holders (as
 NIID-Bench's ``array_split``). Unlike NIID-Bench no label's rows are ever dropped: if ``clients x C`` is
-smaller than the number of labels the request is refused.
+smaller than the number of labels the request is refused. A label with fewer rows than clients holding
+it leaves some of them with rows of fewer than ``C`` labels: a warning says so.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -31,9 +33,11 @@ class LabelCountPartitioner(Partitioner):
     requires_key: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        check_int_at_least(self.num_clients, "--clients", 1)
-        check_int_at_least(self.labels_per_client, "--labels-per-client", 1)
-        check_int_at_least(self.min_client_size, "--min-client-size", 0)
+        self._set_checked(
+            num_clients=check_int_at_least(self.num_clients, "--clients", 1),
+            labels_per_client=check_int_at_least(self.labels_per_client, "--labels-per-client", 1),
+            min_client_size=check_int_at_least(self.min_client_size, "--min-client-size", 0),
+        )
 
     def allocate(self, key_counts: np.ndarray, rng: np.random.Generator) -> Allocation:
         key_counts = np.asarray(key_counts, dtype=np.int64)
@@ -63,9 +67,29 @@ class LabelCountPartitioner(Partitioner):
             share, extra = divmod(int(key_counts[label]), holders.size)
             quotas[label, holders] = share
             quotas[label, holders[rng.permutation(holders.size)[:extra]]] += 1
+        warn_labels_short(quotas, holds, per_client)
         check_min_client_size(
             quotas.sum(axis=0),
             self.min_client_size,
             "use fewer --clients or more --labels-per-client",
         )
         return Allocation(self.num_clients, quotas=quotas)
+
+
+def warn_labels_short(quotas: np.ndarray, holds: np.ndarray, per_client: int) -> None:
+    """Warn when a label has fewer rows than clients holding it, so some clients get rows of fewer
+    than ``per_client`` labels (``quotas``, ``holds``: ``(n_labels, num_clients)``)."""
+    short = int(((quotas > 0).sum(axis=0) < per_client).sum())
+    if not short:
+        return
+    holders = holds.sum(axis=1)
+    rows = quotas.sum(axis=1)
+    scarce = np.flatnonzero(rows < holders)
+    label = int(scarce[np.argmin(rows[scarce])])
+    warnings.warn(
+        f"--scheme label-count: {short} of {quotas.shape[1]} clients hold rows of fewer than {per_client} "
+        f"label{'s' if per_client > 1 else ''}, because {scarce.size} label(s) have fewer rows than clients "
+        f"holding them (key #{label} of the manifest's labels/keys, from 0, has {rows[label]} row(s) for "
+        f"{holders[label]} clients); use fewer --clients or --labels-per-client",
+        stacklevel=2,
+    )

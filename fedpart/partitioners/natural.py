@@ -32,12 +32,14 @@ class NaturalIdPartitioner(Partitioner):
 
     def __post_init__(self) -> None:
         if self.num_clients is not None:
-            check_int_at_least(self.num_clients, "--clients", 1)
-        check_int_at_least(self.min_client_size, "--min-client-size", 0)
+            self._set_checked(num_clients=check_int_at_least(self.num_clients, "--clients", 1))
+        self._set_checked(min_client_size=check_int_at_least(self.min_client_size, "--min-client-size", 0))
 
     def allocate(self, key_counts: np.ndarray, rng: np.random.Generator) -> Allocation:
         key_counts = np.asarray(key_counts, dtype=np.int64)
         present = np.flatnonzero(key_counts > 0)  # ids held out for testing have no training rows
+        if present.size == 0:
+            raise PlanError("there are no rows to partition (every id has 0 rows)")
         key_client = np.full(key_counts.size, -1, dtype=np.int64)
         if self.num_clients is None:
             key_client[present] = np.arange(present.size)

@@ -19,11 +19,19 @@ def check_int_at_least(value: object, flag: str, minimum: int) -> int:
     return int(value)
 
 
+def plain_float(value: int | float | np.integer | np.floating) -> float:
+    """``value`` as a Python float; a numpy float as the number its shortest repr names, so
+    ``np.float32(0.1)`` is ``0.1`` (as typed), not ``0.10000000149011612`` (its binary value)."""
+    if isinstance(value, np.floating) and not isinstance(value, np.float64):
+        return float(str(value))
+    return float(value)
+
+
 def check_positive_float(value: object, flag: str) -> float:
-    """Return ``value`` as a float, or raise :class:`InputError` unless it is finite and > 0."""
+    """Return ``value`` as a plain float, or raise :class:`InputError` unless it is finite and > 0."""
     if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise InputError(f"{flag} must be a number > 0, got {value!r}")
-    number = float(value)
+    number = plain_float(value)
     if not math.isfinite(number) or number <= 0:
         raise InputError(f"{flag} must be a finite number > 0, got {value!r}")
     return number
@@ -31,6 +39,8 @@ def check_positive_float(value: object, flag: str) -> float:
 
 def check_clients_fit_rows(num_clients: int, total_rows: int) -> None:
     """Raise :class:`PlanError` if there are more clients than rows to give them."""
+    if total_rows == 0:
+        raise PlanError(f"there are no rows to partition among --clients {num_clients}")
     if num_clients > total_rows:
         raise PlanError(
             f"--clients {num_clients} exceeds the {total_rows} rows to partition; "

@@ -37,8 +37,10 @@ class QuantityPartitioner(Partitioner):
     name: ClassVar[str] = "quantity"
 
     def __post_init__(self) -> None:
-        check_int_at_least(self.num_clients, "--clients", 1)
-        check_int_at_least(self.min_client_size, "--min-client-size", 0)
+        self._set_checked(
+            num_clients=check_int_at_least(self.num_clients, "--clients", 1),
+            min_client_size=check_int_at_least(self.min_client_size, "--min-client-size", 0),
+        )
         if self.size_dist not in SIZE_DISTRIBUTIONS:
             raise InputError(
                 f"--size-dist must be one of {', '.join(SIZE_DISTRIBUTIONS)}, got {self.size_dist!r}"
@@ -48,13 +50,13 @@ class QuantityPartitioner(Partitioner):
                 raise InputError("scheme quantity with --size-dist dirichlet needs --alpha")
             if self.sigma is not None:
                 raise InputError("--sigma applies to --size-dist lognormal only; drop it or pass --size-dist lognormal")
-            object.__setattr__(self, "alpha", check_positive_float(self.alpha, "--alpha"))
+            self._set_checked(alpha=check_positive_float(self.alpha, "--alpha"))
         else:
             if self.sigma is None:
                 raise InputError("scheme quantity with --size-dist lognormal needs --sigma")
             if self.alpha is not None:
                 raise InputError("--alpha does not apply to --size-dist lognormal (its spread is --sigma); drop it")
-            object.__setattr__(self, "sigma", check_positive_float(self.sigma, "--sigma"))
+            self._set_checked(sigma=check_positive_float(self.sigma, "--sigma"))
 
     def allocate(self, key_counts: np.ndarray, rng: np.random.Generator) -> Allocation:
         key_counts = np.asarray(key_counts, dtype=np.int64)

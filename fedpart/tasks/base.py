@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from fedpart.errors import InputError
-from fedpart.io.sources import ReadOptions, Source, SourceUnit, open_source
+from fedpart.io.sources import ReadOptions, Source, SourceUnit, check_read_options, open_source
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,15 @@ class Task(ABC):
     group_col: ClassVar[str | None] = None
     #: canonical columns embedded by ``--scheme cluster``
     text_cols: ClassVar[tuple[str, ...]] = ()
+    #: columns (canonical, or common in the task's datasets) to suggest for ``--by`` when a scheme
+    #: needs a key and the task has no label
+    by_examples: ClassVar[tuple[str, ...]] = ()
 
     def open(self, spec: str, options: TaskOptions = TaskOptions()) -> TaskSource:
         """Open ``spec`` as a stream of canonical, validated batches."""
         raw = self.open_raw(spec, options)
+        # a task's own formats (CoNLL, SQuAD JSON) are read without open_source's checks
+        check_read_options(spec, getattr(raw, "format", None), options.read, options.hf_split, options.hf_config)
         return TaskSource(self, raw, options)
 
     def open_raw(self, spec: str, options: TaskOptions) -> Source:

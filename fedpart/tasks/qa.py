@@ -51,6 +51,7 @@ class ExtractiveQA(Task):
     title: ClassVar[str] = "extractive question answering"
     group_col: ClassVar[str | None] = "context"
     text_cols: ClassVar[tuple[str, ...]] = ("context",)
+    by_examples: ClassVar[tuple[str, ...]] = ("title",)
 
     def open_raw(self, spec: str, options: TaskOptions) -> Source:
         if not _is_squad_json(spec, options):

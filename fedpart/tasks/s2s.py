@@ -29,6 +29,7 @@ class Seq2Seq(Task):
     name: ClassVar[str] = "s2s"
     title: ClassVar[str] = "seq2seq / summarisation"
     text_cols: ClassVar[tuple[str, ...]] = ("source",)
+    by_examples: ClassVar[tuple[str, ...]] = ("topic",)  # DialogSum
 
     def bind(self, raw_schema: pa.Schema, columns: ColumnMap, where: str) -> BoundTask:
         names = raw_schema.names

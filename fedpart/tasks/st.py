@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fedpart.errors import InputError
-from fedpart.io.conll import conll_schema, iter_conll_batches
+from fedpart.io.conll import CONLL_SUFFIXES, conll_schema, iter_conll_batches
 from fedpart.io.native import NativeFormatSource, expand_native_paths
 from fedpart.io.sources import FORMAT_BY_EXTENSION, HF_PREFIX, Source
 from fedpart.tasks.base import (
@@ -33,7 +33,6 @@ from fedpart.tasks.base import (
 )
 from fedpart.tasks.tags import check_tags, detect_tag_scheme, dominant_entity_types, normalise_tag_column
 
-CONLL_SUFFIXES = (".conll", ".conllu", ".txt", ".annotated", ".bio", ".iob", ".iobes", ".tags")
 ENTITY_TYPE = "entity_type"
 
 
@@ -58,8 +57,8 @@ class SequenceTagging(Task):
             return super().open_raw(spec, options)
         files = expand_native_paths(spec, CONLL_SUFFIXES)
         return NativeFormatSource(
-            spec, files, lambda path, rows: iter_conll_batches(path, rows), conll_schema(), "conll",
-            batch_rows=4096,
+            spec, files, lambda path, rows: iter_conll_batches(path, rows, check_tags=check_tags), conll_schema(),
+            "conll", batch_rows=4096,
         )
 
     def bind(self, raw_schema: pa.Schema, columns: ColumnMap, where: str) -> BoundTask:
