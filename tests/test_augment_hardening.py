@@ -365,3 +365,90 @@ def test_the_report_names_pair_files_by_name_and_sha256(tmp_path, monkeypatch):
     report = json.loads((tmp_path / "a.json").read_text())
     assert report["pair_files"] == [f"extra.tsv sha256:{hashlib.sha256(pairs.read_bytes()).hexdigest()}"]
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+# -- 8. a directory of files: cf_of and the cds draws are positions across all its files ----------------
+
+
+def _gendered(prefix: str, n: int) -> dict[str, list]:
+    texts = [f"she told her son {prefix}{i}" if i % 2 else f"he met his aunt {prefix}{i}" for i in range(n)]
+    return {"text": texts, "label": [i % 3 for i in range(n)]}
+
+
+def test_directory_positions_run_on_across_its_files_in_row_id_order(tmp_path):
+    from fedpart.io.sources import open_source
+
+    files = tmp_path / "files"
+    # path-string order (a-b.parquet, a/x.parquet, b.parquet) is not pathlib's (a/x.parquet first)
+    for name, n in (("a/x.parquet", 30), ("a-b.parquet", 50), ("b.parquet", 40)):
+        (files / name).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(_gendered(name, n)), files / name, row_group_size=16)
+    whole = open_source(str(files)).iter_batches()
+    texts = [t for batch in whole for t in batch.column("text").to_pylist()]  # row_id order of `partition`
+    pq.write_table(pa.table({"text": texts, "label": [0] * len(texts)}), tmp_path / "whole.parquet")
+    args = ("--text-col", "text", "--mode", "cds", "--p", "0.5", "--seed", "3")
+    assert run(str(files), *args, "--out", str(tmp_path / "cf")).exit_code == 0
+    assert run(str(tmp_path / "whole.parquet"), *args, "--out", str(tmp_path / "cf.parquet")).exit_code == 0
+    names = ("a-b.parquet", "a/x.parquet", "b.parquet")
+    out = [r for f in names for r in pq.read_table(tmp_path / "cf" / f).to_pylist()]
+    cf_of = [r["cf_of"] for r in out]
+    assert len(set(cf_of)) == len(cf_of) == len(texts)  # unique across the files
+    assert cf_of == list(range(len(texts)))
+    single = pq.read_table(tmp_path / "cf.parquet").to_pylist()
+    assert [(r["text"], r["is_counterfactual"]) for r in out] == [(r["text"], r["is_counterfactual"]) for r in single]
+    assert 0 < sum(r["is_counterfactual"] for r in out) < len(out)
+
+
+def test_directory_positions_count_rows_dropped_at_the_end_of_a_file(tmp_path):
+    def rows(first: int, n: int, bad: int) -> str:  # row `bad`: tags shorter than tokens
+        return "".join(json.dumps({"w": ["she", "told", "her", "son", str(i)], "t": ["O"] * (1 if i == bad else 5)})
+                       + "\n" for i in range(first, first + n))
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.jsonl").write_text(rows(0, 10, bad=9), encoding="utf-8")  # its last row dropped
+    (tmp_path / "d" / "b.jsonl").write_text(rows(10, 10, bad=-1), encoding="utf-8")
+    columns = ["--task", "st", "--tokens-col", "w", "--tags-col", "t", "--drop-invalid"]
+    assert run(str(tmp_path / "d"), *columns, "--mode", "cds", "--out", str(tmp_path / "cf")).exit_code == 0
+    out = [r for f in ("a.parquet", "b.parquet") for r in pq.read_table(tmp_path / "cf" / f).to_pylist()]
+    assert [r["cf_of"] for r in out] == [i for i in range(20) if i != 9]
+    assert all(r["tokens"][-1] == str(r["cf_of"]) for r in out)
+    report = json.loads((tmp_path / "cf" / "_augmentation.json").read_text())
+    assert report["rows_read"] == 19
+
+
+# -- 9. an unreachable --ray-address fails at once, before Ray retries it for minutes -------------------------
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("form", ["{host}:{port}", "ray://{host}:{port}", "{host}:99999", "no-such-host.invalid:6379",
+                                  "nonsense"])
+def test_an_unreachable_ray_address_is_a_clean_error_at_once(tmp_path, form):
+    import time
+
+    pytest.importorskip("ray.data")
+    address = form.format(host="127.0.0.1", port=_closed_port())
+    data = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"text": ["She ran."]}), data)
+    started = time.monotonic()
+    result = run(str(data), "--text-col", "text", "--engine", "ray", "--ray-address", address,
+                 "--out", str(tmp_path / "cf"))
+    assert result.exit_code == 2, result.output
+    assert f"cannot connect to Ray at --ray-address {address!r}" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "cf").exists()
+    assert time.monotonic() - started < 20
+
+
+def test_ray_endpoint_parses_host_port_forms_only():
+    from fedpart.raydata.session import ray_endpoint
+
+    assert ray_endpoint("10.0.0.5:6379") == ("10.0.0.5", 6379)
+    assert ray_endpoint("ray://head:10001") == ("head", 10001)
+    assert ray_endpoint("[::1]:6379") == ("::1", 6379)
+    assert [ray_endpoint(a) for a in (None, "auto", "local", "nonsense", "host:port", ":6379")] == [None] * 6

@@ -165,6 +165,27 @@ def test_augment_on_ray_matches_local(tmp_path: Path) -> None:
     assert augmented.test.rows == Manifest.read(tmp_path / "parts").test.rows
 
 
+def test_augment_directory_on_ray_matches_local(tmp_path: Path) -> None:
+    # a directory of plain files: the local engine writes one file per input file, Ray one per piece;
+    # both number rows across the files (cf_of, cds draws) as `partition` numbers them (row_id)
+    for name, n in (("a.parquet", 1700), ("b.parquet", 1300)):
+        texts = [f"she told her son {name} {i}" if i % 2 else f"he met his aunt {name} {i}" for i in range(n)]
+        data = {"text": texts, "label": [i % 2 for i in range(n)], "user": [i % 7 for i in range(n)]}
+        write_table(tmp_path / "in" / name, data, row_group_size=250)
+    options = CounterfactualOptions(task="tc", mode="cds", p=0.5, seed=0)
+    local = augment_counterfactual(tmp_path / "in", out=tmp_path / "local", options=options)
+    remote = augment_counterfactual(tmp_path / "in", out=tmp_path / "ray", options=options, engine="ray",
+                                    piece_rows=1000)
+    rows = {}
+    for engine in ("local", "ray"):
+        table = pq.read_table(tmp_path / engine).to_pylist()
+        rows[engine] = {r["cf_of"]: r for r in table}
+        assert len(rows[engine]) == len(table) == 3000  # cf_of unique across the files
+    assert sorted(rows["local"]) == list(range(3000))
+    assert rows["local"] == rows["ray"]  # same rows swapped, same texts
+    assert local.to_dict() == remote.to_dict()
+
+
 def test_cli_engine_ray_and_its_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, [

@@ -29,7 +29,6 @@ import glob
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ from fedpart.augment.report import CounterfactualReport, ReportCounts, write_rep
 from fedpart.augment.stream import AugmentedStream, merged_report
 from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
-from fedpart.io.sources import FORMAT_BY_EXTENSION, ReadOptions, Source, open_source, portable_source
+from fedpart.io.sources import ReadOptions, Source, directory_data_files, open_source, portable_source
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.verify import sha256_of, verify_partition
@@ -135,24 +134,25 @@ def write_stream(stream: AugmentedStream, schema: pa.Schema, path: Path) -> int:
 
 
 def _augment_file(
-    source: Source, options: CounterfactualOptions, workers: int, path: Path
+    source: Source, options: CounterfactualOptions, workers: int, path: Path, first_row: int = 0
 ) -> tuple[int, AugmentedStream]:
+    """Augment ``source`` into the Parquet file ``path``; its first row is input position ``first_row``
+    (a file of a directory starts after the earlier files' rows). Returns the rows written and the
+    consumed stream."""
     schema = check_schema(source.schema, options)
     # input positions, not output counts: a task reader's --drop-invalid skips the dropped rows, so
     # cf_of and the cds draws match the partition made from the same input (its row_id)
-    stream = AugmentedStream(source.iter_batches_with_ids(), options, workers=workers)
+    stream = AugmentedStream(source.iter_batches_with_ids(), options, workers=workers, first_row=first_row)
     rows = write_stream(stream, schema, path)
     stream.counts.dropped_invalid.update(getattr(source, "invalid", {}))  # a task reader's --drop-invalid
     return rows, stream
 
 
-def _data_files(directory: Path) -> Iterator[Path]:
-    """The data files under ``directory`` as :func:`~fedpart.io.sources.open_source` reads a
-    directory: hidden (``.``) and ``_``-prefixed names (such as :data:`AUGMENT_MARKER`) skipped."""
-    for path in sorted(directory.rglob("*")):
-        hidden = any(part.startswith((".", "_")) for part in path.relative_to(directory).parts)
-        if path.is_file() and path.suffix.lower() in FORMAT_BY_EXTENSION and not hidden:
-            yield path
+def _input_positions(counts: ReportCounts) -> int:
+    """The input positions an augmented stream with ``counts`` consumed: its rows read plus the rows
+    a task reader's ``--drop-invalid`` dropped (they keep their positions)."""
+    return counts.rows_read + sum(counts.dropped_invalid.values())
+
 
 
 def write_marker(report: CounterfactualReport, directory: Path) -> None:
@@ -228,17 +228,19 @@ def augment_counterfactual(
     if manifest is not None:
         return _augment_partition(Path(spec), manifest, out, options, workers, overwrite)
     if Path(spec).is_dir():
-        files = list(_data_files(Path(spec)))
+        files = [Path(f) for f in directory_data_files(Path(spec))]
         if not files:
             raise InputError(f"{spec}: directory has no data files to augment")
         streams = []
         with atomic_output_dir(out, overwrite, AUGMENT_MARKER) as tmp:
+            first_row = 0  # positions run on across the files, as the row_id of `fedpart partition DIR`
             for path in files:
                 target = (tmp / path.relative_to(spec)).with_suffix(".parquet")
                 target.parent.mkdir(parents=True, exist_ok=True)
                 source = open_input(str(path), task, read_options, columns, drop_invalid)
                 file_options = dataclasses.replace(options, text_parts=text_parts_of(source, options))
-                streams.append(_augment_file(source, file_options, workers, target)[1])
+                streams.append(_augment_file(source, file_options, workers, target, first_row)[1])
+                first_row += _input_positions(streams[-1].counts)
             report = merged_report([s.counts for s in streams], options)
             write_marker(report, tmp)
         return report

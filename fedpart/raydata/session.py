@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pickle
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from fedpart.errors import FedpartError, InputError
+
+#: Seconds to wait for a TCP connection to a ``host:port`` ``--ray-address`` before ``ray.init``,
+#: which retries an unreachable cluster for minutes instead of failing.
+CONNECT_TIMEOUT_S = 5.0
 
 
 def import_ray() -> Any:
@@ -26,6 +31,8 @@ def import_ray() -> Any:
 def ray_session(address: str | None = None) -> Iterator[Any]:
     """A connected Ray: the one already initialised in this process, else ``ray.init(address)``
     (``None``: start a local Ray; ``"auto"``: join the running cluster), shut down on exit if started here.
+    A ``host:port`` address is first probed with :func:`check_reachable`: ``ray.init`` would retry an
+    unreachable one for minutes.
 
     Raises:
         InputError: Ray is not installed, or the cluster at ``address`` cannot be reached.
@@ -37,12 +44,11 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
     ray = import_ray()
     started = False
     if not ray.is_initialized():
+        check_reachable(address)
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         except (ConnectionError, RuntimeError, ValueError) as error:
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise InputError(f"cannot connect to Ray at --ray-address {address!r} ({first}); start the "
-                             "cluster (`ray start --head`) or leave --ray-address out for a local Ray") from None
+            raise unreachable(address, error) from None
         started = True
     import logging
 
@@ -55,6 +61,44 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
+
+
+def ray_endpoint(address: str | None) -> tuple[str, int] | None:
+    """``(host, port)`` of an address ``host:port`` or ``ray://host:port`` (``[::1]:6379`` too);
+    ``None`` for ``None``, ``"auto"``, ``"local"`` and anything else (left to ``ray.init`` to judge)."""
+    if address is None:
+        return None
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not host or not port.isdigit():
+        return None
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Open (and close) a TCP connection to the ``host:port`` of ``address`` within ``timeout``
+    seconds; nothing for addresses without one (:func:`ray_endpoint`).
+
+    Raises:
+        InputError: nothing accepts connections there (closed port, unknown host), or the port is
+            above 65535.
+    """
+    endpoint = ray_endpoint(address)
+    if endpoint is None:
+        return
+    if endpoint[1] > 65535:  # getaddrinfo would quietly take it modulo 65536
+        raise unreachable(address, ValueError(f"port {endpoint[1]} is above 65535"))
+    try:
+        with socket.create_connection(endpoint, timeout=timeout):
+            pass
+    except OSError as error:
+        raise unreachable(address, error) from None
+
+
+def unreachable(address: str | None, error: BaseException) -> InputError:
+    """The error for a Ray cluster at ``address`` that cannot be joined, with ``error``'s first line."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return InputError(f"cannot connect to Ray at --ray-address {address!r} ({first}); start the "
+                      "cluster (`ray start --head`) or leave --ray-address out for a local Ray")
 
 
 def guarded(func: Callable[..., Any]) -> Callable[..., dict[str, Any]]:
