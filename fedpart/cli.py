@@ -139,8 +139,8 @@ class FedpartGroup(click.Group):
         except BrokenPipeError:  # `fedpart stats DIR | head`: the reader left, nothing is wrong
             sys.stderr.close()
             ctx.exit(0)
-        except KeyboardInterrupt:
-            click.echo("interrupted; nothing was written", err=True)
+        except KeyboardInterrupt as interrupt:  # a run that keeps a checkpoint says how to continue it
+            click.echo(str(interrupt) or "interrupted; nothing was written", err=True)
             ctx.exit(130)
         except Exception as error:  # noqa: BLE001 - the last line of defence for users
             if ctx.obj and ctx.obj.get("debug"):
@@ -351,7 +351,13 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        warnings.showwarning = lambda message, *_, **__: click.echo(f"warning: {message}", err=True)
+
+        def show(message: Any, category: Any, filename: str, *_: Any, **__: Any) -> None:
+            # fedpart's own warnings only: spaCy's import of click raises click's deprecation notices
+            if _fedpart_warning(warnings.WarningMessage(message, category, filename, 0)):
+                click.echo(f"warning: {message}", err=True)
+
+        warnings.showwarning = show
         records = run(progress if bar else None)
     if bar is not None:
         bar.close()
@@ -480,7 +486,12 @@ def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: in
     if json_path and Path(json_path).resolve() == Path(plot_path).resolve():
         raise OutputError(f"{json_path}: --json and --plot name the same file; choose two files")
     settings = BiasEvalOptions(max_per_profession=max_per_profession, **options)
-    results = evaluate_runs(runs, prompts=prompts, options=settings, device=device, eval_data=eval_data)
+    context = click.get_current_context()
+    lm_options = [f"--{name.replace('_', '-')}" for name in ("prompts", "max_per_profession", "samples",
+                                                           "max_new_tokens", "min_new_tokens", "temperature", "top_k")
+                  if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    results = evaluate_runs(runs, prompts=prompts, options=settings, device=device, eval_data=eval_data,
+                            lm_options=lm_options)
     click.echo(format_bias_table(results))
     click.echo(f"plot: {write_bias_plot(results, plot_path)}")
     if json_path:

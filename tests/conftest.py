@@ -88,3 +88,30 @@ def table_writer():
 def partition_reader():
     """``read_partition(out) -> Partition`` (session-scoped so hypothesis tests may use it)."""
     return read_partition
+
+
+# --- shared by the training hardening tests: a tiny partition of the AG News fixture, and a run on it ---
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory) -> Path:
+    """An iid partition of the AG News fixture: 3 clients, 20 % test split."""
+    import fedpart
+    from fedpart.io.sources import ReadOptions
+
+    out = tmp_path_factory.mktemp("train-parts") / "parts"
+    fedpart.partition(AG_NEWS_CSV, task="tc", scheme="iid", clients=3, test_frac=0.2, out=out, plot=False,
+                      read_options=ReadOptions(column_names=AG_NEWS_COLUMNS))
+    return out
+
+
+@pytest.fixture(scope="module")
+def finished(parts, tmp_path_factory) -> Path:
+    """A finished one-round FedAvg run (2 clients per round) on :func:`parts`."""
+    from fedpart.train.federated import FederatedConfig
+    from fedpart.train.runner import train
+
+    out = tmp_path_factory.mktemp("train-run") / "run"
+    train(parts, task="tc", out=out, config=FederatedConfig(rounds=1, clients_per_round=2, lr=0.5, batch_size=32),
+          device="cpu")
+    return out

@@ -16,7 +16,6 @@ from click.testing import CliRunner
 import fedpart
 from fedpart.cli import main
 from fedpart.distill.runner import DistillConfig
-from fedpart.io.sources import ReadOptions
 from fedpart.manifest import Manifest
 from fedpart.train.federated import FederatedConfig
 from fedpart.train.runner import check_partition_task, load_trained, train
@@ -26,19 +25,6 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TINY = FederatedConfig(rounds=1, clients_per_round=2, lr=0.5, batch_size=32)
 
 
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("hardening") / "parts"
-    fedpart.partition(FIXTURES / "ag_news" / "sample.csv", task="tc", scheme="iid", clients=3, test_frac=0.2,
-                      out=out, plot=False, read_options=ReadOptions(column_names=("label", "title", "description")))
-    return out
-
-
-@pytest.fixture(scope="module")
-def finished(parts, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("hardening") / "run"
-    train(parts, task="tc", out=out, config=TINY, device="cpu")
-    return out
 
 
 def invoke(*args: str):
@@ -210,7 +196,7 @@ def test_evaluation_data_empty_mislabelled_or_csv(parts, tmp_path):
     pq.write_table(test.slice(0, 0), tmp_path / "empty.parquet")
     labels = pa.array([f"class-{v}" for v in test.column("label").to_pylist()])
     pq.write_table(test.set_column(test.schema.get_field_index("label"), "label", labels), tmp_path / "str.parquet")
-    for name, fragment in (("empty.parquet", "has no rows"), ("str.parquet", "none of its labels")):
+    for name, fragment in (("empty.parquet", "has no rows"), ("str.parquet", "labels the model was not trained on")):
         with pytest.raises(fedpart.InputError, match=fragment):
             train(parts, task="tc", out=tmp_path / "r", config=TINY, device="cpu", eval_data=str(tmp_path / name))
         assert not (tmp_path / "r").exists()

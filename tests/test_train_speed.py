@@ -160,14 +160,14 @@ def test_plain_sgd_local_update_does_not_import_dynamo():
 
 def test_checkpoint_reuses_the_replaced_file_and_survives_a_stale_spare(tmp_path):
     path, tmp = tmp_path / CHECKPOINT_FILE, tmp_path / (CHECKPOINT_FILE + ".tmp")
-    _save_checkpoint(tmp_path, 1, ServerState(torch.zeros(1000)))
+    _save_checkpoint(tmp_path, 1, ServerState(torch.zeros(1000)), elapsed_s=0.0)
     first = path.stat().st_ino
-    _save_checkpoint(tmp_path, 2, ServerState(torch.ones(1000)))
+    _save_checkpoint(tmp_path, 2, ServerState(torch.ones(1000)), elapsed_s=0.0)
     assert tmp.stat().st_ino == first  # round 1's file is kept to be written over, not deleted
-    _save_checkpoint(tmp_path, 3, ServerState(torch.full((10,), 3.0)))  # a smaller file over a bigger one
+    _save_checkpoint(tmp_path, 3, ServerState(torch.full((10,), 3.0)), elapsed_s=0.0)  # a smaller file over a bigger one
     assert path.stat().st_ino == first
     (tmp_path / (CHECKPOINT_FILE + ".old")).write_bytes(b"left by a killed run")
-    _save_checkpoint(tmp_path, 4, ServerState(torch.full((10,), 4.0), m=torch.ones(10)))
+    _save_checkpoint(tmp_path, 4, ServerState(torch.full((10,), 4.0), m=torch.ones(10)), elapsed_s=0.0)
     saved = torch.load(path)
     assert saved["round"] == 4 and torch.equal(saved["weights"], torch.full((10,), 4.0))
     assert torch.equal(saved["m"], torch.ones(10)) and saved["v"] is None

@@ -39,10 +39,10 @@ from fedpart.io.output_dir import check_output_not_over_inputs
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.tasks.models import get_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
-from fedpart.train.federated import FederatedConfig
+from fedpart.train.federated import FederatedConfig, check_float32
 from fedpart.train.runner import (
+    MODEL_FILE,
     RunData,
-    canonical_table,
     check_evaluation_labels,
     check_partition_task,
     check_run_dir,
@@ -52,8 +52,9 @@ from fedpart.train.runner import (
     run_evaluation_file,
     run_rounds,
     shard_table,
+    warn_excess_clients,
 )
-from fedpart.verify import verify_partition
+from fedpart.verify import sha256_of, verify_partition
 
 CDA_MODES = ("none", "one-sided", "two-sided")
 DISTILLABLE_TASKS = ("lm", "tc")
@@ -80,7 +81,8 @@ class DistillConfig:
         if self.teacher_perturb not in MODES:
             raise InputError(f"--teacher-perturb must be one of {', '.join(MODES)}, got {self.teacher_perturb!r}")
         for name in ("temperature", "alpha_kd", "alpha_lm"):  # nan passes every comparison below
-            check_finite(getattr(self, name), f"--{name.replace('_', '-')}")
+            flag = f"--{name.replace('_', '-')}"
+            check_float32(check_finite(getattr(self, name), flag), flag)
         if self.temperature <= 0:
             raise InputError(f"--temperature must be > 0, got {self.temperature}")
         if self.alpha_kd < 0 or self.alpha_lm < 0 or self.alpha_kd + self.alpha_lm == 0:
@@ -202,21 +204,30 @@ def _permutation(task: TaskModel, device: torch.device) -> torch.Tensor:
     return identity_permutation(len(task.labels)).to(device)  # type: ignore[attr-defined]
 
 
-def _tables_of(data: Path, task: str, teacher_dir: Path) -> tuple[list[pa.Table], Path | None]:
+def _tables_of(data: Path, task: TaskModel, teacher_dir: Path,
+               config: FederatedConfig) -> tuple[list[pa.Table], Path | None, str]:
     """Client tables of a partition directory (its shards checked against the manifest; and its
-    test split), or one table of a data file."""
+    test split), or one table of a data file; with the data's digest (the manifest's sha256, which
+    records every shard's, or the file's).
+
+    Raises:
+        InputError: as :func:`fedpart.train.runner.read_evaluation_table`; the data has labels the
+        teacher (and so the student) does not know.
+    """
     if (data / MANIFEST_FILE).is_file():
         manifest = Manifest.read(data)
-        check_partition_task(data, manifest, task, teacher=teacher_dir)
+        check_partition_task(data, manifest, task.name, teacher=teacher_dir)
         verify_partition(data, manifest)
+        warn_excess_clients(config, manifest, data)
         test = data / manifest.test.file if manifest.test is not None else None
-        return [shard_table(data, c, task) for c in manifest.clients], test
-    if not data.is_file():
+        tables, digest = [shard_table(data, c, task.name) for c in manifest.clients], sha256_of(data / MANIFEST_FILE)
+    elif data.is_file():
+        tables, test, digest = [read_evaluation_table(data, task.name, "--data")], None, sha256_of(data)
+    else:
         raise InputError(f"{data}: no such file or partition directory (--data)")
-    from fedpart.tasks import get_task
-
-    source = get_task(task).open(str(data))
-    return [pa.Table.from_batches(list(source.iter_batches()), schema=source.schema)], None
+    for table in tables:
+        check_evaluation_labels(table, task, data, "--data")
+    return tables, test, digest
 
 
 def _evaluation_path(eval_data: str | None, partition_test: Path | None, teacher_config: dict[str, Any],
@@ -251,8 +262,9 @@ def distill(
     checked before ``out`` is created or an earlier run in it cleared.
 
     Raises:
-        InputError: the teacher is not a finished ``lm``/``tc`` run, ``data`` is missing or a
-        modified partition, or ``--algo fedavg/fedprox`` is asked for on a single file.
+        InputError: the teacher is not a finished ``lm``/``tc`` run, ``data`` is missing, empty, a
+        modified partition or has labels the teacher does not know, or ``--algo fedavg/fedprox`` is
+        asked for on a single file.
         OutputError: as :func:`fedpart.train.runner.check_run_dir`; ``out`` is or contains an
         input (teacher, data, evaluation data).
     """
@@ -268,12 +280,15 @@ def distill(
     student = _student_of(teacher_task, teacher_dir, distill_config.student_size)
     if config.algo != "centralized" and not (data / MANIFEST_FILE).is_file():
         raise InputError(f"{data}: --algo {config.algo} needs a partition directory of client shards as --data")
-    tables, partition_test = _tables_of(data, teacher_task.name, teacher_dir)
+    tables, partition_test, data_digest = _tables_of(data, student, teacher_dir, config)
     test_path = _evaluation_path(eval_data, partition_test, teacher_config, teacher_dir)
     # the teacher's evaluation data and --hf-model directory are read too
     check_output_not_over_inputs(Path(out), [test_path, *filter(None, [teacher_config.get("hf_model")])])
     task = DistillationTask(student, teacher, distill_config, _permutation(teacher_task, torch_device))
+    # digests of the teacher's model and the data: --resume refuses a teacher trained again in
+    # place or a --data file rewritten since the run started
     run_config = {"task": teacher_task.name, "teacher": str(teacher_dir.resolve()), "data": str(data.resolve()),
+                  "teacher_model_sha256": sha256_of(teacher_dir / MODEL_FILE), "data_sha256": data_digest,
                   "eval_data": str(test_path.resolve()), "model_size": distill_config.student_size,
                   # an --hf-model teacher's directory: load_trained rebuilds the student's family from it
                   **({"hf_model": teacher_config["hf_model"]} if teacher_config.get("hf_model") else {}),

@@ -7,7 +7,10 @@ if its type, start and end all match a gold entity (micro-averaged over all sent
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+
+#: the prefixes of BIO, IOB1, IOBES and BILOU tags
+TAG_PREFIXES = frozenset("BIESLU")
 
 
 def entity_spans(tags: Sequence[str]) -> set[tuple[str, int, int]]:
@@ -26,6 +29,17 @@ def entity_spans(tags: Sequence[str]) -> set[tuple[str, int, int]]:
             spans.add((current[0], current[1], i + 1))
             current = None
     return spans
+
+
+def entity_types(tags: Iterable[str]) -> set[str]:
+    """The entity types that ``tags`` mark: ``PER`` for ``B-PER``/``I-PER``/...; a tag without a
+    scheme prefix (e.g. a part-of-speech tag) counts as it is; ``O`` marks none."""
+    types = set()
+    for tag in tags:
+        prefix, dash, kind = tag.partition("-")
+        if tag != "O":
+            types.add(kind if dash and prefix in TAG_PREFIXES else tag)
+    return types
 
 
 def entity_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> dict[str, float]:

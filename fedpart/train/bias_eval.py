@@ -33,6 +33,7 @@ import torch
 
 from fedpart.errors import InputError
 from fedpart.checks import check_finite, check_seed
+from fedpart.train.rundir import read_run_config
 from fedpart.train.runner import (
     check_evaluation_labels,
     load_trained,
@@ -121,6 +122,18 @@ def _evaluation_table(run_dir: Path, config: dict[str, Any], task_model: Any, ev
     return table
 
 
+def check_finite_outputs(outputs: Sequence[Any], run_dir: Path, what: str) -> None:
+    """Refuse to score a model whose ``outputs`` (arrays, tensors or lists of floats; ``what`` they
+    are, for the message) hold NaN or infinity.
+
+    Raises:
+        InputError: naming the run (a diverged model: every measure of it would be meaningless).
+    """
+    if not all(bool(torch.isfinite(torch.as_tensor(values)).all()) for values in outputs):
+        raise InputError(f"{run_dir}: the model's {what} are NaN or infinite (its training diverged); "
+                         "train it again with a lower --lr")
+
+
 def _swap_texts(spacy_model: str):  # -> Callable[[list[str]], list[str]]
     from fedpart.augment import GenderSwapper
 
@@ -146,6 +159,7 @@ def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[t
     swap = _swap_texts(options.spacy_model)
     logp = task.continuation_logprob(model, texts, continuations, torch_device)
     logp_cf = task.continuation_logprob(model, swap(texts), swap(continuations), torch_device)
+    check_finite_outputs([logp, logp_cf], run_dir, "log-likelihoods")
     gap = log_likelihood_gap(logp, logp_cf, n_boot=options.n_boot, seed=options.seed)
     table = _evaluation_table(run_dir, config, task, eval_data)
     utility = task.evaluate(model, task.featurize(table, torch_device), table)
@@ -174,6 +188,7 @@ def evaluate_classifier(run_dir: str | os.PathLike[str], *, options: BiasEvalOpt
     data = task.featurize(table, torch_device)
     probs = task.probabilities(model, data).cpu().numpy()  # type: ignore[attr-defined]
     probs_cf = task.probabilities(model, task.featurize(swapped, torch_device)).cpu().numpy()  # type: ignore[attr-defined]
+    check_finite_outputs([probs, probs_cf], run_dir, "class probabilities")
     metrics = {
         "flip_rate": flip_rate(probs.argmax(1), probs_cf.argmax(1), n_boot=options.n_boot, seed=options.seed).to_dict(),
         "probability_change": probability_change(probs, probs_cf, n_boot=options.n_boot, seed=options.seed).to_dict(),
@@ -183,15 +198,22 @@ def evaluate_classifier(run_dir: str | os.PathLike[str], *, options: BiasEvalOpt
 
 
 def evaluate_runs(runs: Sequence[str], *, prompts: str | None, options: BiasEvalOptions = BiasEvalOptions(),
-                  device: str = "auto", eval_data: str | None = None) -> list[RunBias]:
-    """Evaluate each run with the measures of its task (lm runs need ``prompts``)."""
+                  device: str = "auto", eval_data: str | None = None,
+                  lm_options: Sequence[str] = ()) -> list[RunBias]:
+    """Evaluate each run with the measures of its task (lm runs need ``prompts``).
+
+    ``lm_options``: the generation options the user set (``--samples``, ...; ``--prompts`` counts
+    too); refused when no run is an lm run, since only lm runs use them.
+    """
+    tasks = [_run_task(run) for run in runs]
+    given = [*lm_options, *(["--prompts"] if prompts is not None and "--prompts" not in lm_options else [])]
+    if given and "lm" not in tasks:
+        described = ", ".join(f"{run} is a --task {task} run" for run, task in zip(runs, tasks))
+        raise InputError(f"{', '.join(given)}: for lm runs only (generations from prompts), but {described}; "
+                         f"drop {'it' if len(given) == 1 else 'them'}")
     results = []
     loaded_prompts = None
-    for run in runs:
-        config_file = Path(run) / "config.json"
-        if not config_file.is_file():
-            raise InputError(f"{run}: not a fedpart run directory (no config.json)")
-        task = json.loads(config_file.read_text(encoding="utf-8")).get("task")
+    for run, task in zip(runs, tasks):
         if task == "lm":
             if prompts is None:
                 raise InputError(f"{run}: an lm run; pass --prompts (BOLD's profession_prompt.json or a JSONL file)")
@@ -204,6 +226,14 @@ def evaluate_runs(runs: Sequence[str], *, prompts: str | None, options: BiasEval
         else:
             raise InputError(f"{run}: bias evaluation covers lm and tc runs, not --task {task}")
     return results
+
+
+def _run_task(run: str) -> Any:
+    """The ``task`` of a run directory's configuration."""
+    if not (Path(run) / "config.json").is_file():
+        raise InputError(f"{run}: not a fedpart run directory (no config.json)")
+    config = read_run_config(run)
+    return None if config is None else config["task"]
 
 
 def _cell(value: Any) -> str:

@@ -14,7 +14,6 @@ checkpoint removes what it wrote.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -31,10 +30,10 @@ import pyarrow.parquet as pq
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from fedpart.errors import InputError, OutputError
+from fedpart.errors import FedpartError, InputError, OutputError
 from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
-from fedpart.tasks import ColumnMap, get_task
+from fedpart.tasks import ColumnMap, TaskOptions, get_task
 from fedpart.tasks.models import make_hf_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
 from fedpart.train.federated import FederatedConfig, ServerState, federated_round
@@ -50,12 +49,27 @@ from fedpart.train.rundir import (  # noqa: F401 - CONFIG_FILE, METRICS_FILE, MO
     parse_metrics,
     read_run_config,
 )
+from fedpart.verify import sha256_of
 from fedpart.verify import verify_partition  # noqa: F401 - re-exported: distill and older callers import it here
 
 #: ``config.json`` settings that are paths: compared resolved on ``--resume``
 PATH_SETTINGS = ("partition", "eval_data", "teacher", "data")
 #: torch device types fedpart trains on
 DEVICE_TYPES = ("cpu", "cuda")
+#: what each data option of ``train``/``distill``/``eval bias`` holds, for messages
+DATA_ROLES = {"--eval-data": "evaluation data", "--data": "distillation data"}
+#: label values an error message shows
+SHOWN_LABELS = 4
+
+
+class DivergedError(FedpartError):
+    """Training diverged: the aggregated weights of a round are NaN or infinite (e.g. a too large ``--lr``)."""
+
+    exit_code = 2
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during the rounds of a run that keeps a checkpoint: ``str()`` says how to continue it."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -84,11 +98,20 @@ def canonical_table(path: Path, task: str) -> pa.Table:
 
 def shard_table(partition_dir: Path, record: ShardRecord, task: str) -> pa.Table:
     """One shard in the task's canonical columns: its file, or the part files the manifest lists for
-    a Ray shard (a directory), in order -- never other files that may lie in that directory."""
-    if record.parts is None:
-        return canonical_table(partition_dir / record.file, task)
-    tables = [canonical_table(partition_dir / name, task) for name in record.part_files]
-    return pa.concat_tables(tables) if tables else canonical_table(partition_dir / record.file, task)
+    a Ray shard (a directory), in order -- never other files that may lie in that directory.
+
+    Raises:
+        InputError: the shard lacks a column of the task (a partition made without ``--task``); the
+        message says to name it when partitioning, as a run cannot rename a shard's columns.
+    """
+    try:
+        if record.parts is None:
+            return canonical_table(partition_dir / record.file, task)
+        tables = [canonical_table(partition_dir / name, task) for name in record.part_files]
+        return pa.concat_tables(tables) if tables else canonical_table(partition_dir / record.file, task)
+    except InputError as error:
+        raise InputError(_hint_options(str(error), lambda flag: (
+            f"; re-partition naming it: `fedpart partition INPUT --task {task} {flag} COLUMN ...`"))) from error
 
 
 def _to_canonical(table: pa.Table, task: str, path: Path) -> pa.Table:
@@ -123,15 +146,18 @@ def check_partition_task(partition_dir: Path, manifest: Manifest, task: str, tea
                      "(or re-partition)")
 
 
-def read_evaluation_table(path: Path, task: str) -> pa.Table:
+def read_evaluation_table(path: Path, task: str, flag: str = "--eval-data") -> pa.Table:
     """Evaluation data in the task's canonical columns: a Parquet file (or a directory of part
     files), or any other file the task reads (CSV, TSV, JSONL; CoNLL for st; SQuAD JSON for qa).
+
+    ``flag``: the option that named the file (``--eval-data``, ``distill``'s ``--data``), which
+    the messages tell to pass a converted file to.
 
     Raises:
         InputError: the file is missing, unreadable or has no rows.
     """
     if not path.exists():  # a file, or a directory of part files (Ray engine)
-        raise InputError(f"{path}: no such evaluation file")
+        raise InputError(f"{path}: no such {DATA_ROLES[flag].removesuffix(' data')} file ({flag})")
     try:
         if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
             table = canonical_table(path, task)
@@ -139,41 +165,96 @@ def read_evaluation_table(path: Path, task: str) -> pa.Table:
             source = get_task(task).open(str(path))
             table = pa.Table.from_batches(list(source.iter_batches()), schema=source.schema)
     except InputError as error:
-        raise InputError(_evaluation_hint(str(error), path, task)) from error
+        if _has_no_rows(path, task):  # a header-only CSV has untyped (null) columns: not the problem
+            raise InputError(f"{path}: the {DATA_ROLES[flag]} has no rows") from error
+        raise InputError(_evaluation_hint(str(error), path, task, flag)) from error
     if table.num_rows == 0:
-        raise InputError(f"{path}: the evaluation data has no rows")
+        raise InputError(f"{path}: the {DATA_ROLES[flag]} has no rows")
     return table
 
 
-def _evaluation_hint(message: str, path: Path, task: str) -> str:
-    """``message`` about unreadable evaluation data, with what to do: the readers' hint "name it
-    with --text-col" names an option of ``partition``/``convert``, which ``train`` lacks."""
-    def convert(flag: str) -> str:
-        return f"`fedpart convert {path} --task {task}{flag} --out FILE.parquet`"
+def _has_no_rows(path: Path, task: str) -> bool:
+    """Whether ``path`` reads as a file without data rows (``False`` when it cannot be read at all)."""
+    try:
+        source = get_task(task).open_raw(str(path), TaskOptions())
+        return not any(batch.num_rows for batch in source.iter_batches())
+    except (InputError, pa.ArrowException, OSError):
+        return False
 
-    message = message.replace(", or pass --format", "")  # the suffix below says how to convert it
-    hinted, count = re.subn(r"; name it with (--[\w-]+)", lambda match: "; write it in the task's columns with "
-                            f"{convert(f' {match.group(1)} COLUMN')} and pass --eval-data FILE.parquet", message)
+
+def _hint_options(message: str, hint: Callable[[str], str]) -> str:
+    """``message`` of a task reader with its advice "; name it with --X-col" (an option of
+    ``partition``/``convert``) replaced by ``hint(flag)``: what the command that prints it can do."""
+    return re.sub(r"; name it with (--[\w-]+)", lambda match: hint(match.group(1)), message)
+
+
+def _evaluation_hint(message: str, path: Path, task: str, flag: str = "--eval-data") -> str:
+    """``message`` about unreadable data given with ``flag``, with what to do: write it in the
+    task's columns with ``fedpart convert`` (the readers' own hints name options of
+    ``partition``/``convert``, which ``train``, ``distill`` and ``eval bias`` lack)."""
+    def convert(options: str) -> str:
+        return f"`fedpart convert {path} --task {task}{options} --out FILE.parquet`"
+
+    # an unknown extension: the readers suggest --format, an option of convert
+    message, count = re.subn(r" \(or pass --format ([\w|]+)\)$", lambda match: (
+        f"; rename it with one of these extensions, or write it as Parquet with {convert(' --format FORMAT')} "
+        f"(FORMAT: {match.group(1).replace('|', ', ')}) and pass {flag} FILE.parquet"), message)
     if count:
+        return message
+    message = message.replace(", or pass --format", "")  # the suffix below says how to convert it
+    hinted = _hint_options(message, lambda option: f"; write it in the task's columns with "
+                           f"{convert(f' {option} COLUMN')} and pass {flag} FILE.parquet")
+    hinted = hinted.replace("; pick the text with --text-col", f"; write it in the task's columns with "
+                            f"{convert(' --text-col COLUMN')} and pass {flag} FILE.parquet")
+    if hinted != message:
         return hinted
-    return (f"{message} (evaluation data: Parquet, or CSV/TSV/JSONL with the task's columns; write other "
+    return (f"{message} ({DATA_ROLES[flag]}: Parquet, or CSV/TSV/JSONL with the task's columns; write other "
             f"layouts with {convert('')})")
 
 
-def check_evaluation_labels(table: pa.Table, task_model: TaskModel, path: Path) -> None:
-    """Refuse evaluation data none of whose ``label`` values is a training label (e.g. strings
-    against integer labels): every prediction would count as wrong.
+def model_labels(task_model: TaskModel) -> tuple[str, set[Any]] | None:
+    """``(column, known values)`` that data for ``task_model`` must keep to: the ``label`` values of a
+    classifier, the entity types (``PER`` of ``B-PER``; a tag without prefix as it is) of a tagger's
+    ``tags``; ``None`` for tasks without labels."""
+    from fedpart.evaluation.tagging import entity_types
+
+    model = getattr(task_model, "student", task_model)  # a distillation task: its student's labels
+    if model.name == "tc" and getattr(model, "labels", None):
+        return "label", set(model.labels)
+    tags = getattr(model, "tags", None) or getattr(model, "labels", None)
+    if model.name == "st" and tags:
+        return "tags", entity_types(tags)
+    return None
+
+
+def check_evaluation_labels(table: pa.Table, task_model: TaskModel, path: Path, flag: str = "--eval-data") -> None:
+    """Refuse data (given with ``flag``) with a label -- or, for taggers, an entity type -- that the
+    model was not trained on: a classifier's loss drops such rows and every prediction of them would
+    count as wrong; a tagger scores F1 = 0 on such entities.
 
     Raises:
-        InputError: naming the file and examples of both label sets.
+        InputError: naming the file, up to :data:`SHOWN_LABELS` unknown values and the model's.
     """
-    labels = getattr(getattr(task_model, "student", task_model), "labels", None)
-    if not labels or "label" not in table.column_names:
+    from fedpart.evaluation.tagging import entity_types
+
+    known = model_labels(task_model)
+    if known is None or known[0] not in table.column_names:
         return
-    known, values = set(labels), table.column("label").to_pylist()
-    if not any(value in known for value in values):
-        raise InputError(f"{path}: none of its labels (e.g. {values[0]!r}) is a label of the training data "
-                         f"(e.g. {', '.join(repr(v) for v in labels[:4])}); evaluate on data labelled like the partition")
+    column, labels = known
+    values = table.column(column).to_pylist()
+    found = entity_types(tag for tags in values for tag in tags or ()) if column == "tags" else set(values)
+    unknown = sorted(found - labels, key=str)
+    if not unknown:
+        return
+    what = "entity types" if column == "tags" else "labels"
+
+    def shown(items: list[Any]) -> str:
+        more = f" and {len(items) - SHOWN_LABELS} more" if len(items) > SHOWN_LABELS else ""
+        return ", ".join(repr(v) for v in items[:SHOWN_LABELS]) + more
+
+    raise InputError(f"{path}: the {DATA_ROLES[flag]} has {what} the model was not trained on ({shown(unknown)}; "
+                     f"the model's {what}: {shown(sorted(labels, key=str))}); {flag} takes data labelled like the "
+                     "model's training data")
 
 
 def _load_data(
@@ -192,17 +273,40 @@ def _load_data(
     test_table = read_evaluation_table(test_path, task)
     if fit:
         task_model.fit(tables)
-    check_evaluation_labels(test_table, task_model, test_path)
+    if eval_data is not None:  # the partition's own test split is scored as it is, unseen labels included
+        check_evaluation_labels(test_table, task_model, test_path)
     clients = [task_model.featurize(t, device) for t in tables]
     return RunData(clients, [t.num_rows for t in tables], task_model.featurize(test_table, device), test_table)
 
 
 def _manifest_digest(partition_dir: Path) -> str:
-    return hashlib.sha256((partition_dir / MANIFEST_FILE).read_bytes()).hexdigest()
+    return sha256_of(partition_dir / MANIFEST_FILE)
 
 
-def _save_checkpoint(out: Path, round_index: int, state: ServerState) -> None:
+def warn_excess_clients(config: FederatedConfig, manifest: Manifest, partition_dir: Path) -> None:
+    """Warn when a federated run asks for more clients per round than the partition has non-empty ones."""
+    nonempty = sum(c.rows > 0 for c in manifest.clients)
+    if config.algo != "centralized" and config.clients_per_round > nonempty:
+        warnings.warn(f"--clients-per-round {config.clients_per_round} exceeds the {nonempty} non-empty clients of "
+                      f"{partition_dir}: every round trains all {nonempty}", stacklevel=3)
+
+
+def check_finite_weights(weights: torch.Tensor, round_index: int, advice: str) -> None:
+    """Stop a run whose aggregated weights after ``round_index`` are NaN or infinite (before they
+    are saved); ``advice``: what to lower, e.g. ``"--lr"``.
+
+    Raises:
+        DivergedError: naming the round and ``advice``.
+    """
+    if not bool(torch.isfinite(weights).all()):
+        raise DivergedError(f"round {round_index}: training diverged (the aggregated weights are NaN or infinite) "
+                            f"and round {round_index} was not saved; train again with {advice}")
+
+
+def _save_checkpoint(out: Path, round_index: int, state: ServerState, elapsed_s: float) -> None:
     """Replace ``out/checkpoint.pt`` atomically: a reader (or a killed run) sees the old or the new one.
+
+    ``elapsed_s``: the run's training time so far, which a resumed run continues from.
 
     The new checkpoint is written over the file of the one before last (``.tmp``), and the replaced
     file is kept as the next round's ``.tmp`` instead of being deleted: freeing a multi-megabyte
@@ -212,7 +316,7 @@ def _save_checkpoint(out: Path, round_index: int, state: ServerState) -> None:
     path, tmp, spare = out / CHECKPOINT_FILE, out / (CHECKPOINT_FILE + ".tmp"), out / (CHECKPOINT_FILE + ".old")
     with open(tmp, "r+b" if tmp.is_file() else "wb") as handle:
         torch.save(
-            {"round": round_index, "weights": state.weights.cpu(),
+            {"round": round_index, "elapsed_s": elapsed_s, "weights": state.weights.cpu(),
              "m": None if state.m is None else state.m.cpu(), "v": None if state.v is None else state.v.cpu()},
             handle,
         )
@@ -274,10 +378,7 @@ def train(
         raise InputError("--model-size and --hf-model exclude each other: the model directory fixes the size")
     check_run_dir(Path(out), resume, overwrite)
     verify_partition(partition_dir, manifest)
-    nonempty = sum(c.rows > 0 for c in manifest.clients)
-    if config.algo != "centralized" and config.clients_per_round > nonempty:
-        warnings.warn(f"--clients-per-round {config.clients_per_round} exceeds the {nonempty} non-empty clients of "
-                      f"{partition_dir}: every round trains all {nonempty}", stacklevel=2)
+    warn_excess_clients(config, manifest, partition_dir)
     task_model = make_task_model(task, model_size) if hf_model is None else make_hf_task_model(task, hf_model)
     run_config = {"task": task, "partition": str(partition_dir.resolve()),
                   "manifest_sha256": _manifest_digest(partition_dir),
@@ -392,18 +493,23 @@ def run_rounds(
 
     Raises:
         InputError, OutputError: as :func:`check_run_dir`; ``resume`` with fewer ``rounds`` than done.
+        DivergedError: a round's weights are not finite (see :func:`check_finite_weights`).
+        RunInterrupted: Ctrl-C once ``out`` holds a checkpoint (its message says to ``--resume``).
     """
     out = Path(out)
     resuming = check_run_dir(out, resume, overwrite)
-    start_round, state = 0, None
+    start_round, state, elapsed = 0, None, 0.0
     if resuming:
         saved = read_run_config(out) or {}  # checked by check_run_dir
         current = json.loads(json.dumps(run_config, default=str))
         differing = sorted(k for k in current if k != "rounds" and not _same_setting(k, saved.get(k), current[k]))
         if differing:
-            raise OutputError(f"{out}: cannot --resume with different settings ({', '.join(differing)})")
+            changed = [k for k in differing if k.endswith("sha256")]
+            raise OutputError(f"{out}: cannot --resume with different settings ({', '.join(differing)})" + (
+                f"; the contents of its inputs changed since it started ({', '.join(changed)}): pass --overwrite "
+                "to start again" if changed else ""))
         checkpoint = torch.load(out / CHECKPOINT_FILE, map_location=device)
-        start_round = int(checkpoint["round"])
+        start_round, elapsed = int(checkpoint["round"]), float(checkpoint.get("elapsed_s", 0.0))
         if config.rounds < start_round:
             raise InputError(f"{out}: has already run {start_round} rounds; --resume continues only with "
                              f"--rounds above that, not --rounds {config.rounds}")
@@ -424,20 +530,33 @@ def run_rounds(
             (out / METRICS_FILE).write_text("", encoding="utf-8")
             task_model.save(out)
             _write_json(out / CONFIG_FILE, {**run_config, "featurisation": task_model.describe()})
-        return _train_rounds(task_model, data, out, config, device, state, start_round, stop_after, progress)
-    except BaseException:
-        if not resuming and not (out / CHECKPOINT_FILE).exists():
+        return _train_rounds(task_model, data, out, config, device, state, start_round, elapsed, stop_after,
+                             progress)
+    except BaseException as error:
+        kept = resuming or (out / CHECKPOINT_FILE).exists()
+        if not kept:
             _discard_run_dir(out, created)
+        elif isinstance(error, KeyboardInterrupt) and not isinstance(error, RunInterrupted):
+            raise RunInterrupted(f"interrupted; {out} keeps the run up to its last checkpoint: continue it with the "
+                                 "same command and --resume") from error
         raise
 
 
 def _train_rounds(
     task_model: TaskModel, data: RunData, out: Path, config: FederatedConfig, device: torch.device,
-    state: ServerState | None, start_round: int, stop_after: int | None,
+    state: ServerState | None, start_round: int, elapsed: float, stop_after: int | None,
     progress: Callable[[int, dict[str, float] | None], Any] | None,
 ) -> list[dict[str, Any]]:
     """Rounds ``start_round + 1 ..`` of :func:`run_rounds`, then ``model.pt`` and (after the last
-    round) ``finished.json``."""
+    round) ``finished.json``; ``elapsed``: seconds the run has trained before (its wall time goes on).
+
+    A round's metrics line is appended before its checkpoint is saved: a run stopped in between
+    redoes the round on ``--resume``, which first drops the lines of rounds after its checkpoint,
+    so every round is logged exactly once.
+
+    Raises:
+        DivergedError: a round's aggregated weights are not finite (the round is not saved).
+    """
     clients, sizes = data.clients, data.sizes
     if config.algo == "centralized":
         pooled = {k: torch.cat([c[k] for c in clients if c[k].shape[0]]) for k in clients[0]}
@@ -449,7 +568,9 @@ def _train_rounds(
         state = ServerState(parameters_to_vector(model.parameters()).detach().clone())
     n_params = state.weights.numel()
     records: list[dict[str, Any]] = []
-    started = time.perf_counter()
+    started = time.perf_counter() - elapsed
+    advice = f"a lower --lr than {config.lr:g}" + (" or smaller --alpha-kd/--alpha-lm" if task_model.name == "distill"
+                                                   else "")
     last = config.rounds if stop_after is None else min(config.rounds, start_round + stop_after)
     for round_index in range(start_round + 1, last + 1):
         # dropout (--hf-model models) draws from torch's global RNG: seeding it per round keeps a
@@ -459,7 +580,7 @@ def _train_rounds(
         state, chosen = federated_round(model, state, clients, sizes, task_model.loss, config, round_index)
         # down- and upload of the weights by each sampled client; the same every round
         round_bytes = 0 if config.algo == "centralized" else 2 * len(chosen) * n_params * state.weights.element_size()
-        _save_checkpoint(out, round_index, state)
+        check_finite_weights(state.weights, round_index, advice)
         if round_index % config.eval_every == 0 or round_index == config.rounds:
             vector_to_parameters(state.weights.clone(), model.parameters())
             model.eval()
@@ -474,6 +595,7 @@ def _train_rounds(
             records.append(record)
             with open(out / METRICS_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
+        _save_checkpoint(out, round_index, state, time.perf_counter() - started)
         if progress is not None:  # the round, and its metrics when it was evaluated
             progress(round_index, record["metrics"] if records and records[-1]["round"] == round_index else None)
     vector_to_parameters(state.weights.clone(), model.parameters())
@@ -488,7 +610,8 @@ def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple
     """The task adapter, final model (in eval mode, on ``device``) and ``config.json`` of a finished run.
 
     Raises:
-        InputError: ``run_dir`` is not a run, or a run that has not finished (see :func:`is_finished_run`).
+        InputError: ``run_dir`` is not a run, a run that has not finished (see :func:`is_finished_run`),
+        or its model's weights are not finite (an old run that diverged).
     """
     run_dir = Path(run_dir)
     config_file, model_file = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
@@ -502,8 +625,9 @@ def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple
         raise InputError(f"{run_dir / FINISHED_FILE}: not a fedpart completion record (a JSON object with rounds "
                          "and model); the file was edited or damaged: train the run again")
     if not is_finished_run(run_dir):
+        command = "distill" if config.get("teacher") else "train"
         raise InputError(f"{run_dir}: an unfinished run (no {FINISHED_FILE}: it stopped or failed before its last "
-                         "round); finish it with `fedpart train ... --resume` or train it again")
+                         f"round); finish it with `fedpart {command} ... --resume` or {command} it again")
     if not model_file.is_file():
         raise InputError(f"{run_dir}: finished, but its {MODEL_FILE} is missing (moved or deleted); train it again")
     if config.get("hf_model"):
@@ -513,6 +637,9 @@ def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple
     task_model.load(run_dir)
     model = task_model.build_model()
     model.load_state_dict(torch.load(model_file, map_location="cpu"))
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise InputError(f"{run_dir}: its {MODEL_FILE} holds NaN or infinite weights (the training diverged); "
+                         "train it again with a lower --lr")
     return task_model, model.to(device).eval(), config
 
 
