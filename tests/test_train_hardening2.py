@@ -232,7 +232,8 @@ def test_wall_time_goes_on_across_resume_and_report_rates_the_whole_run(parts, t
     assert records[-1]["round"] == 2 and records[-1]["wall_time_s"] >= 100.0
     result = invoke("report", run, "--plot", tmp_path / "r.png")
     assert result.exit_code == 0, result.output
-    rate = next(line for line in result.output.splitlines() if line.startswith(str(run))).split()[6]
+    header, *rows = result.output.splitlines()
+    rate = next(row for row in rows if row.startswith(str(run))).split()[header.split().index("rounds/s")]
     assert float(rate) <= 2 / 100.0
 
 
@@ -344,3 +345,24 @@ def test_train_and_distill_show_only_fedpart_warnings(finished, corpus, tmp_path
     result = invoke("distill", finished, "--data", corpus, "--out", tmp_path / "d", *CPU)
     assert result.exit_code == 0, result.output
     assert "warning: a warning of fedpart" in result.output and "deprecated" not in result.output
+
+
+def test_report_keeps_tasks_apart_in_its_table_and_plot(finished, tmp_path):
+    from fedpart.train.report import format_report, load_run, metric_panels
+
+    qa = tmp_path / "qa-run"  # a QA run: F1 in percent, not comparable with a classifier's accuracy
+    qa.mkdir()
+    (qa / "config.json").write_text(json.dumps({"task": "qa", "algo": "fedprox"}))
+    (qa / METRICS_FILE).write_text("".join(
+        json.dumps({"round": r, "metrics": {"exact_match": 10.0 * r, "f1": 20.0 * r}, "clients": [0],
+                    "bytes_communicated": 1e6 * r, "wall_time_s": float(r)}) + "\n" for r in (1, 2)))
+    runs = [load_run(finished), load_run(qa), load_run(finished)]
+    panels = metric_panels(runs)
+    assert list(panels) == [("tc", "accuracy"), ("qa", "f1")]
+    assert [len(members) for members in panels.values()] == [2, 1]
+    table = format_report(runs).splitlines()
+    assert table[0].split()[:3] == ["run", "task", "algo"]
+    assert table[2].split()[1:7] == ["qa", "fedprox", "2", "(incomplete)", "f1", "40.0000"]
+    result = CliRunner().invoke(main, ["report", str(finished), str(qa), "--plot", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.png").stat().st_size > 0

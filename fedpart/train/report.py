@@ -25,8 +25,12 @@ class RunSummary:
     finished: bool = True
 
     @property
+    def task(self) -> str:
+        return str(self.config.get("task", "?"))
+
+    @property
     def main_metric(self) -> str:
-        return MAIN_METRIC.get(self.config.get("task", ""), next(iter(self.records[-1]["metrics"])))
+        return MAIN_METRIC.get(self.task, next(iter(self.records[-1]["metrics"])))
 
     @property
     def rounds_per_second(self) -> float | None:
@@ -58,7 +62,7 @@ def load_run(path: str | Path) -> RunSummary:
 def format_report(runs: list[RunSummary]) -> str:
     """A plain-text table: one row per run with its algorithm, rounds (``(incomplete)`` for a run
     that has not finished), final and best main metric."""
-    header = ["run", "algo", "rounds", "metric", "final", "best", "rounds/s", "MB sent"]
+    header = ["run", "task", "algo", "rounds", "metric", "final", "best", "rounds/s", "MB sent"]
     rows = []
     for run in runs:
         metric = run.main_metric
@@ -66,7 +70,7 @@ def format_report(runs: list[RunSummary]) -> str:
         last = run.records[-1]
         rate = run.rounds_per_second
         rows.append([
-            run.path, run.config.get("algo", "?"), str(last["round"]) + ("" if run.finished else " (incomplete)"),
+            run.path, run.task, run.config.get("algo", "?"), str(last["round"]) + ("" if run.finished else " (incomplete)"),
             metric, f"{values[-1]:.4f}",
             f"{(min if metric in LOWER_IS_BETTER else max)(values):.4f}", f"{rate:.2f}" if rate else "-",
             f"{last['bytes_communicated'] / 1e6:.1f}",
@@ -75,8 +79,18 @@ def format_report(runs: list[RunSummary]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])
 
 
+def metric_panels(runs: list[RunSummary]) -> dict[tuple[str, str], list[RunSummary]]:
+    """The runs grouped by (task, main metric), in order of first appearance: one plot panel each,
+    as metrics of different tasks have different scales (QA's F1 is in percent, a tagger's in 0-1)."""
+    panels: dict[tuple[str, str], list[RunSummary]] = {}
+    for run in runs:
+        panels.setdefault((run.task, run.main_metric), []).append(run)
+    return panels
+
+
 def write_report_plot(runs: list[RunSummary], path: str | Path) -> Path:
-    """Main metric against round, one line per run; return the file written
+    """Main metric against round, one line per run and one panel per (task, metric) of
+    :func:`metric_panels`; return the file written
     (:func:`fedpart.figures.plot_path`: ``.png`` added to a name without extension).
 
     Raises:
@@ -90,16 +104,16 @@ def write_report_plot(runs: list[RunSummary], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=100)
-    for run in runs:
-        metric = run.main_metric
-        ax.plot([r["round"] for r in run.records], [r["metrics"][metric] for r in run.records],
-                marker="o", markersize=3, label=f"{Path(run.path).name} ({run.config.get('algo')})")
-    metrics = sorted({run.main_metric for run in runs})
-    ax.set_xlabel("round")
-    ax.set_ylabel(" / ".join(metrics))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    panels = metric_panels(runs)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1 + 4 * len(panels)), dpi=100, sharex=True, squeeze=False)
+    for ax, ((task, metric), members) in zip(axes[:, 0], panels.items()):
+        for run in members:
+            ax.plot([r["round"] for r in run.records], [r["metrics"][metric] for r in run.records],
+                    marker="o", markersize=3, label=f"{Path(run.path).name} ({run.config.get('algo')})")
+        ax.set_ylabel(f"{metric} ({task})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    axes[-1, 0].set_xlabel("round")
     fig.tight_layout()
     try:
         return save_figure(fig, path)
