@@ -81,11 +81,15 @@ def _key_options(task_obj: Any, names: Sequence[str]) -> str:
     return f"--by COLUMN ({example}): --task {task_obj.name} has no label to skew on"
 
 
-def _check_group_col(group_col: str | None, partitioner: Partitioner, task_obj: Any) -> None:
-    """Refuse a ``--group-col`` that would replace a task's own grouping or that natural ignores."""
+def _check_group_col(group_col: str | None, partitioner: Partitioner, task: str | None) -> None:
+    """Refuse a ``--group-col`` that would replace a task's own grouping (naming that grouping's
+    column is fine) or that natural ignores; before the input is opened (an hf:// input is downloaded)."""
     if group_col is None:
         return
-    if task_obj is not None and task_obj.group_col is not None:
+    from fedpart.tasks import get_task
+
+    task_obj = get_task(task) if task is not None else None
+    if task_obj is not None and task_obj.group_col not in (None, group_col):
         examples = "".join(f" --by {c}" for c in task_obj.by_examples[:1]) or " --by COLUMN"
         raise InputError(
             f"--group-col does not apply to --task {task_obj.name}: it already keeps all rows of one "
@@ -157,11 +161,12 @@ def _open_input(
     if task is None:
         if drop_invalid:
             raise InputError("--drop-invalid needs --task (validation is task-specific)")
-        mapped = [f"--{name}-col" for name, value in vars(columns or ColumnMap()).items() if value is not None]
+        mapped = [name for name, value in vars(columns or ColumnMap()).items() if value is not None]
         if mapped:
             raise InputError(
-                f"{', '.join(mapped)} (columns=ColumnMap(...)) name a task's input columns and need --task; "
-                "without --task the input's columns are kept as they are"
+                f"{', '.join(f'--{name}-col' for name in mapped)} (ColumnMap field {', '.join(mapped)}) name a "
+                "task's input columns and need --task; without --task the input's columns are kept as they "
+                "are (name the label with --label-col / label_col=)"
             )
         return open_source(spec, read_options, hf_split=hf_split, hf_config=hf_config), None
 
@@ -263,7 +268,7 @@ def partition(
     ``s2s``) it is read in that task's formats and canonical columns (``columns``: a
     :class:`fedpart.tasks.ColumnMap` of input names), validated, and keyed as the task says (label,
     dominant entity type, QA contexts kept whole). ``group_col`` keeps rows with equal values on
-    one client (QA sets it to ``context``, and refuses another one).
+    one client (QA sets it to ``context`` and refuses another column).
 
     The result is an exact cover: every input row (except rows dropped with ``drop_null_labels`` or
     ``drop_invalid``, which are counted) is in exactly one shard, carrying its 0-based input position
@@ -314,11 +319,11 @@ def partition(
         # with a task these name input columns; the canonical ones are the task's own
         columns = _map_task_columns(task, columns, label_col, text_col)
         text_col = None
+    _check_group_col(group_col, partitioner, task)
     spec = os.fspath(input)
     source, task_obj = _open_input(spec, task, columns, drop_invalid, read_options, hf_split, hf_config)
     # the spec too: a directory or glob the output lies in would read it back on the next run
     check_output_not_over_inputs(out, [*input_files(source), *([] if spec.startswith(HF_PREFIX) else [spec])])
-    _check_group_col(group_col, partitioner, task_obj)
     if task_obj is not None:
         label_col = task_obj.label_col
         group_col = group_col or task_obj.group_col

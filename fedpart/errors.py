@@ -29,3 +29,9 @@ class OutputError(FedpartError):
     """The output location cannot be written as asked (exists without --overwrite, not writable)."""
 
     exit_code = 2
+
+
+class DivergedError(FedpartError):
+    """Training diverged: the aggregated weights of a round are NaN or infinite (e.g. a too large ``--lr``)."""
+
+    exit_code = 2

@@ -20,6 +20,7 @@ from fedpart.augment.swapper import SwapperConfig
 from fedpart.augment.tagger import find_default_model, tagging_view
 from fedpart.cli import main
 from fedpart.io.sources import ReadOptions
+from fedpart.tasks import ColumnMap
 from fedpart.verify import sha256_of
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -414,6 +415,21 @@ def test_directory_positions_count_rows_dropped_at_the_end_of_a_file(tmp_path):
     assert all(r["tokens"][-1] == str(r["cf_of"]) for r in out)
     report = json.loads((tmp_path / "cf" / "_augmentation.json").read_text())
     assert report["rows_read"] == 19
+
+
+def test_directory_positions_count_a_row_failing_two_checks_once(tmp_path):
+    (tmp_path / "d").mkdir()
+    rows = [{"dialogue": f"She told her son {i}.", "summary": f"she {i}"} for i in range(5)]
+    rows[1] = {"dialogue": "", "summary": ""}  # empty source and empty target: one dropped row
+    for name, part in (("a.jsonl", rows[:3]), ("b.jsonl", rows[3:])):
+        (tmp_path / "d" / name).write_text("".join(json.dumps(r) + "\n" for r in part), encoding="utf-8")
+    options = ["--task", "s2s", "--source-col", "dialogue", "--target-col", "summary", "--drop-invalid"]
+    assert run(str(tmp_path / "d"), *options, "--mode", "replace", "--out", str(tmp_path / "cf")).exit_code == 0
+    cf_of = [r["cf_of"] for f in ("a.parquet", "b.parquet") for r in pq.read_table(tmp_path / "cf" / f).to_pylist()]
+    parts = fedpart.partition(tmp_path / "d", task="s2s", scheme="iid", clients=1, out=tmp_path / "p", plot=False,
+                              columns=ColumnMap(source="dialogue", target="summary"), drop_invalid=True)
+    row_ids = pq.read_table(tmp_path / "p" / parts.clients[0].file).column("row_id").to_pylist()
+    assert cf_of == sorted(row_ids) == [0, 2, 3, 4]
 
 
 # -- 9. an unreachable --ray-address fails at once, before Ray retries it for minutes -------------------------

@@ -65,10 +65,11 @@ def test_qa_refuses_a_group_column_that_would_split_contexts(tmp_path):
         "--group-col does not apply to --task qa", "context", "--scheme natural --by title", out=out,
     )
     assert "id" not in message.split("--group-col")[0]
-    with pytest.raises(InputError, match="--group-col does not apply"):
-        fedpart.partition(SQUAD, task="qa", clients=3, group_col="context", out=out, plot=False)
+    # naming QA's own grouping is the same as leaving it out
+    fedpart.partition(SQUAD, task="qa", clients=3, test_frac=0.2, group_col="context", out=tmp_path / "c", plot=False)
     # without it, no context is split between clients and test
     fedpart.partition(SQUAD, task="qa", clients=3, test_frac=0.2, out=out, plot=False)
+    assert (out / "manifest.json").read_bytes() == (tmp_path / "c" / "manifest.json").read_bytes()
     shards = (out / "clients").glob("*.parquet")
     client_contexts = {c for shard in shards for c in pq.read_table(shard)["context"].to_pylist()}
     assert not client_contexts & set(pq.read_table(out / "test.parquet")["context"].to_pylist())
@@ -80,7 +81,7 @@ def test_output_inside_an_input_directory_or_glob_is_refused(tmp_path):
     data = tmp_path / "data"
     (data / "sub").mkdir(parents=True)
     shutil.copy(AG_NEWS_CSV, data / "sub" / "ag.csv")
-    for spec in (data, f"{data}/**/*.csv", f"{data}/*/*"):
+    for spec in (data, f"{data}/**", f"{data}/*/*"):  # each can match a file the output will hold
         out = data / "parts"
         assert_refused(cli(["partition", spec, *AG, "--clients", "2", "--out", out, "-q"]),
                        f"{out}: lies", "choose an --out outside the input", out=out)
@@ -92,12 +93,12 @@ def test_output_inside_an_input_directory_or_glob_is_refused(tmp_path):
     shutil.copy(WNUT, conll / "w.conll")
     assert_refused(cli(["partition", conll, "--task", "st", "--clients", "2", "--out", conll / "p", "-q"]),
                    "lies inside the input directory", out=conll / "p")
-    # a glob that does not reach into --out is fine, and the next run reads the same input
+    # a glob that cannot match the output's files is fine, and the next run reads the same input
     out = data / "parts"
-    for _ in range(2):
-        result = cli(["partition", f"{data}/sub/*.csv", *AG, "--clients", "2", "--out", out, "-q", "--overwrite"])
+    for spec in (f"{data}/sub/*.csv", f"{data}/**/*.csv", f"{data}/**/*.csv"):
+        result = cli(["partition", spec, *AG, "--clients", "2", "--out", out, "-q", "--overwrite"])
         assert result.exit_code == 0, result.output
-    assert Manifest.read(out).rows["input"] == 600
+        assert Manifest.read(out).rows["input"] == 600
 
 
 # --- 3. numeric parameters are plain numbers in the manifest ----------------------------------------
@@ -229,6 +230,14 @@ def test_a_truncated_json_lines_file_does_not_suggest_format(tmp_path):
     assert "--format" not in message
 
 
+def test_a_json_lines_field_changing_type_is_named_as_such(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"text": 1, "label": 1}\n{"text": "b", "label": 2}\n')
+    message = assert_refused(partition_cli(path, tmp_path), "mixed.jsonl: a JSON Lines field changes type",
+                             "Column(/text) changed from number to string", "one type in every line")
+    assert "broken line" not in message
+
+
 def test_parquet_files_whose_column_types_differ_name_the_column_and_types(tmp_path):
     write_parquet(tmp_path / "d" / "a.parquet", text=["a", "b"], label=pa.array([1, 2], pa.uint64()))
     write_parquet(tmp_path / "d" / "b.parquet", text=["c", "d"], label=["pos", "neg"])
@@ -238,7 +247,7 @@ def test_parquet_files_whose_column_types_differ_name_the_column_and_types(tmp_p
 
 def test_conll_files_point_at_task_st_and_bad_tags_name_file_and_line(tmp_path):
     assert_refused(cli(["partition", WNUT, "--task", "qa", "--clients", "2", "--out", tmp_path / "o"]),
-                   "'.conll' files are read as CoNLL column files, with --task st")
+                   "'.conll' files are read as CoNLL column files with --task st")
     path = tmp_path / "bad.conll"
     path.write_text("a\tO\nb\tB-loc\n\nc\tO\nd\tX-location\n")
     assert_refused(cli(["partition", path, "--task", "st", "--clients", "2", "--out", tmp_path / "o"]),

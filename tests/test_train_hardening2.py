@@ -140,6 +140,24 @@ def test_data_with_labels_the_model_does_not_know_is_refused(parts, finished, co
     assert not (tmp_path / "d").exists() and not (tmp_path / "r").exists()
 
 
+def test_a_label_only_in_the_partitions_own_test_split_does_not_block_train_eval_or_distill(tmp_path):
+    texts = [f"she told her son story {i}" if i % 2 else f"he met his aunt at {i}" for i in range(41)]
+    data = tmp_path / "rare.parquet"
+    pq.write_table(pa.table({"text": texts, "label": ["a"] * 20 + ["b"] * 20 + ["c"]}), data)
+    rare = tmp_path / "rare-parts"
+    fedpart.partition(data, task="tc", scheme="iid", clients=2, test_frac=0.6, out=rare, plot=False)
+    assert "c" in pq.read_table(rare / "test.parquet")["label"].to_pylist()  # the premise: c is only in test
+    assert all("c" not in pq.read_table(rare / "clients" / f)["label"].to_pylist()
+               for f in ("client-00000.parquet", "client-00001.parquet"))
+    train(rare, task="tc", out=tmp_path / "run", config=TINY, device="cpu")  # scored as it is: c counts as wrong
+    result = invoke("eval", "bias", tmp_path / "run", "--spacy-model", "none", "--device", "cpu",
+                    "--plot", tmp_path / "b.png")
+    assert result.exit_code == 0, result.output
+    result = invoke("distill", tmp_path / "run", "--data", rare, "--algo", "fedavg", "--clients-per-round", "2",
+                    "--rounds", "1", "--spacy-model", "none", "--out", tmp_path / "d", *CPU)
+    assert result.exit_code == 0, result.output
+
+
 def test_a_teacher_with_fewer_labels_than_the_data_is_refused(parts, corpus, tmp_path):
     binary = tmp_path / "binary-parts"
     fedpart.partition(_relabelled(corpus, tmp_path / "binary.parquet", {3: 1, 4: 2}), task="tc", scheme="iid",
@@ -188,6 +206,18 @@ def test_distill_resume_refuses_a_retrained_teacher_or_changed_data(parts, finis
     with pytest.raises(fedpart.OutputError, match="teacher_model_sha256"):
         distill(teacher, data=data, resume=True, **options)
     assert not (tmp_path / "d" / FINISHED_FILE).exists()
+
+
+def test_a_distillation_started_without_input_digests_can_still_be_resumed(finished, corpus, tmp_path):
+    options = dict(out=tmp_path / "d", config=FederatedConfig(algo="centralized", rounds=2, lr=0.5),
+                   distill_config=DistillConfig(spacy_model="none"), device="cpu")
+    distill(finished, data=corpus, stop_after=1, **options)
+    config_file = tmp_path / "d" / "config.json"
+    saved = json.loads(config_file.read_text())
+    del saved["data_sha256"], saved["teacher_model_sha256"]  # as an older fedpart wrote it
+    config_file.write_text(json.dumps(saved))
+    records = distill(finished, data=corpus, resume=True, **options)
+    assert [r["round"] for r in records][-1] == 2 and (tmp_path / "d" / FINISHED_FILE).exists()
 
 
 # -- 4./5. metrics and elapsed time across an interruption -----------------------------------------

@@ -42,7 +42,7 @@ from fedpart.augment.report import CounterfactualReport, ReportCounts, write_rep
 from fedpart.augment.stream import AugmentedStream, merged_report
 from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
-from fedpart.io.sources import ReadOptions, Source, directory_data_files, open_source, portable_source
+from fedpart.io.sources import ReadOptions, Source, directory_data_files, is_glob, open_source, portable_source
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.verify import sha256_of, verify_partition
@@ -82,7 +82,7 @@ def text_parts_of(source: Source, options: CounterfactualOptions) -> tuple[str, 
 
 def input_paths(spec: str) -> list[Path]:
     """The local paths ``spec`` names: the file or directory, or what a glob matches (none for hf://)."""
-    if any(ch in spec for ch in "*?["):
+    if is_glob(spec):
         return [Path(p) for p in glob.glob(spec, recursive=True)]
     return [Path(spec)] if Path(spec).exists() else []
 
@@ -148,11 +148,11 @@ def _augment_file(
     return rows, stream
 
 
-def _input_positions(counts: ReportCounts) -> int:
-    """The input positions an augmented stream with ``counts`` consumed: its rows read plus the rows
-    a task reader's ``--drop-invalid`` dropped (they keep their positions)."""
-    return counts.rows_read + sum(counts.dropped_invalid.values())
-
+def _input_positions(source: Source, counts: ReportCounts) -> int:
+    """The input positions a pass over ``source`` (its augmented stream's ``counts``) consumed: a task
+    reader counts the rows ``--drop-invalid`` dropped (they keep their positions; a row failing two
+    checks is one row), any other source every row it read."""
+    return source.rows_read if hasattr(source, "rows_read") else counts.rows_read
 
 
 def write_marker(report: CounterfactualReport, directory: Path) -> None:
@@ -240,7 +240,7 @@ def augment_counterfactual(
                 source = open_input(str(path), task, read_options, columns, drop_invalid)
                 file_options = dataclasses.replace(options, text_parts=text_parts_of(source, options))
                 streams.append(_augment_file(source, file_options, workers, target, first_row)[1])
-                first_row += _input_positions(streams[-1].counts)
+                first_row += _input_positions(source, streams[-1].counts)
             report = merged_report([s.counts for s in streams], options)
             write_marker(report, tmp)
         return report

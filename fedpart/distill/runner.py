@@ -304,7 +304,8 @@ def distill(
 
         corpus = [counterfactual_training_table(t, distill_config.cda, swap_texts) for t in tables]
         test_table = read_evaluation_table(test_path, teacher_task.name)
-        check_evaluation_labels(test_table, student, test_path)
+        if eval_data is not None:  # a partition's own test split is scored as it is, as train does
+            check_evaluation_labels(test_table, student, test_path)
         return RunData([task.featurize(t, torch_device) for t in corpus], [t.num_rows for t in corpus],
                        task.featurize(test_table, torch_device), test_table)
 

@@ -15,14 +15,14 @@ from typing import Any
 import pyarrow as pa
 
 from fedpart.errors import InputError
-from fedpart.io.sources import FileHasher, Source, SourceUnit, files_fingerprint
+from fedpart.io.sources import FileHasher, Source, SourceUnit, files_fingerprint, is_glob
 
 BatchReader = Callable[[str, int], Iterator[pa.RecordBatch]]
 
 
 def expand_native_paths(spec: str, suffixes: Sequence[str]) -> list[str]:
     """One file, a glob, or the files of a directory whose suffix is in ``suffixes`` (sorted)."""
-    if any(ch in spec for ch in "*?["):
+    if is_glob(spec):
         files = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
     elif os.path.isdir(spec):
         files = sorted(

@@ -83,22 +83,31 @@ def _is_pattern(name: str | os.PathLike[str]) -> bool:
     return any(ch in os.fspath(name) for ch in "*?[") and not Path(name).exists()
 
 
-def _pattern_reaches_into(pattern: str, directory: str | os.PathLike[str]) -> bool:
-    """Whether the (recursive) glob ``pattern`` can match a path inside ``directory``: the pattern's
-    leading components match the directory's path and at least one component is left over."""
-    parts = Path(os.path.abspath(pattern)).parts
-    target = Path(os.path.abspath(directory)).parts
+#: files fedpart writes into an output directory (partition, augment, train), relative to it: an input
+#: glob that can match one of them would read the output back on the next run
+OUTPUT_FILES = (
+    "manifest.json", "test.parquet", "label_distribution.png", "clusters.npz", "_augmentation.json",
+    "part-00000.parquet", "clients/client-00000.parquet", "clients/client-00000/part-00000.parquet",
+    "config.json", "vocab.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "finished.json",
+)
 
-    def reaches(p: int, t: int) -> bool:
-        if t == len(target):
-            return p < len(parts)
+
+def _pattern_reaches_into(pattern: str, directory: str | os.PathLike[str]) -> bool:
+    """Whether the (recursive) glob ``pattern`` can match a file fedpart writes into ``directory``
+    (one of :data:`OUTPUT_FILES`): ``data/**/*.csv`` does not reach ``data/parts``, ``data/**`` does."""
+    parts = Path(os.path.abspath(pattern)).parts
+    base = Path(os.path.abspath(directory))
+
+    def matches(p: int, target: tuple[str, ...], t: int) -> bool:
+        if t == len(target):  # the whole path matched: what is left of the pattern must match nothing
+            return all(part == "**" for part in parts[p:])
         if p == len(parts):
             return False
         if parts[p] == "**":  # zero or more directories
-            return reaches(p + 1, t) or reaches(p, t + 1)
-        return fnmatch.fnmatchcase(target[t], parts[p]) and reaches(p + 1, t + 1)
+            return matches(p + 1, target, t) or matches(p, target, t + 1)
+        return fnmatch.fnmatchcase(target[t], parts[p]) and matches(p + 1, target, t + 1)
 
-    return reaches(0, 0)
+    return any(matches(0, (base / name).parts, 0) for name in OUTPUT_FILES)
 
 
 @contextmanager

@@ -254,8 +254,9 @@ def _infer_format(files: Sequence[str], spec: str) -> str:
         bad = next(f for f in files if Path(f).suffix.lower() not in FORMAT_BY_EXTENSION)
         if Path(bad).suffix.lower() in CONLL_SUFFIXES:
             raise InputError(
-                f"{bad}: {Path(bad).suffix!r} files are read as CoNLL column files, with --task st only; "
-                f"other inputs are {', '.join(sorted(FORMAT_BY_EXTENSION))} files"
+                f"{bad}: {Path(bad).suffix!r} files are read as CoNLL column files with --task st; other "
+                f"inputs are {', '.join(sorted(FORMAT_BY_EXTENSION))} files (or pass --format "
+                f"{'|'.join(SUPPORTED_FORMATS)})"
             )
         raise InputError(
             f"{bad}: unsupported file type {Path(bad).suffix or '(no extension)'!r}; fedpart reads "
@@ -329,7 +330,7 @@ def _starts_json_array(path: str) -> bool:
 def _explain_json_lines_error(where: str, error: Exception, files: Sequence[str]) -> InputError:
     """A JSON parse error of a .json/.jsonl input: a file holding one JSON array, or a broken line
     (``--format`` cannot help with either)."""
-    detail = str(error).split(_JSON_PARSE_ERROR, 1)[1].strip().splitlines()[0]
+    detail = (str(error).split(_JSON_PARSE_ERROR, 1)[-1].strip().splitlines() or [""])[0]
     array = next((f for f in files if _starts_json_array(f)), None)
     if array is not None:
         converted = Path(array).with_suffix(".jsonl")
@@ -337,6 +338,11 @@ def _explain_json_lines_error(where: str, error: Exception, files: Sequence[str]
         return InputError(
             f"{array}: holds a JSON array, but fedpart reads .json/.jsonl files as JSON Lines (one object "
             f"per line); convert it first, e.g. jq -c '.[]' {array} > {converted}"
+        )
+    if "changed from" in detail:  # e.g. "Column(/a) changed from number to string in row 1"
+        return InputError(
+            f"{where}: a JSON Lines field changes type ({detail}); give each field one type in every line "
+            "and file (e.g. quote the numbers of a text field)"
         )
     return InputError(
         f"{where}: cannot be read as JSON Lines ({detail}); fedpart reads .json/.jsonl files as one JSON "

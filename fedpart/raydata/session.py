@@ -48,7 +48,7 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
         except (ConnectionError, RuntimeError, ValueError) as error:
-            raise unreachable(address, error) from None
+            raise connection_error(address, error) from None
         started = True
     import logging
 
@@ -86,15 +86,15 @@ def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> 
     if endpoint is None:
         return
     if endpoint[1] > 65535:  # getaddrinfo would quietly take it modulo 65536
-        raise unreachable(address, ValueError(f"port {endpoint[1]} is above 65535"))
+        raise connection_error(address, ValueError(f"port {endpoint[1]} is above 65535"))
     try:
         with socket.create_connection(endpoint, timeout=timeout):
             pass
     except OSError as error:
-        raise unreachable(address, error) from None
+        raise connection_error(address, error) from None
 
 
-def unreachable(address: str | None, error: BaseException) -> InputError:
+def connection_error(address: str | None, error: BaseException) -> InputError:
     """The error for a Ray cluster at ``address`` that cannot be joined, with ``error``'s first line."""
     first = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return InputError(f"cannot connect to Ray at --ray-address {address!r} ({first}); start the "

@@ -112,13 +112,12 @@ def load_prompts(path: str | os.PathLike[str], max_per_profession: int | None = 
 
 
 def _evaluation_table(run_dir: Path, config: dict[str, Any], task_model: Any, eval_data: str | None):  # -> pa.Table
-    """The run's held-out data: ``eval_data``, else the file the run was evaluated on (checked to
-    be non-empty and, for classifiers, labelled like the training data)."""
-    if eval_data is not None and not Path(eval_data).exists():
-        raise InputError(f"{eval_data}: no such evaluation file (--eval-data)")
+    """The run's held-out data: ``eval_data`` (checked to be labelled like the training data), else
+    the file the run was evaluated on, scored as the run scored it (checked to be non-empty)."""
     path = run_evaluation_file(run_dir, config) if eval_data is None else Path(eval_data)
     table = read_evaluation_table(path, task_model.name)
-    check_evaluation_labels(table, task_model, path)
+    if eval_data is not None:
+        check_evaluation_labels(table, task_model, path)
     return table
 
 

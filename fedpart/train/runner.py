@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from fedpart.errors import FedpartError, InputError, OutputError
+from fedpart.errors import DivergedError, InputError, OutputError
 from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.tasks import ColumnMap, TaskOptions, get_task
@@ -60,12 +60,6 @@ DEVICE_TYPES = ("cpu", "cuda")
 DATA_ROLES = {"--eval-data": "evaluation data", "--data": "distillation data"}
 #: label values an error message shows
 SHOWN_LABELS = 4
-
-
-class DivergedError(FedpartError):
-    """Training diverged: the aggregated weights of a round are NaN or infinite (e.g. a too large ``--lr``)."""
-
-    exit_code = 2
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -157,7 +151,7 @@ def read_evaluation_table(path: Path, task: str, flag: str = "--eval-data") -> p
         InputError: the file is missing, unreadable or has no rows.
     """
     if not path.exists():  # a file, or a directory of part files (Ray engine)
-        raise InputError(f"{path}: no such {DATA_ROLES[flag].removesuffix(' data')} file ({flag})")
+        raise InputError(f"{path}: no such {_data_role(flag).removesuffix(' data')} file ({flag})")
     try:
         if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
             table = canonical_table(path, task)
@@ -166,11 +160,16 @@ def read_evaluation_table(path: Path, task: str, flag: str = "--eval-data") -> p
             table = pa.Table.from_batches(list(source.iter_batches()), schema=source.schema)
     except InputError as error:
         if _has_no_rows(path, task):  # a header-only CSV has untyped (null) columns: not the problem
-            raise InputError(f"{path}: the {DATA_ROLES[flag]} has no rows") from error
+            raise InputError(f"{path}: the {_data_role(flag)} has no rows") from error
         raise InputError(_evaluation_hint(str(error), path, task, flag)) from error
     if table.num_rows == 0:
-        raise InputError(f"{path}: the {DATA_ROLES[flag]} has no rows")
+        raise InputError(f"{path}: the {_data_role(flag)} has no rows")
     return table
+
+
+def _data_role(flag: str) -> str:
+    """What the data given with ``flag`` is, for messages (``"data"`` for an option not in :data:`DATA_ROLES`)."""
+    return DATA_ROLES.get(flag, "data")
 
 
 def _has_no_rows(path: Path, task: str) -> bool:
@@ -208,7 +207,7 @@ def _evaluation_hint(message: str, path: Path, task: str, flag: str = "--eval-da
                             f"{convert(' --text-col COLUMN')} and pass {flag} FILE.parquet")
     if hinted != message:
         return hinted
-    return (f"{message} ({DATA_ROLES[flag]}: Parquet, or CSV/TSV/JSONL with the task's columns; write other "
+    return (f"{message} ({_data_role(flag)}: Parquet, or CSV/TSV/JSONL with the task's columns; write other "
             f"layouts with {convert('')})")
 
 
@@ -252,7 +251,7 @@ def check_evaluation_labels(table: pa.Table, task_model: TaskModel, path: Path, 
         more = f" and {len(items) - SHOWN_LABELS} more" if len(items) > SHOWN_LABELS else ""
         return ", ".join(repr(v) for v in items[:SHOWN_LABELS]) + more
 
-    raise InputError(f"{path}: the {DATA_ROLES[flag]} has {what} the model was not trained on ({shown(unknown)}; "
+    raise InputError(f"{path}: the {_data_role(flag)} has {what} the model was not trained on ({shown(unknown)}; "
                      f"the model's {what}: {shown(sorted(labels, key=str))}); {flag} takes data labelled like the "
                      "model's training data")
 
@@ -300,7 +299,8 @@ def check_finite_weights(weights: torch.Tensor, round_index: int, advice: str) -
     """
     if not bool(torch.isfinite(weights).all()):
         raise DivergedError(f"round {round_index}: training diverged (the aggregated weights are NaN or infinite) "
-                            f"and round {round_index} was not saved; train again with {advice}")
+                            f"and round {round_index} was not saved; train again (--overwrite for the same --out) "
+                            f"with {advice}")
 
 
 def _save_checkpoint(out: Path, round_index: int, state: ServerState, elapsed_s: float) -> None:
@@ -502,7 +502,9 @@ def run_rounds(
     if resuming:
         saved = read_run_config(out) or {}  # checked by check_run_dir
         current = json.loads(json.dumps(run_config, default=str))
-        differing = sorted(k for k in current if k != "rounds" and not _same_setting(k, saved.get(k), current[k]))
+        # a digest the run did not record (started by an older fedpart) cannot be compared
+        compared = [k for k in current if k != "rounds" and not (k.endswith("_sha256") and k not in saved)]
+        differing = sorted(k for k in compared if not _same_setting(k, saved.get(k), current[k]))
         if differing:
             changed = [k for k in differing if k.endswith("sha256")]
             raise OutputError(f"{out}: cannot --resume with different settings ({', '.join(differing)})" + (
