@@ -117,7 +117,8 @@ def dictionary_columns(schema: pa.Schema, sample: pa.Table) -> bool | list[str]:
 def memory_bound(buffer_bytes: int) -> float:
     """About the most bytes of rows a :class:`ShardWriter` holds at once, for its ``buffer_bytes``:
     the rows of a flush in flight and the pending ones (the tail allowance), plus the copies of the
-    rows a flush does not write."""
+    rows a flush does not write. The Parquet encoder's working buffers for the row groups being
+    written (at most one per pool thread) come on top."""
     return (TAIL_ALLOWANCE + 1 - FLUSH_FRACTION) * buffer_bytes
 
 
