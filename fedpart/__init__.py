@@ -8,10 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from fedpart._version import __version__
-from fedpart.errors import FedpartError, InputError, OutputError, PlanError
+from fedpart.errors import DivergedError, FedpartError, FedpartWarning, InputError, OutputError, PlanError
 
 __all__ = [
+    "DivergedError",
     "FedpartError",
+    "FedpartWarning",
     "InputError",
     "OutputError",
     "PlanError",

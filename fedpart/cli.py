@@ -241,7 +241,7 @@ def partition(input: str | None, out: str, quiet: bool, no_plot: bool, input_for
             plot=not no_plot, progress=_tqdm_progress(quiet), **kwargs,
         )
     for warning in caught:
-        if _fedpart_warning(warning):
+        if _fedpart_warning(warning.category):
             click.echo(f"warning: {warning.message}", err=True)
     if not quiet:
         client_rows = sum(c.rows for c in manifest.clients)
@@ -354,7 +354,7 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
 
         def show(message: Any, category: Any, filename: str, *_: Any, **__: Any) -> None:
             # fedpart's own warnings only: spaCy's import of click raises click's deprecation notices
-            if _fedpart_warning(warnings.WarningMessage(message, category, filename, 0)):
+            if _fedpart_warning(category):
                 click.echo(f"warning: {message}", err=True)
 
         warnings.showwarning = show
@@ -514,9 +514,11 @@ def _task_column_options(func: Any) -> Any:
     return func
 
 
-def _fedpart_warning(warning: Any) -> bool:
-    """Whether a caught warning comes from fedpart's own code (not a dependency's deprecation notice)."""
-    return Path(warning.filename).resolve().is_relative_to(Path(__file__).resolve().parent)
+def _fedpart_warning(category: type[Warning]) -> bool:
+    """Whether a warning of ``category`` is fedpart's own (not a dependency's deprecation notice)."""
+    from fedpart.errors import FedpartWarning
+
+    return issubclass(category, FedpartWarning)
 
 
 @augment.command("counterfactual")
@@ -586,7 +588,7 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
             columns=columns, drop_invalid=drop_invalid, **engine,
         )
     for warning in caught:
-        if _fedpart_warning(warning):
+        if _fedpart_warning(warning.category):
             click.echo(f"warning: {warning.message}", err=True)
     if report_path:
         write_report(report, report_path)

@@ -35,3 +35,8 @@ class DivergedError(FedpartError):
     """Training diverged: the aggregated weights of a round are NaN or infinite (e.g. a too large ``--lr``)."""
 
     exit_code = 2
+
+
+class FedpartWarning(UserWarning):
+    """A warning fedpart gives its user on purpose; the CLI prints these (and only these, not the
+    deprecation notices of dependencies) as one ``warning:`` line each."""

@@ -360,11 +360,11 @@ def test_train_and_distill_show_only_fedpart_warnings(finished, corpus, tmp_path
     import fedpart.distill.runner as distill_runner
 
     def warning_from(filename: Path, text: str, category: str):  # code that warns, as if it were in `filename`
-        return compile(f"import warnings\nwarnings.warn({text!r}, {category})\n", str(filename), "exec")
+        return compile(f"import warnings, fedpart.errors\nwarnings.warn({text!r}, {category})\n", str(filename), "exec")
 
     third_party = warning_from(tmp_path / "site-packages" / "spacy" / "cli.py",
                                "'click.utils.get_binary_stream' is deprecated", "DeprecationWarning")
-    own = warning_from(Path(distill_runner.__file__), "a warning of fedpart", "UserWarning")
+    own = warning_from(Path(distill_runner.__file__), "a warning of fedpart", "fedpart.errors.FedpartWarning")
 
     def fake_distill(*args, **kwargs):
         exec(third_party, {})

