@@ -11,6 +11,9 @@ import numbers
 
 from fedpart.errors import InputError
 
+#: the largest 32-bit float (``torch.finfo(torch.float32).max``): a hyper-parameter above it overflows
+#: the arithmetic of a float32 model (torch refuses to turn such a Python float into a parameter scalar)
+FLOAT32_MAX = 3.4028234663852886e38
 #: the largest seed: seeds are non-negative 64-bit integers (numpy's SeedSequence entropy, torch.manual_seed)
 MAX_SEED = 2**63 - 1
 
@@ -27,4 +30,13 @@ def check_finite(value: float, flag: str) -> float:
     range check, so they must be refused first)."""
     if not math.isfinite(value):
         raise InputError(f"{flag} must be a finite number, got {value!r}")
+    return value
+
+
+def check_float32(value: float, flag: str) -> float:
+    """Return ``value``, or raise :class:`InputError` if it is not finite (:func:`check_finite`) or
+    beyond the range of 32-bit floats (:data:`FLOAT32_MAX`), the type of the models' parameters."""
+    if abs(check_finite(value, flag)) > FLOAT32_MAX:
+        raise InputError(f"{flag} {value:g} overflows torch's 32-bit floats (largest {FLOAT32_MAX:.4g}); "
+                         f"use a much smaller {flag}")
     return value

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -229,20 +232,14 @@ def partition(input: str | None, out: str, quiet: bool, no_plot: bool, input_for
     from fedpart.io.sources import ReadOptions
     from fedpart.stats import format_stats_table
 
-    import warnings
-
     spec = _input_spec(input, hf_name)
     columns = _column_map(kwargs)
-    with warnings.catch_warnings(record=True) as caught:  # e.g. label-count clients short of labels
-        warnings.simplefilter("always")
+    with _echo_fedpart_warnings_after():  # e.g. label-count clients short of labels
         manifest = run_partition(
             spec, out=out, columns=columns, text_col=_split_names(text_col),
             read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)),
             plot=not no_plot, progress=_tqdm_progress(quiet), **kwargs,
         )
-    for warning in caught:
-        if _fedpart_warning(warning.category):
-            click.echo(f"warning: {warning.message}", err=True)
     if not quiet:
         client_rows = sum(c.rows for c in manifest.clients)
         test = f" and a test split ({manifest.test.rows} rows)" if manifest.test is not None else ""
@@ -336,7 +333,6 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
         import torch
 
         torch.set_num_threads(threads)
-    import warnings
 
     bar = None
     if not quiet:
@@ -521,6 +517,18 @@ def _fedpart_warning(category: type[Warning]) -> bool:
     return issubclass(category, FedpartWarning)
 
 
+@contextmanager
+def _echo_fedpart_warnings_after() -> Iterator[None]:
+    """Record the warnings raised inside; afterwards print fedpart's own (:func:`_fedpart_warning`)
+    as ``warning:`` lines on stderr, after any progress bar, and drop the others."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for warning in caught:
+        if _fedpart_warning(warning.category):
+            click.echo(f"warning: {warning.message}", err=True)
+
+
 @augment.command("counterfactual")
 @click.argument("input")
 @click.option("--out", "-o", required=True, help="Output .parquet file, or directory for a directory/partition input.")
@@ -553,7 +561,6 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
                            overwrite: bool, input_format: str | None, column_names: str | None,
                            drop_invalid: bool, **kwargs: Any) -> None:
     """Write the binary-gender-swapped counterfactual corpus of INPUT (file, directory or partition)."""
-    import warnings
     from dataclasses import replace
 
     from fedpart.augment import CounterfactualOptions, SwapperConfig, write_report
@@ -580,16 +587,12 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
     )
     if report_path:
         check_report_path(report_path, others=(input, out))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with _echo_fedpart_warnings_after():  # e.g. no spaCy model
         report = run_augment(
             input, out=out, options=options, task=task, workers=workers, overwrite=overwrite,
             read_options=ReadOptions(format=input_format, column_names=_split_names(column_names)),
             columns=columns, drop_invalid=drop_invalid, **engine,
         )
-    for warning in caught:
-        if _fedpart_warning(warning.category):
-            click.echo(f"warning: {warning.message}", err=True)
     if report_path:
         write_report(report, report_path)
     click.echo(report.summary())

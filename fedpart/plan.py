@@ -82,21 +82,18 @@ def draw_holdout(
         return holdout
     if not whole_keys:
         holdout = round_preserving_sum(key_counts, target)
-        if holdout.sum() == total:
-            raise PlanError(
-                f"--test-frac {test_frac} holds out all {total} rows and leaves none to partition; "
-                "use a smaller --test-frac"
-            )
-        return holdout
-    taken = 0
-    for key in rng.permutation(key_counts.size):
-        if taken >= target:
-            break
-        holdout[key] = key_counts[key]
-        taken += int(key_counts[key])
+    else:
+        taken = 0
+        for key in rng.permutation(key_counts.size):
+            if taken >= target:
+                break
+            holdout[key] = key_counts[key]
+            taken += int(key_counts[key])
     if holdout.sum() == total:
         raise PlanError(
-            f"--test-frac {test_frac} holds out every id; use a smaller --test-frac or more ids"
+            f"--test-frac {test_frac} holds out every id; use a smaller --test-frac or more ids" if whole_keys
+            else f"--test-frac {test_frac} holds out all {total} rows and leaves none to partition; "
+            "use a smaller --test-frac"
         )
     return holdout
 

@@ -33,13 +33,13 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import torch
 
-from fedpart.checks import check_finite
+from fedpart.checks import check_float32
 from fedpart.errors import InputError
 from fedpart.io.output_dir import check_output_not_over_inputs
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.tasks.models import get_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
-from fedpart.train.federated import FederatedConfig, check_float32
+from fedpart.train.federated import FederatedConfig
 from fedpart.train.runner import (
     MODEL_FILE,
     RunData,
@@ -81,8 +81,7 @@ class DistillConfig:
         if self.teacher_perturb not in MODES:
             raise InputError(f"--teacher-perturb must be one of {', '.join(MODES)}, got {self.teacher_perturb!r}")
         for name in ("temperature", "alpha_kd", "alpha_lm"):  # nan passes every comparison below
-            flag = f"--{name.replace('_', '-')}"
-            check_float32(check_finite(getattr(self, name), flag), flag)
+            check_float32(getattr(self, name), f"--{name.replace('_', '-')}")
         if self.temperature <= 0:
             raise InputError(f"--temperature must be > 0, got {self.temperature}")
         if self.alpha_kd < 0 or self.alpha_lm < 0 or self.alpha_kd + self.alpha_lm == 0:

@@ -33,7 +33,7 @@ import torch
 
 from fedpart.errors import InputError
 from fedpart.checks import check_finite, check_seed
-from fedpart.train.rundir import read_run_config
+from fedpart.train.rundir import CONFIG_FILE, read_run_config
 from fedpart.train.runner import (
     check_evaluation_labels,
     load_trained,
@@ -227,10 +227,10 @@ def evaluate_runs(runs: Sequence[str], *, prompts: str | None, options: BiasEval
     return results
 
 
-def _run_task(run: str) -> Any:
-    """The ``task`` of a run directory's configuration."""
-    if not (Path(run) / "config.json").is_file():
-        raise InputError(f"{run}: not a fedpart run directory (no config.json)")
+def _run_task(run: str) -> str | None:
+    """The ``task`` of a run directory's configuration (``None`` when it names none)."""
+    if not (Path(run) / CONFIG_FILE).is_file():
+        raise InputError(f"{run}: not a fedpart run directory (no {CONFIG_FILE})")
     config = read_run_config(run)
     return None if config is None else config["task"]
 

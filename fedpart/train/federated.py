@@ -27,24 +27,13 @@ from torch.nn.utils import vector_to_parameters
 from torch.optim.sgd import sgd
 
 from fedpart.errors import InputError
-from fedpart.checks import check_finite, check_seed
+from fedpart.checks import check_float32, check_seed
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 ALGORITHMS = ("fedavg", "fedprox", "centralized")
 CLIENT_OPTIMIZERS = ("sgd", "adam")
 SERVER_OPTIMIZERS = ("sgd", "adam")
 SAMPLINGS = ("uniform", "activity")
-#: the largest float32: a hyper-parameter above it overflows the arithmetic of a float32 model
-#: (torch refuses to turn such a Python float into a scalar of the parameters' type)
-FLOAT32_MAX = float(torch.finfo(torch.float32).max)
-
-
-def check_float32(value: float, flag: str) -> float:
-    """Return ``value``, or raise :class:`InputError` if it is beyond the range of torch's 32-bit floats."""
-    if abs(value) > FLOAT32_MAX:
-        raise InputError(f"{flag} {value:g} overflows torch's 32-bit floats (largest {FLOAT32_MAX:.4g}); "
-                         f"use a much smaller {flag}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -80,8 +69,7 @@ class FederatedConfig:
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1")
         for name in ("lr", "mu", "server_lr"):  # nan passes every comparison below
-            flag = f"--{name.replace('_', '-')}"
-            check_float32(check_finite(getattr(self, name), flag), flag)
+            check_float32(getattr(self, name), f"--{name.replace('_', '-')}")
         if self.lr <= 0 or self.server_lr <= 0:
             raise InputError("--lr and --server-lr must be > 0")
         if self.mu < 0:  # mu = 0 is allowed: FedProx then equals FedAvg
