@@ -170,7 +170,8 @@ def test_options_that_would_be_ignored_are_refused(tmp_path, args, fragments):
 
 
 def test_task_native_inputs_refuse_local_only_read_options(tmp_path):
-    for args, fragment in ((["--split", "test"], "--split applies"), (["--column-names", "a,b"], "--column-names")):
+    for args, fragment in ((["--split", "test"], "--split applies"),
+                           (["--column-names", "a,b"], "is not read as CSV/TSV: drop --column-names")):
         result = cli(["partition", SQUAD, "--task", "qa", "--clients", "2", *args, "--out", tmp_path / "o", "-q"])
         assert_refused(result, fragment)
 

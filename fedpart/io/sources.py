@@ -210,7 +210,7 @@ def check_read_options(
         kind = f"a {format} input" if format is not None else "a Hugging Face dataset"
         raise InputError(
             f"{spec}: --column-names names the columns of a CSV/TSV file without a header row; {kind} "
-            "has named columns: drop --column-names"
+            "is not read as CSV/TSV: drop --column-names"
         )
 
 
