@@ -70,6 +70,34 @@ def open_input(
     return get_task(task).open(spec, TaskOptions(columns=columns or ColumnMap(), drop_invalid=drop_invalid, read=read))
 
 
+def _directory_targets(spec: str, task: str | None, read: ReadOptions) -> dict[Path, Path]:
+    """The data files of the directory ``spec`` (those ``fedpart partition DIR`` reads, in its
+    ``row_id`` order) and the output of each, relative to ``--out``: its path with ``.parquet``.
+
+    Raises:
+        InputError: the directory has no data file, or two files would share an output name.
+    """
+    if task is None:
+        files = directory_data_files(Path(spec))
+    else:
+        from fedpart.tasks import TaskOptions, get_task
+
+        files = get_task(task).data_files(spec, TaskOptions(read=read))
+    if not files:
+        raise InputError(f"{spec}: directory has no data files to augment")
+    targets: dict[Path, Path] = {}
+    sources: dict[Path, Path] = {}
+    for file in map(Path, files):
+        name = file.relative_to(spec).with_suffix(".parquet")
+        if name in sources:
+            raise InputError(
+                f"{spec}: {sources[name].relative_to(spec)} and {file.relative_to(spec)} would both be written "
+                f"to {name}; rename one, or augment them one at a time"
+            )
+        sources[name], targets[file] = file, name
+    return targets
+
+
 def text_parts_of(source: Source, options: CounterfactualOptions) -> tuple[str, ...]:
     """The raw columns that ``source``'s tc reader joined into ``text`` and kept beside it (empty
     unless ``text`` is built from several columns and is the only column swapped)."""
@@ -228,14 +256,12 @@ def augment_counterfactual(
     if manifest is not None:
         return _augment_partition(Path(spec), manifest, out, options, workers, overwrite)
     if Path(spec).is_dir():
-        files = [Path(f) for f in directory_data_files(Path(spec))]
-        if not files:
-            raise InputError(f"{spec}: directory has no data files to augment")
+        targets = _directory_targets(spec, task, read_options)
         streams = []
         with atomic_output_dir(out, overwrite, AUGMENT_MARKER) as tmp:
             first_row = 0  # positions run on across the files, as the row_id of `fedpart partition DIR`
-            for path in files:
-                target = (tmp / path.relative_to(spec)).with_suffix(".parquet")
+            for path, name in targets.items():
+                target = tmp / name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 source = open_input(str(path), task, read_options, columns, drop_invalid)
                 file_options = dataclasses.replace(options, text_parts=text_parts_of(source, options))

@@ -15,20 +15,38 @@ from typing import Any
 import pyarrow as pa
 
 from fedpart.errors import InputError
-from fedpart.io.sources import FileHasher, Source, SourceUnit, files_fingerprint, is_glob
+from fedpart.io.sources import FileHasher, Source, SourceUnit, directory_data_files, files_fingerprint, is_glob
 
 BatchReader = Callable[[str, int], Iterator[pa.RecordBatch]]
 
 
-def expand_native_paths(spec: str, suffixes: Sequence[str]) -> list[str]:
-    """One file, a glob, or the files of a directory whose suffix is in ``suffixes`` (sorted)."""
+def native_directory_files(directory: str, suffixes: Sequence[str], kind: str) -> list[str]:
+    """The files of ``directory`` that a task reads with its own reader (``kind`` files, named by
+    ``suffixes``), in ``row_id`` order, with the same rules as :func:`directory_data_files`.
+
+    Raises:
+        InputError: the directory also holds data files of a format Arrow reads, which would be
+            skipped without a word (or it holds no ``kind`` file).
+    """
+    files = directory_data_files(Path(directory), suffixes)
+    others = [f for f in directory_data_files(Path(directory)) if Path(f).suffix.lower() not in suffixes]
+    if files and others:
+        raise InputError(
+            f"{directory}: holds {kind} files ({os.path.relpath(files[0], directory)}) and other data files "
+            f"({os.path.relpath(others[0], directory)}); a directory is read in one format: move one kind out, "
+            f"or name the files with a glob such as '{os.path.join(directory, '*' + suffixes[0])}'"
+        )
+    if not files:
+        raise InputError(f"{directory}: no {'/'.join(suffixes)} files found")
+    return files
+
+
+def expand_native_paths(spec: str, suffixes: Sequence[str], kind: str) -> list[str]:
+    """One file, a glob, or the ``kind`` files of a directory (see :func:`native_directory_files`)."""
     if is_glob(spec):
         files = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
     elif os.path.isdir(spec):
-        files = sorted(
-            str(p) for p in Path(spec).rglob("*")
-            if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith(".")
-        )
+        return native_directory_files(spec, suffixes, kind)
     elif os.path.isfile(spec):
         files = [spec]
     else:

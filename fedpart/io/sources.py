@@ -14,7 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -214,15 +214,16 @@ def check_read_options(
         )
 
 
-def directory_data_files(directory: Path) -> list[str]:
+def directory_data_files(directory: Path, suffixes: Collection[str] = tuple(FORMAT_BY_EXTENSION)) -> list[str]:
     """The data files under ``directory`` in the order their rows are read (``row_id`` order): every
-    file with a known extension, hidden (``.``) and ``_``-prefixed names (markers) skipped, sorted by
-    path string (``a-b.csv`` before ``a/x.csv``)."""
+    file whose extension is in ``suffixes`` (lower case; default: the formats Arrow reads), hidden
+    (``.``) and ``_``-prefixed names (markers) skipped, sorted by path string (``a-b.csv`` before
+    ``a/x.csv``)."""
     return sorted(
         str(p)
         for p in directory.rglob("*")
         if p.is_file()
-        and p.suffix.lower() in FORMAT_BY_EXTENSION
+        and p.suffix.lower() in suffixes
         and not any(part.startswith((".", "_")) for part in p.relative_to(directory).parts)
     )
 

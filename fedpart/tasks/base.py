@@ -12,13 +12,21 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 
 from fedpart.errors import InputError
-from fedpart.io.sources import ReadOptions, Source, SourceUnit, check_read_options, open_source
+from fedpart.io.sources import (
+    ReadOptions,
+    Source,
+    SourceUnit,
+    check_read_options,
+    directory_data_files,
+    open_source,
+)
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,11 @@ class Task(ABC):
         # a task's own formats (CoNLL, SQuAD JSON) are read without open_source's checks
         check_read_options(spec, getattr(raw, "format", None), options.read, options.hf_split, options.hf_config)
         return TaskSource(self, raw, options)
+
+    def data_files(self, directory: str, options: TaskOptions = TaskOptions()) -> list[str]:
+        """The files of the local ``directory`` that :meth:`open` reads, in ``row_id`` order; tasks
+        with their own file formats (CoNLL, SQuAD) override this."""
+        return directory_data_files(Path(directory))
 
     def open_raw(self, spec: str, options: TaskOptions) -> Source:
         """The raw source; tasks with their own file formats (CoNLL, SQuAD) override this."""

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from fedpart.errors import InputError
-from fedpart.io.native import NativeFormatSource, expand_native_paths
+from fedpart.io.native import NativeFormatSource, expand_native_paths, native_directory_files
 from fedpart.io.sources import HF_PREFIX, Source
 from fedpart.io.squad import iter_squad_batches, squad_schema
 from fedpart.tasks.base import (
@@ -53,10 +53,15 @@ class ExtractiveQA(Task):
     text_cols: ClassVar[tuple[str, ...]] = ("context",)
     by_examples: ClassVar[tuple[str, ...]] = ("title",)
 
+    def data_files(self, directory: str, options: TaskOptions = TaskOptions()) -> list[str]:
+        if _is_squad_json(directory, options):
+            return native_directory_files(directory, (".json",), "SQuAD JSON")
+        return super().data_files(directory, options)
+
     def open_raw(self, spec: str, options: TaskOptions) -> Source:
         if not _is_squad_json(spec, options):
             return super().open_raw(spec, options)
-        files = expand_native_paths(spec, (".json",))
+        files = expand_native_paths(spec, (".json",), "SQuAD JSON")
         return NativeFormatSource(spec, files, iter_squad_batches, squad_schema(), "squad-json", 4096)
 
     def bind(self, raw_schema: pa.Schema, columns: ColumnMap, where: str) -> BoundTask:

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from fedpart.errors import InputError
 from fedpart.io.conll import CONLL_SUFFIXES, conll_schema, iter_conll_batches
-from fedpart.io.native import NativeFormatSource, expand_native_paths
+from fedpart.io.native import NativeFormatSource, expand_native_paths, native_directory_files
 from fedpart.io.sources import FORMAT_BY_EXTENSION, HF_PREFIX, Source
 from fedpart.tasks.base import (
     BoundTask,
@@ -52,10 +52,15 @@ class SequenceTagging(Task):
     label_col: ClassVar[str | None] = ENTITY_TYPE
     text_cols: ClassVar[tuple[str, ...]] = ("tokens",)
 
+    def data_files(self, directory: str, options: TaskOptions = TaskOptions()) -> list[str]:
+        if _is_native(directory, options):
+            return native_directory_files(directory, CONLL_SUFFIXES, "CoNLL")
+        return super().data_files(directory, options)
+
     def open_raw(self, spec: str, options: TaskOptions) -> Source:
         if not _is_native(spec, options):
             return super().open_raw(spec, options)
-        files = expand_native_paths(spec, CONLL_SUFFIXES)
+        files = expand_native_paths(spec, CONLL_SUFFIXES, "CoNLL")
         return NativeFormatSource(
             spec, files, lambda path, rows: iter_conll_batches(path, rows, check_tags=check_tags), conll_schema(),
             "conll", batch_rows=4096,
