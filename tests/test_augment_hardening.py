@@ -466,3 +466,16 @@ def test_ray_endpoint_parses_host_port_forms_only():
     assert ray_endpoint("ray://head:10001") == ("head", 10001)
     assert ray_endpoint("[::1]:6379") == ("::1", 6379)
     assert [ray_endpoint(a) for a in (None, "auto", "local", "nonsense", "host:port", ":6379")] == [None] * 6
+
+
+@pytest.mark.parametrize("address", ["ray://127.0.0.1", "ray://head-node", "ray://[::1]"])
+def test_a_ray_client_address_without_a_port_is_refused_with_the_default_port(tmp_path, address):
+    import time
+
+    from fedpart.raydata.session import check_reachable
+
+    started = time.monotonic()
+    with pytest.raises(fedpart.InputError, match="has no port") as caught:
+        check_reachable(address)
+    assert f"--ray-address {address}:10001" in str(caught.value)
+    assert time.monotonic() - started < 1  # Ray would retry port 443 for 30 s

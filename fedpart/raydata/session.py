@@ -79,11 +79,16 @@ def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> 
     seconds; nothing for addresses without one (:func:`ray_endpoint`).
 
     Raises:
-        InputError: nothing accepts connections there (closed port, unknown host), or the port is
-            above 65535.
+        InputError: nothing accepts connections there (closed port, unknown host), the port is
+            above 65535, or a ``ray://`` address has no port.
     """
     endpoint = ray_endpoint(address)
     if endpoint is None:
+        host = (address or "").removeprefix("ray://")
+        if address is not None and address.startswith("ray://") and host and ":" not in host.rpartition("]")[2]:
+            # gRPC would try port 443 and Ray retry it for 30 s
+            raise InputError(f"--ray-address {address!r} has no port; Ray Client listens on 10001 unless told "
+                             f"otherwise: --ray-address ray://{host}:10001")
         return
     if endpoint[1] > 65535:  # getaddrinfo would quietly take it modulo 65536
         raise connection_error(address, ValueError(f"port {endpoint[1]} is above 65535"))
