@@ -29,13 +29,28 @@ HASHED_TFIDF = "hashed-tfidf"
 ST_PREFIX = "sentence-transformers:"
 
 
+def check_text_columns(schema: pa.Schema, columns: Sequence[str], where: str) -> None:
+    """Raise :class:`InputError` unless every column of ``columns`` holds what :func:`texts_of` can turn
+    into text: a flat (non-nested) type, or a list of strings (tokens)."""
+    for name in columns:
+        col_type = schema.field(name).type
+        tokens = (pa.types.is_list(col_type) or pa.types.is_large_list(col_type)) and (
+            pa.types.is_string(col_type.value_type) or pa.types.is_large_string(col_type.value_type)
+        )
+        if pa.types.is_nested(col_type) and not tokens:
+            raise InputError(
+                f"{where}: text column {name!r} (from --text-col) has type {col_type}, expected strings or "
+                "lists of strings (tokens); name the text to cluster with --text-col"
+            )
+
+
 def texts_of(batch: pa.RecordBatch, columns: Sequence[str]) -> list[str]:
     """The text to embed for each row: string columns as they are, token lists joined by spaces."""
     parts = []
     for name in columns:
         col = batch.column(name)
         if pa.types.is_list(col.type) or pa.types.is_large_list(col.type):
-            col = pc.binary_join(col, " ")
+            col = pc.binary_join(col, pa.scalar(" ", col.type.value_type))  # string or large_string
         parts.append(pc.fill_null(col.cast(pa.string()), ""))
     joined = parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, " ")
     return joined.to_pylist()

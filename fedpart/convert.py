@@ -56,8 +56,13 @@ def convert(
         )
     source = get_task(task).open(os.fspath(input), options)
     check_output_not_over_inputs(out, [*input_files(source), input])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
+    try:  # e.g. a part of the parent path is a file, or the directory is read-only
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
+    except OSError as error:
+        raise OutputError(
+            f"{out}: cannot be created in {out.parent} ({error.strerror or error}); choose another --out"
+        ) from error
     os.close(handle)
     rows = 0
     try:

@@ -39,12 +39,23 @@ class ValueCounts:
 
 
 def plain(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """``column`` as one non-dictionary array (dictionary columns are decoded)."""
+    """``column`` as one non-dictionary, non-extension array (dictionary columns are decoded; an
+    extension column such as ``arrow.uuid``, which Arrow's kernels do not take, is its storage)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    if isinstance(column.type, pa.BaseExtensionType):
+        column = column.storage
     if pa.types.is_dictionary(column.type):
         column = column.dictionary_decode()
     return column
+
+
+def counted_type(col_type: pa.DataType) -> pa.DataType:
+    """The type of the values :func:`plain` gives for a column of ``col_type``: an extension type's
+    storage, a dictionary's values, else ``col_type``."""
+    if isinstance(col_type, pa.BaseExtensionType):
+        col_type = col_type.storage_type
+    return col_type.value_type if pa.types.is_dictionary(col_type) else col_type
 
 
 class TableCounter:

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from fedpart._version import __version__
 from fedpart.assign import RowAssigner
 from fedpart.checks import check_seed
-from fedpart.counting import CountResult, ValueCounts, count_values
+from fedpart.counting import CountResult, ValueCounts, count_values, counted_type
 from fedpart.errors import InputError, OutputError, PlanError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
 from fedpart.io.shards import DEFAULT_BUFFER_BYTES, ShardWriter, WrittenShard
@@ -114,10 +114,18 @@ def _check_schema(source: Source, columns: Columns) -> None:
         )
     for col in columns.counted:
         col_type = source.schema.field(col).type
-        if pa.types.is_nested(col_type) or pa.types.is_floating(col_type):
+        value_type = counted_type(col_type)
+        if pa.types.is_nested(value_type) or pa.types.is_floating(value_type):
             raise InputError(
                 f"{source.description}: column {col!r} has type {col_type}; a label or --by column "
                 "must hold categorical values (integers, strings, booleans)"
+            )
+    if columns.group is not None:
+        group_type = source.schema.field(columns.group).type
+        if pa.types.is_nested(counted_type(group_type)):  # Arrow groups by no list or struct
+            raise InputError(
+                f"{source.description}: column {columns.group!r} (from --group-col) has type {group_type}; "
+                "a group column must hold one id per row (integers, strings, ...): name another column"
             )
 
 
@@ -130,8 +138,11 @@ def _check_nulls(nulls: dict[str, int], drop_null_labels: bool, description: str
             )
 
 
-def _json_values(values: pa.Array) -> list[Any]:
-    """Counted values as JSON values: binary ones decoded as UTF-8 (undecodable bytes as ``\\xNN``)."""
+def _json_values(values: pa.Array, col_type: pa.DataType | None = None) -> list[Any]:
+    """Counted values as JSON values: binary ones decoded as UTF-8 (undecodable bytes as ``\\xNN``),
+    those of an extension column ``col_type`` as its values print (a uuid as ``8-4-4-4-12`` hex)."""
+    if isinstance(col_type, pa.BaseExtensionType) and values.type == col_type.storage_type:
+        values = pa.ExtensionArray.from_storage(col_type, values)
     return [
         v if isinstance(v, (int, str, bool))
         else v.decode("utf-8", errors="backslashreplace") if isinstance(v, bytes)
@@ -202,10 +213,11 @@ def _add_cluster_column(
     source: Source, partitioner: Any, text_cols: Sequence[str], seed: int, progress: ProgressFactory
 ) -> tuple[Source, Any]:
     """Pass 0 of ``--scheme cluster``: fit the clusterer, return the source with a cluster column."""
-    from fedpart.clustering import TextClusterer, texts_of
+    from fedpart.clustering import TextClusterer, check_text_columns, texts_of
     from fedpart.io.transform import TransformedSource
 
     source.require_columns(list(text_cols), ["--text-col"] * len(text_cols))
+    check_text_columns(source.schema, text_cols, source.description)
     key = partitioner.derived_key
     if key in source.schema.names:
         raise InputError(f"{source.description}: already has a column {key!r}, which --scheme cluster writes")
@@ -336,6 +348,8 @@ def partition(
         text_cols = tuple(text_col) if text_col else (task_obj.text_cols if task_obj is not None else ())
         if not text_cols:
             raise InputError("--scheme cluster needs --task or --text-col COLUMN (the text to cluster)")
+        # the other columns are checked before pass 0, which reads (and embeds) the whole input
+        _check_schema(source, Columns(label=label_col, key=None, row_id=row_id_col, group=group_col))
         source, clusterer = _add_cluster_column(source, partitioner, text_cols, seed, progress)
         by = derived_key
     roles = _resolve_columns(
@@ -674,8 +688,14 @@ def _build_manifest(
         key_col=roles.key,
         row_id_col=roles.row_id,
         rows=rows,
-        labels=_json_values(label_counts.values) if label_counts is not None else None,
-        keys=_json_values(key_counts.values) if keys is not None and key_counts is not None else None,
+        labels=(
+            _json_values(label_counts.values, source.schema.field(roles.label).type)
+            if label_counts is not None else None
+        ),
+        keys=(
+            _json_values(key_counts.values, source.schema.field(roles.key).type)
+            if keys is not None and key_counts is not None else None
+        ),
         clients=records,
         test=test,
         metrics=_summary(labels, keys, sizes, num_clients),

@@ -112,7 +112,16 @@ def draw_plan(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
     )
     holdout = draw_holdout(key_counts, test_frac, partitioner.holds_out_whole_keys, holdout_rng)
-    allocation = partitioner.allocate(key_counts - holdout, allocation_rng)
+    try:
+        allocation = partitioner.allocate(key_counts - holdout, allocation_rng)
+    except PlanError as error:
+        if not holdout.any():
+            raise
+        # the scheme sees only the rows left for the clients: say so, or "the input has N" misleads
+        raise PlanError(
+            f"{error} (the clients share the {int(key_counts.sum() - holdout.sum())} rows left after "
+            f"--test-frac {test_frac} held out {int(holdout.sum())} of {int(key_counts.sum())} for the test split)"
+        ) from error
     placed = allocation.client_sizes(key_counts - holdout).sum() + holdout.sum()
     if placed != key_counts.sum():  # a broken scheme must never write a partial cover
         raise PlanError(f"internal: scheme {partitioner.name} placed {placed} of {key_counts.sum()} rows")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,11 @@ from fedpart.figures import save_figure
 from fedpart.manifest import Manifest
 
 PLOT_FILE = "label_distribution.png"
+#: labels the plot draws apart (tab20's colours); beyond this the rarest are drawn as one hatched
+#: "other" band: each label is a matplotlib artist, and 50,000 of them would take hours to draw
+MAX_PLOT_LABELS = 20
+#: longest label name shown in the legend
+MAX_LEGEND_NAME = 40
 
 
 def stats_record(manifest: Manifest) -> dict[str, Any]:
@@ -76,13 +82,43 @@ def format_stats_table(manifest: Manifest) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
+def literal_text(text: str) -> str:
+    """``text`` as matplotlib draws it literally: ``$`` escaped, so ``$x^$`` (a label value) is not
+    parsed as mathtext, which draws it otherwise or fails."""
+    return text.replace("$", r"\$")
+
+
+def legend_name(label: str) -> str:
+    """How the plot's legend shows a label value: at most :data:`MAX_LEGEND_NAME` characters, the
+    empty string as ``""``, drawn literally (:func:`literal_text`)."""
+    if len(label) > MAX_LEGEND_NAME:
+        label = label[: MAX_LEGEND_NAME - 3] + "..."
+    return literal_text(label) if label else '""'
+
+
+def fold_rare_labels(
+    counts: np.ndarray, names: list[str], max_labels: int = MAX_PLOT_LABELS
+) -> tuple[np.ndarray, list[str]]:
+    """``counts`` (clients x labels) and the label ``names`` with at most ``max_labels`` labels: the
+    ``max_labels - 1`` most frequent ones overall (ties: the earlier label), in their order, then one
+    ``other (N labels)`` column summing the rest. Every client's total is kept."""
+    if counts.shape[1] <= max_labels:
+        return counts, names
+    keep = np.sort(np.argsort(-counts.sum(axis=0), kind="stable")[: max_labels - 1])
+    rest = np.setdiff1d(np.arange(counts.shape[1]), keep)
+    folded = np.column_stack([counts[:, keep], counts[:, rest].sum(axis=1)])
+    return folded, [names[i] for i in keep] + [f"other ({rest.size} labels)"]
+
+
 def write_label_plot(manifest: Manifest, directory: str | Path) -> Path | None:
     """Write ``DIR/label_distribution.png``: per-client label counts and label shares.
 
     Top panel: stacked bars of each client's label counts (as Flower Datasets'
     ``plot_label_distributions``); bottom panel: the same bars normalised to shares, so skew is
     visible for small clients too. With more than 50 clients, clients are sorted by size and bars
-    touch, which keeps 1000 clients readable. Returns ``None`` (writes nothing) without a label.
+    touch, which keeps 1000 clients readable. With more than :data:`MAX_PLOT_LABELS` labels the rarest
+    are drawn as one grey "other" band (:func:`fold_rare_labels`). Returns ``None`` (writes nothing)
+    without a label.
     """
     if manifest.labels is None:
         return None
@@ -92,6 +128,8 @@ def write_label_plot(manifest: Manifest, directory: str | Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     counts = np.array([c.label_counts for c in manifest.clients], dtype=np.float64)
+    counts, names = fold_rare_labels(counts, [str(label) for label in manifest.labels])
+    folded = len(names) < len(manifest.labels)
     n_clients, n_labels = counts.shape
     sizes = counts.sum(axis=1)
     many = n_clients > 50
@@ -107,17 +145,21 @@ def write_label_plot(manifest: Manifest, directory: str | Path) -> Path | None:
     width = 1.0 if many else 0.8
     base_counts, base_shares = np.zeros(n_clients), np.zeros(n_clients)
     edges = np.arange(n_clients + 1) - 0.5
+    handles = []
     for label in range(n_labels):
-        color = cmap(label % cmap.N)
-        name = str(manifest.labels[label])
+        other = folded and label == n_labels - 1
+        style = (
+            {"facecolor": "lightgrey", "edgecolor": "white", "hatch": "//"} if other
+            else {"color": cmap(label % cmap.N)}
+        )
         if many:  # touching bars: one filled step polygon per label, not one patch per bar
-            top.stairs(base_counts + counts[:, label], edges, baseline=base_counts.copy(), fill=True,
-                       color=color, label=name, linewidth=0)
+            handles.append(top.stairs(base_counts + counts[:, label], edges, baseline=base_counts.copy(),
+                                      fill=True, linewidth=0, **style))
             bottom.stairs(base_shares + shares[:, label], edges, baseline=base_shares.copy(), fill=True,
-                          color=color, linewidth=0)
+                          linewidth=0, **style)
         else:
-            top.bar(x, counts[:, label], bottom=base_counts, width=width, color=color, label=name, linewidth=0)
-            bottom.bar(x, shares[:, label], bottom=base_shares, width=width, color=color, linewidth=0)
+            handles.append(top.bar(x, counts[:, label], bottom=base_counts, width=width, linewidth=0, **style))
+            bottom.bar(x, shares[:, label], bottom=base_shares, width=width, linewidth=0, **style)
         base_counts += counts[:, label]
         base_shares += shares[:, label]
     top.set_ylabel("rows")
@@ -128,13 +170,18 @@ def write_label_plot(manifest: Manifest, directory: str | Path) -> Path | None:
     if not many:
         bottom.set_xticks(x, [str(i) for i in order], fontsize="small")
     params = ", ".join(f"{k}={v}" for k, v in manifest.params.items() if v is not None and k != "num_clients")
-    top.set_title(f"label distribution per client: {manifest.scheme} ({params}), {n_clients} clients")
-    if n_labels <= 30:
-        top.legend(title=manifest.label_col, bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
-    fig.tight_layout()
+    title = f"label distribution per client: {manifest.scheme} ({params}), {n_clients} clients"
+    top.set_title(literal_text(title))
+    # handles and names given explicitly: matplotlib leaves out artists whose label starts with "_"
+    # (fastText's "__label__pos")
+    top.legend(handles, [legend_name(name) for name in names], title=literal_text(str(manifest.label_col)),
+               bbox_to_anchor=(1.01, 1), loc="upper left", fontsize="small")
     path = Path(directory) / PLOT_FILE
     try:
-        save_figure(fig, path)
+        with warnings.catch_warnings():  # a label in a script the font lacks is drawn as boxes
+            warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
+            fig.tight_layout()
+            save_figure(fig, path)
     except OSError as error:
         raise OutputError(f"{path}: cannot write the plot ({error.strerror or error}); pass --no-plot") from error
     finally:

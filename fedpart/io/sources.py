@@ -47,6 +47,10 @@ FORMAT_BY_EXTENSION: dict[str, str] = {
 SUPPORTED_FORMATS = ("parquet", "arrow", "csv", "tsv", "jsonl")
 #: formats whose files may lack a header row (``ReadOptions.column_names`` names their columns)
 HEADERLESS_FORMATS = ("csv", "tsv")
+#: text formats: a file of them holding only white space holds no rows
+TEXT_FORMATS = ("csv", "tsv", "jsonl")
+#: a file longer than this is not blank (see :func:`is_blank_file`)
+_BLANK_FILE_MAX_BYTES = 4096
 _JSON_PARSE_ERROR = "JSON parse error:"
 
 
@@ -228,6 +232,14 @@ def directory_data_files(directory: Path, suffixes: Collection[str] = tuple(FORM
     )
 
 
+def is_blank_file(path: str) -> bool:
+    """Whether the file ``path`` holds nothing but white space (reads at most a few KiB)."""
+    if os.path.getsize(path) > _BLANK_FILE_MAX_BYTES:
+        return False
+    with open(path, "rb") as handle:
+        return not handle.read().strip()
+
+
 def _expand_paths(spec: str) -> tuple[list[str], str]:
     """Turn a file, directory or glob into a sorted list of data files and a base for relative names."""
     if is_glob(spec):
@@ -293,12 +305,89 @@ def _file_format(fmt: str, options: ReadOptions) -> pads.FileFormat:
     raise InputError(f"unsupported --format {fmt!r}; use one of {', '.join(SUPPORTED_FORMATS)}")
 
 
+def without_views(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with Arrow's ``string_view`` and ``binary_view`` (as polars writes Arrow IPC files),
+    also inside lists and structs, read as ``large_string`` and ``large_binary``: most Arrow kernels
+    (sort, take, index_in) have none for them. ``list_view`` is kept (take handles it, and pyarrow's
+    cast of it to a list corrupts the offsets); other types are kept as they are."""
+    fields = [field.with_type(_without_views(field.type)) for field in schema]
+    if all(new.type == old.type for new, old in zip(fields, schema)):
+        return schema
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def _without_views(type_: pa.DataType) -> pa.DataType:
+    if pa.types.is_string_view(type_):
+        return pa.large_string()
+    if pa.types.is_binary_view(type_):
+        return pa.large_binary()
+    if pa.types.is_large_list(type_):
+        return pa.large_list(type_.value_field.with_type(_without_views(type_.value_type)))
+    if pa.types.is_list(type_):
+        return pa.list_(type_.value_field.with_type(_without_views(type_.value_type)))
+    if pa.types.is_struct(type_):
+        return pa.struct([field.with_type(_without_views(field.type)) for field in type_])
+    return type_
+
+
 def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
     """``batch`` with the dataset's column types (a later file or block may infer others)."""
     return batch if batch.schema.equals(target) else batch.select(target.names).cast(target)
 
 
 _CSV_CONVERSION = re.compile(r"In CSV column #(\d+): .*CSV conversion error to (\w+): invalid value '(.*)'")
+_JSON_CONVERSION = re.compile(r"Failed to convert JSON to (\w+), couldn't parse:(.*)")
+
+
+_CSV_FIELD_COUNT = re.compile(r"(?:Row #\d+: )?Expected (\d+) columns, got \d+.*")
+_CSV_DUPLICATE_NAME = re.compile(r"contained multiple columns named (.+?)\s*$", re.MULTILINE)
+
+
+def _explain_format_error(
+    where: str, message: str, format: str, files: Sequence[str], column_names: Sequence[str] | None
+) -> InputError | None:
+    """An error of a valid file that Arrow reads otherwise than its user expects, said in the
+    format's terms (``message``: Arrow's); ``None`` if it is none of those:
+
+    - an Arrow IPC *stream* where Arrow reads IPC files;
+    - a JSON Lines number field whose first lines are integers and a later one is not;
+    - a CSV/TSV row with another number of fields than the header (or ``--column-names``), or two
+      columns of the same name.
+    """
+    if format == "arrow":
+        stream = next((f for f in files if _is_arrow_stream(f)), None)
+        if stream is not None:
+            return InputError(
+                f"{stream}: holds an Arrow IPC stream (as datasets' save_to_disk writes), but fedpart reads "
+                "Arrow IPC files (Feather v2) with a footer; convert it first, e.g. with "
+                f"datasets.load_from_disk(DIR).to_parquet('data.parquet') or pyarrow.parquet.write_table("
+                f"pyarrow.ipc.open_stream('{stream}').read_all(), 'data.parquet')"
+            )
+    conversion = _JSON_CONVERSION.search(message) if format == "jsonl" else None
+    if conversion is not None:  # types come from the first lines of the first file; a later value differs
+        return InputError(
+            f"{where}: a JSON Lines field holds {conversion[1]} values in the first lines, but a later line "
+            f"holds {conversion[2].strip()[:60]}; give each field one type in every line and file (e.g. write "
+            "every number of a decimal field with a decimal point, 1.0 not 1)"
+        )
+    if format not in HEADERLESS_FORMATS:
+        return None
+    fields = _CSV_FIELD_COUNT.search(message)
+    if fields is not None:
+        detail = fields[0] if len(fields[0]) <= 100 else fields[0][:97] + "..."
+        if column_names and len(column_names) == int(fields[1]):
+            advice = f"--column-names names {fields[1]} columns: give one name per column of the file"
+        else:
+            quote = " (a field holding a comma must be quoted)" if format == "csv" else ""
+            advice = f"give every row as many fields as the header has columns{quote}"
+        return InputError(f"{where}: cannot be read ({detail}); {advice}")
+    duplicate = _CSV_DUPLICATE_NAME.search(message)
+    if duplicate is not None:
+        names_from = "--column-names" if column_names else "the header"
+        return InputError(
+            f"{where}: {names_from} names two columns {duplicate[1]!r}; give every column its own name"
+        )
+    return None
 
 
 def _explain_arrow_error(where: str, error: Exception, names: Sequence[str] = ()) -> InputError:
@@ -326,6 +415,16 @@ def _starts_json_array(path: str) -> bool:
     except OSError:
         return False
     return head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"[")
+
+
+def _is_arrow_stream(path: str) -> bool:
+    """Whether ``path`` holds the Arrow IPC *stream* format (no file footer), as ``datasets``'
+    ``save_to_disk`` writes its ``.arrow`` files."""
+    try:
+        with pa.ipc.open_stream(path):
+            return True
+    except (pa.ArrowException, OSError):
+        return False
 
 
 def _explain_json_lines_error(where: str, error: Exception, files: Sequence[str]) -> InputError:
@@ -364,21 +463,27 @@ class LocalSource(Source):
                 f"unsupported --format {self.format!r}; use one of {', '.join(SUPPORTED_FORMATS)}"
             )
         self.description = spec
+        #: the files read: blank text files of a directory or glob hold no rows (e.g. the empty
+        #: partitions a Spark job writes) and Arrow cannot read a schema from them, so they are
+        #: skipped -- unless every file is blank (then reading says why); ``files`` lists them all
+        self._read_files = self.files
+        if self.format in TEXT_FORMATS and len(self.files) > 1:
+            self._read_files = [f for f in self.files if not is_blank_file(f)] or self.files
         try:
-            self._dataset = pads.dataset(self.files, format=_file_format(self.format, options))
-            self.schema = self._dataset.schema
+            self._dataset = pads.dataset(self._read_files, format=_file_format(self.format, options))
+            self.schema = without_views(self._dataset.schema)  # batches are cast to it as they are read
         except (pa.ArrowException, OSError, ValueError) as error:
-            raise self._read_error(spec, error, self.files, ()) from error
+            raise self._read_error(spec, error, self._read_files, ()) from error
         if not self.schema.names:
             raise InputError(f"{spec}: the input has no columns (is it empty?)")
         #: row groups to read when this source is a piece of a Parquet file (see :meth:`piece`)
         self._row_groups: tuple[int, ...] | None = None
         self._is_piece = False
-        self._first_file = self.files[0]
+        self._first_file = self._read_files[0]
 
     def split(self, target_rows: int) -> list[SourceUnit]:
         units: list[SourceUnit] = []
-        for path in self.files:
+        for path in self._read_files:
             if self.format != "parquet":
                 units.append(SourceUnit(len(units), path))
                 continue
@@ -404,7 +509,7 @@ class LocalSource(Source):
         import copy
 
         piece = copy.copy(self)
-        piece.files = [unit.file]
+        piece.files = piece._read_files = [unit.file]
         piece._row_groups = unit.row_groups
         piece._is_piece = True
         groups = unit.row_groups
@@ -449,10 +554,12 @@ class LocalSource(Source):
     def _read_error(
         self, where: str, error: Exception, files: Sequence[str], names: Sequence[str] | None = None
     ) -> InputError:
-        """:func:`_explain_arrow_error`, or for a JSON Lines input :func:`_explain_json_lines_error`."""
+        """Why ``where`` cannot be read, in its format's terms (:func:`_explain_json_lines_error`,
+        :func:`_explain_format_error`), else :func:`_explain_arrow_error`."""
         if self.format == "jsonl" and _JSON_PARSE_ERROR in str(error):
             return _explain_json_lines_error(where, error, files)
-        return _explain_arrow_error(where, error, self.schema.names if names is None else names)
+        explained = _explain_format_error(where, str(error), self.format, files, self.options.column_names)
+        return explained or _explain_arrow_error(where, error, self.schema.names if names is None else names)
 
     def _type_difference(self, fragment: pads.Fragment) -> InputError | None:
         """An error naming a column whose type in ``fragment``'s file differs from the first file's

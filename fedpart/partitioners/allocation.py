@@ -79,11 +79,18 @@ def reserve_minimum(
     if need > total:
         raise PlanError(
             f"--min-client-size {min_client_size} x {num_clients} clients needs {need} rows but the "
-            f"input has {total}; use --min-client-size {total // num_clients} or fewer, "
-            f"or at most {total // max(min_client_size, 1)} clients"
+            f"input has {total}; {min_size_advice(total, num_clients, min_client_size)}"
         )
     sizes = np.full(num_clients, min_client_size, dtype=np.int64)
     return deal_by_hypergeometric(key_counts, sizes, rng)
+
+
+def min_size_advice(total: int, num_clients: int, min_client_size: int) -> str:
+    """What to change when ``num_clients`` clients of ``min_client_size`` rows do not fit in ``total``
+    rows: a smaller minimum, or fewer clients when at least one client of that size fits."""
+    advice = f"use --min-client-size {total // num_clients} or fewer"
+    most_clients = total // max(min_client_size, 1)
+    return advice + (f", or at most {most_clients} clients" if most_clients >= 1 else "")
 
 
 def check_min_client_size(client_sizes: np.ndarray, min_client_size: int, hint: str) -> None:

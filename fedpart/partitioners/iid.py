@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from fedpart.partitioners.allocation import check_min_client_size, deal_by_hypergeometric
+from fedpart.partitioners.allocation import check_min_client_size, deal_by_hypergeometric, min_size_advice
 from fedpart.partitioners.base import Allocation, Partitioner
 from fedpart.partitioners.params import check_clients_fit_rows, check_int_at_least
 
@@ -36,7 +36,6 @@ class IidPartitioner(Partitioner):
         sizes = np.full(self.num_clients, total // self.num_clients, dtype=np.int64)
         # which clients get the leftover rows is random, not always the first ones
         sizes[rng.permutation(self.num_clients)[: total % self.num_clients]] += 1
-        check_min_client_size(
-            sizes, self.min_client_size, f"with {total} rows use at most {total // max(self.min_client_size, 1)} clients"
-        )
+        advice = min_size_advice(total, self.num_clients, self.min_client_size)
+        check_min_client_size(sizes, self.min_client_size, f"with {total} rows {advice}")
         return Allocation(self.num_clients, quotas=deal_by_hypergeometric(key_counts, sizes, rng))
