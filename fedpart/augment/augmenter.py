@@ -25,7 +25,8 @@ Task columns (fedpart's canonical names; other columns are copied unchanged):
   text`` holds for every answer whose input span held (``title`` is kept). A context word that an
   answer boundary cuts (answer ``son`` inside ``sons``) is left unswapped, so the answer keeps its
   text; such words are counted (``qa_words_kept``);
-* ``s2s``: ``source`` and ``target`` are swapped by the same rules.
+* ``s2s``: ``source`` and ``target`` are swapped by the same rules;
+* ``lm``: ``text`` is swapped (what a partition made with ``--task lm`` holds).
 
 Every output row has the input's columns plus ``cf_of`` (the source row's ``row_id`` if the input has
 one, else its 0-based position in the input, counting rows a task reader dropped as invalid;
@@ -50,7 +51,7 @@ from fedpart.augment.substitution import substitution_mask
 from fedpart.augment.swapper import GenderSwapper, SwappedText, SwapperConfig
 from fedpart.errors import InputError
 
-TASKS = ("tc", "st", "qa", "s2s")
+TASKS = ("tc", "st", "qa", "s2s", "lm")
 MODES = ("replace", "append", "cds")
 ROW_ID = "row_id"
 CF_OF, IS_COUNTERFACTUAL, N_SWAPS = "cf_of", "is_counterfactual", "n_swaps"
@@ -62,7 +63,7 @@ class CounterfactualOptions:
     """What to augment and how (validated on construction; picklable for worker processes).
 
     Attributes:
-        task: ``tc``, ``st``, ``qa`` or ``s2s``.
+        task: ``tc``, ``st``, ``qa``, ``s2s`` or ``lm``.
         text_cols: for ``tc``, the string columns to swap (default ``("text",)``).
         mode: ``replace``, ``append`` or ``cds``.
         p: the substitution probability of ``cds``.
@@ -71,6 +72,8 @@ class CounterfactualOptions:
         swapper: how to build the :class:`GenderSwapper`.
         text_parts: for ``tc``, raw columns that ``text`` was joined from (re-cut from the swapped
             ``text``; see the module docstring).
+        row_id_col: the column of each row's input position (a partition's ``--row-id-col``):
+            ``cf_of`` and the ``cds`` draws use it when the input has it.
     """
 
     task: str = "tc"
@@ -81,6 +84,7 @@ class CounterfactualOptions:
     append_unchanged: bool = False
     swapper: SwapperConfig = field(default_factory=SwapperConfig)
     text_parts: tuple[str, ...] = ()
+    row_id_col: str = ROW_ID
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -104,7 +108,7 @@ class CounterfactualOptions:
         """The string columns this task swaps as whole texts."""
         if self.task == "tc":
             return tuple(self.text_cols or ("text",))
-        return {"st": (), "qa": ("context", "question"), "s2s": ("source", "target")}[self.task]
+        return {"st": (), "qa": ("context", "question"), "s2s": ("source", "target"), "lm": ("text",)}[self.task]
 
 
 # -- schema checks ---------------------------------------------------------------------------------
@@ -139,6 +143,7 @@ def check_schema(schema: pa.Schema, options: CounterfactualOptions) -> pa.Schema
         "st": "the st task needs tokens: list<string> (and tags: list<string>)",
         "qa": "the qa task needs context, question and answers{text, answer_start}",
         "s2s": "the s2s task needs source and target string columns",
+        "lm": "the lm task needs a text string column",
     }[options.task]
     for column in (*options.string_columns, *options.text_parts):
         f = _require(schema, column, options.task, hint)
@@ -163,7 +168,8 @@ def check_schema(schema: pa.Schema, options: CounterfactualOptions) -> pa.Schema
             f"the input already has column(s) {', '.join(clash)}; it looks augmented already -- "
             "drop or rename those columns first"
         )
-    id_type = schema.field(ROW_ID).type if ROW_ID in schema.names else pa.int64()
+    id_col = options.row_id_col
+    id_type = schema.field(id_col).type if id_col in schema.names else pa.int64()
     return schema.append(pa.field(CF_OF, id_type)).append(pa.field(IS_COUNTERFACTUAL, pa.bool_())).append(
         pa.field(N_SWAPS, pa.int32())
     )
@@ -215,13 +221,15 @@ class CounterfactualAugmenter:
         else:
             rows = np.arange(first_row, first_row + n, dtype=np.int64)
         if options.mode == "cds":
-            chosen = np.flatnonzero(substitution_mask(draw_keys(batch, rows), options.p, options.seed))
+            keys = draw_keys(batch, rows, options.row_id_col)
+            chosen = np.flatnonzero(substitution_mask(keys, options.p, options.seed))
         else:
             chosen = np.arange(n)
         self._count_inputs(batch, counts)
         chosen_rows = batch if len(chosen) == n else batch.take(pa.array(chosen, pa.int64()))
         cf = self._counterfactuals(chosen_rows, counts)
-        cf_ids = rows if ROW_ID not in batch.schema.names else batch.column(ROW_ID)
+        id_col = options.row_id_col
+        cf_ids = rows if id_col not in batch.schema.names else batch.column(id_col)
 
         cf_batch = _with_meta(
             _replace_columns(chosen_rows, cf.columns),
@@ -438,13 +446,13 @@ def recut_parts(text: str | None, parts: Sequence[str | None], swapped: SwappedT
     return out
 
 
-def draw_keys(batch: pa.RecordBatch, rows: np.ndarray) -> np.ndarray:
-    """The keys of the ``cds`` draws: the integer ``row_id`` column when the batch has one without
-    nulls (so the draws do not depend on how the input is split into files or shards), else
+def draw_keys(batch: pa.RecordBatch, rows: np.ndarray, row_id_col: str = ROW_ID) -> np.ndarray:
+    """The keys of the ``cds`` draws: the integer ``row_id_col`` column when the batch has one
+    without nulls (so the draws do not depend on how the input is split into files or shards), else
     ``rows`` (the input positions)."""
-    if ROW_ID not in batch.schema.names:
+    if row_id_col not in batch.schema.names:
         return rows
-    ids = batch.column(ROW_ID)
+    ids = batch.column(row_id_col)
     if not pa.types.is_integer(ids.type) or ids.null_count:
         return rows
     return ids.to_numpy(zero_copy_only=False).astype(np.int64)

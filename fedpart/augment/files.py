@@ -406,7 +406,9 @@ def _partition_task_options(
 ) -> CounterfactualOptions:
     """``options`` for the shards of the partition in ``directory`` (its ``manifest``): its task is
     the one it was made with unless ``task`` is given, and a ``task`` that differs is refused --
-    swapping a qa or st partition as text would break its answer offsets or token alignment."""
+    swapping a qa or st partition as text would break its answer offsets or token alignment. Row
+    ids (``cf_of``, the ``cds`` draws) are read from the partition's ``row_id_col``."""
+    options = dataclasses.replace(options, row_id_col=manifest.row_id_col)
     made_with = manifest.task
     if made_with is None:
         return options

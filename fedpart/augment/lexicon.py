@@ -271,7 +271,8 @@ def build_lexicon(
 
 def _read_text(path: str | PathLike[str], what: str) -> str:
     try:
-        with open(path, encoding="utf-8") as handle:
+        # utf-8-sig: a byte-order mark (as Windows editors save "UTF-8") is not part of the first word
+        with open(path, encoding="utf-8-sig") as handle:
             return handle.read()
     except OSError as error:
         raise InputError(f"{path}: cannot read the {what} ({error.strerror or error}); check the path") from error

@@ -216,11 +216,14 @@ def build_report(
 def check_report_path(path: str | os.PathLike[str], others: Iterable[str | os.PathLike[str]] = ()) -> None:
     """Check, before any work, that the JSON report can be written to ``path``.
 
-    ``others`` are paths the report must not replace (the input and the output). A missing file is
-    created and removed again, which is the only sure test (``/proc``, read-only mounts).
+    ``others`` are paths the report must not replace or lie inside (the input and the output: an
+    output directory is written as a whole, and this check would create it before the run, which
+    then finds it already there; an input directory would read the report back as data). A missing
+    file is created and removed again, which is the only sure test (``/proc``, read-only mounts).
 
     Raises:
-        OutputError: ``path`` is a directory, one of ``others``, or cannot be created or written.
+        OutputError: ``path`` is a directory, one of ``others`` or inside one, or cannot be created
+            or written.
     """
     target = Path(path)
     if target.is_dir():
@@ -228,6 +231,10 @@ def check_report_path(path: str | os.PathLike[str], others: Iterable[str | os.Pa
     for other in others:
         if Path(other).resolve() == target.resolve():
             raise OutputError(f"{path}: is the input or the output; give --report another file name")
+        if Path(other).resolve() in target.resolve().parents:
+            raise OutputError(
+                f"{path}: lies inside {other}, the input or the output directory; give --report a path outside it"
+            )
     try:
         if target.exists():
             with open(target, "a", encoding="utf-8"):

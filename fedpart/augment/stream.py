@@ -22,6 +22,7 @@ from fedpart.augment.augmenter import CounterfactualAugmenter, CounterfactualOpt
 from fedpart.augment.report import CounterfactualReport, ReportCounts, build_report
 from fedpart.augment.swapper import GenderSwapper, SwapperConfig
 from fedpart.errors import InputError
+from fedpart.io.sources import without_views
 
 DEFAULT_BATCH_ROWS = 1024
 
@@ -177,6 +178,11 @@ def report_of(counts: ReportCounts, options: CounterfactualOptions, lexicon: Any
 
 
 def _as_batches(data: Any, batch_rows: int) -> tuple[Iterable[pa.RecordBatch], pa.Schema]:
+    if isinstance(data, (pa.Table, pa.RecordBatch, pa.RecordBatchReader)):
+        # string_view columns (polars' Arrow output) read as large_string, as the file readers do
+        schema = without_views(data.schema)
+        if schema is not data.schema:
+            data = data.cast(schema)
     if isinstance(data, pa.Table):
         return data.to_batches(max_chunksize=batch_rows), data.schema
     if isinstance(data, pa.RecordBatch):
@@ -228,7 +234,7 @@ def counterfactual(
     Args:
         data: a list of strings (None allowed; becomes a ``text`` column), a pyarrow Table,
             RecordBatch or RecordBatchReader, or a polars/pandas DataFrame with the task's columns.
-        task: ``tc`` (default), ``st``, ``qa`` or ``s2s``; see the module docstring for columns.
+        task: ``tc`` (default), ``st``, ``qa``, ``s2s`` or ``lm``; see the module docstring for columns.
         text_cols: for ``tc``, the text column(s) to swap (default ``text``).
         mode: ``replace``, ``append`` (two-sided CDA) or ``cds`` (substitution with probability ``p``).
         p, seed: probability and seed of ``cds``.

@@ -9,9 +9,10 @@ Language Models via Counterfactual Role Reversal")::
 
 How a text is rewritten:
 
-* Words are maximal runs of ``\\w`` characters, so substrings never match (history, Hershey, sheet,
-  shepherd, heir and theme stay), and an apostrophe ends a word: she'll -> he'll, she's -> he's,
-  mother's -> father's.
+* Words are maximal runs of ``\\w`` characters (with the combining accents and soft hyphens written
+  inside them: a decomposed ``he\\u0301`` is not ``he``), so substrings never match (history, Hershey,
+  sheet, shepherd, heir and theme stay), and an apostrophe ends a word: she'll -> he'll, she's ->
+  he's, mother's -> father's.
 * Each word whose lower-case form is in the :class:`~fedpart.augment.lexicon.Lexicon` is replaced,
   in the case pattern of the original (:func:`~fedpart.augment.casing.match_case`). Everything else,
   spacing and punctuation included, is copied byte for byte; a text without lexicon words comes back
@@ -42,7 +43,9 @@ from fedpart.augment.disambiguation import coordinated_target, needs_tag, resolv
 from fedpart.augment.lexicon import Lexicon, load_lexicon, load_name_lexicon
 from fedpart.errors import InputError
 
-WORD = re.compile(r"\w+")
+# combining accents (U+0300-036F and the other combining blocks) and the soft hyphen are not ``\w``
+# but belong to the word they are written in: "he\u0301" (decomposed hé) and "he\u00adlp" (help) hold no "he"
+WORD = re.compile(r"\w[\w\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u00ad]*")
 _NEXT = re.compile(r"\s*(\w+|[^\w\s])")
 # opening brackets and quotes, and the signs of "#1" and "$5", when a word follows them directly
 _OPENERS = re.compile(r"\s*[(\[{\u201c\u2018\u00ab\"'#$\u00a3\u20ac]+(?=\w)")
