@@ -320,9 +320,13 @@ def federated_options(default_algo: str) -> Any:
 
 
 def _check_federated_options(options: dict[str, Any]) -> None:
-    """Refuse option combinations a run would silently ignore."""
-    if options["mu"] != 0 and options["algo"] != "fedprox":
-        raise InputError(f"--mu applies to --algo fedprox only; drop it or use --algo fedprox (got --algo {options['algo']})")
+    """Refuse the options of the current command line that its ``--algo`` would silently ignore
+    (``--mu`` outside FedProx is refused by :class:`FederatedConfig` itself)."""
+    from fedpart.train.federated import check_options_apply
+
+    context = click.get_current_context()
+    given = [name for name in options if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+    check_options_apply(options["algo"], given)
 
 
 def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out: str,

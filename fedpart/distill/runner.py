@@ -86,6 +86,9 @@ class DistillConfig:
             raise InputError(f"--temperature must be > 0, got {self.temperature}")
         if self.alpha_kd < 0 or self.alpha_lm < 0 or self.alpha_kd + self.alpha_lm == 0:
             raise InputError("--alpha-kd and --alpha-lm must be >= 0 and not both 0")
+        if self.alpha_kd == 0 and self.teacher_perturb != "none":
+            raise InputError(f"--teacher-perturb {self.teacher_perturb} perturbs the teacher's target, which "
+                             "--alpha-kd 0 leaves unused; give the distillation term a weight or drop --teacher-perturb")
 
 
 def counterfactual_training_table(table: pa.Table, cda: str, swap_texts: Any) -> pa.Table:

@@ -128,8 +128,9 @@ def _strategy(run: FlowerRun, sizes: list[int], partition_nodes: dict[int, int])
     if run.sampler == "fedpart":
         return FedpartFedAvg(sizes, config, partition_nodes)
     # Flower's own sampling: `clients_per_round` of the nodes, uniformly (min_train_nodes guards
-    # against int(n * fraction) rounding down)
-    options = dict(fraction_train=config.clients_per_round / len(sizes), fraction_evaluate=0.0,
+    # against int(n * fraction) rounding down; a fraction above 1 would make Flower wait forever for
+    # more nodes than there are partitions)
+    options = dict(fraction_train=min(1.0, config.clients_per_round / len(sizes)), fraction_evaluate=0.0,
                    min_train_nodes=min(config.clients_per_round, len(sizes)), min_available_nodes=len(sizes))
     return FedProx(proximal_mu=config.mu, **options) if config.algo == "fedprox" else FedAvg(**options)
 
@@ -145,8 +146,9 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
         task_model, _ = load_task(run.task, run.task_state_dir)
         task_model.save(out)
     test_data, test_table = test_split(run.partition_dir, run.task, task_model)
+    # the partition resolved, as fedpart train records it: distill and eval bias find its test split from any directory
     (out / CONFIG_FILE).write_text(json.dumps(
-        {"task": run.task, "partition": str(run.partition_dir), "runtime": "flower", "sampler": run.sampler,
+        {"task": run.task, "partition": str(run.partition_dir.resolve()), "runtime": "flower", "sampler": run.sampler,
          **asdict(config), "featurisation": task_model.describe()}, indent=2, default=str) + "\n", encoding="utf-8")
     (out / METRICS_FILE).write_text("", encoding="utf-8")
 

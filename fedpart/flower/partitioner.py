@@ -99,8 +99,11 @@ class FedpartPartitioner(_FlowerPartitioner):
                 raise InputError("scheme cluster needs text_by=COLUMN (the text to cluster)")
         elif self.scheme.requires_key and partition_by is None:
             raise InputError(f"scheme {self.scheme.name} needs partition_by=COLUMN (the label, or another key)")
+        if self.scheme.name == "natural" and group_by is not None:  # as fedpart partition refuses --group-col
+            raise InputError("group_by does not apply to scheme natural: all rows of one partition_by value already "
+                             "stay in one partition; drop group_by")
         self.partition_by = partition_by
-        self.group_by = None if self.scheme.name == "natural" else group_by
+        self.group_by = group_by
         self.text_by = (text_by,) if isinstance(text_by, str) else tuple(text_by or ())
         self.seed = seed
         self._indices: list[np.ndarray] | None = None

@@ -71,6 +71,8 @@ class FlowerRun:
         if config.server_opt != "sgd" or config.server_lr != 1.0:
             raise InputError("Flower runs average with Flower's FedAvg; server-opt adam and server-lr != 1 "
                              "run in fedpart train only")
+        if self.sampler == "flower" and config.sampling != "uniform":
+            raise InputError(f"sampling {config.sampling!r} needs sampler 'fedpart'; Flower's own sampler is uniform")
 
     @property
     def state_dir(self) -> Path:
@@ -97,11 +99,14 @@ class FlowerRun:
         for name in _FEDERATED_KEYS:
             key = name.replace("_", "-")
             if key in run_config:
-                kind = type(getattr(defaults, name))
+                kind, value = type(getattr(defaults, name)), run_config[key]
+                # int(2.5) and int(True) would pass, silently as 2 and 1
+                if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+                    raise InputError(f"run config: {key} = {value!r} is not a {kind.__name__}")
                 try:
-                    federated[name] = kind(run_config[key])
+                    federated[name] = kind(value)
                 except (TypeError, ValueError) as error:
-                    raise InputError(f"run config: {key} = {run_config[key]!r} is not a {kind.__name__}") from error
+                    raise InputError(f"run config: {key} = {value!r} is not a {kind.__name__}") from error
         paths = {attr: Path(str(run_config[key])) for key, attr in _PATH_KEYS.items() if run_config.get(key)}
         return cls(task=str(run_config["task"]), sampler=str(run_config.get("sampler", "fedpart")),
                    federated=FederatedConfig(**federated), **paths)

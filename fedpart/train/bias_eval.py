@@ -63,6 +63,14 @@ class BiasEvalOptions:
         check_finite(self.temperature, "--temperature")  # nan passes the comparison below
         if self.temperature < 0 or self.top_k < 1:
             raise InputError("--temperature must be >= 0 and --top-k at least 1")
+        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
+            raise InputError(f"--min-new-tokens must be between 0 and --max-new-tokens ({self.max_new_tokens}), "
+                             f"got {self.min_new_tokens}")
+        if self.max_per_profession is not None and self.max_per_profession < 1:
+            raise InputError(f"--max-per-profession must be at least 1 (or left out for every prompt), "
+                             f"got {self.max_per_profession}")
+        if self.n_boot < 1:
+            raise InputError(f"--n-boot must be at least 1, got {self.n_boot}")
         check_seed(self.seed)
 
 
@@ -181,6 +189,9 @@ def evaluate_classifier(run_dir: str | os.PathLike[str], *, options: BiasEvalOpt
     task, model, config = load_trained(run_dir, torch_device)
     if task.name != "tc":
         raise InputError(f"{run_dir}: a --task {task.name} run; the classifier measures need a tc run")
+    if not hasattr(task, "probabilities"):  # the --hf-model classifier adapter gives no class probabilities
+        raise InputError(f"{run_dir}: an --hf-model tc run; the classifier measures cover tc runs of fedpart's own "
+                         "model (train one without --hf-model)")
     table = _evaluation_table(run_dir, config, task, eval_data)
     swapped = table.set_column(table.schema.get_field_index("text"), "text",
                                [_swap_texts(options.spacy_model)(table.column("text").to_pylist())])

@@ -18,7 +18,7 @@ uninterrupted one. Parameters stay on the training device.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,8 @@ ALGORITHMS = ("fedavg", "fedprox", "centralized")
 CLIENT_OPTIMIZERS = ("sgd", "adam")
 SERVER_OPTIMIZERS = ("sgd", "adam")
 SAMPLINGS = ("uniform", "activity")
+#: options of client sampling, which centralised training has none of
+CLIENT_SAMPLING_OPTIONS = ("clients_per_round", "sampling")
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,24 @@ class FederatedConfig:
             raise InputError("--lr and --server-lr must be > 0")
         if self.mu < 0:  # mu = 0 is allowed: FedProx then equals FedAvg
             raise InputError("--mu must be >= 0")
+        if self.mu != 0 and self.algo != "fedprox":  # federated_round would drop it
+            raise InputError(f"--mu applies to --algo fedprox only; drop it or use --algo fedprox "
+                             f"(got --algo {self.algo})")
         check_seed(self.seed)
+
+
+def check_options_apply(algo: str, given: Collection[str]) -> None:
+    """Refuse options (``given``: names of the :class:`FederatedConfig` fields the user set) that
+    ``algo`` would silently ignore: centralised training pools every shard and samples no clients.
+
+    Raises:
+        InputError: naming the ignored options.
+    """
+    ignored = [f"--{name.replace('_', '-')}" for name in CLIENT_SAMPLING_OPTIONS if name in given]
+    if algo == "centralized" and ignored:
+        raise InputError(f"{', '.join(ignored)}: for --algo fedavg or fedprox only (--algo centralized trains on "
+                         f"the pooled shards and samples no clients); drop {'it' if len(ignored) == 1 else 'them'} "
+                         "or pick a federated --algo")
 
 
 def round_generator(seed: int, round_index: int, client: int = -1) -> np.random.Generator:

@@ -53,7 +53,7 @@ from fedpart.verify import sha256_of
 from fedpart.verify import verify_partition  # noqa: F401 - re-exported: distill and older callers import it here
 
 #: ``config.json`` settings that are paths: compared resolved on ``--resume``
-PATH_SETTINGS = ("partition", "eval_data", "teacher", "data")
+PATH_SETTINGS = ("partition", "eval_data", "teacher", "data", "hf_model")
 #: torch device types fedpart trains on
 DEVICE_TYPES = ("cpu", "cuda")
 #: what each data option of ``train``/``distill``/``eval bias`` holds, for messages
@@ -383,7 +383,9 @@ def train(
     run_config = {"task": task, "partition": str(partition_dir.resolve()),
                   "manifest_sha256": _manifest_digest(partition_dir),
                   "eval_data": None if eval_data is None else str(Path(eval_data).resolve()),
-                  "model_size": model_size, "hf_model": hf_model, **asdict(config)}
+                  # resolved: distill, eval bias and --resume rebuild the model from it, from any directory
+                  "model_size": model_size, "hf_model": None if hf_model is None else str(Path(hf_model).resolve()),
+                  **asdict(config)}
 
     def load(fit: bool) -> RunData:
         return _load_data(partition_dir, manifest, task, task_model, torch_device, eval_data, fit)
