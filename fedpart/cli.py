@@ -528,8 +528,10 @@ def _echo_fedpart_warnings_after() -> Iterator[None]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
+    shown = set()  # a warning of every file or piece of the input is said once
     for warning in caught:
-        if _fedpart_warning(warning.category):
+        if _fedpart_warning(warning.category) and str(warning.message) not in shown:
+            shown.add(str(warning.message))
             click.echo(f"warning: {warning.message}", err=True)
 
 

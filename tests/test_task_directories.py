@@ -1,7 +1,8 @@
 """Directories read through a task's own formats (CoNLL for st, SQuAD JSON for qa): `augment`
 finds the same files as `partition` (in its row_id order), a directory mixing a task format with
 Arrow-readable data files is refused instead of half read, and two files whose augmented outputs
-would share a name are refused."""
+would share a name are refused. Input columns named like a task column that the task does not
+read are dropped with a warning, not silently."""
 
 from __future__ import annotations
 
@@ -107,3 +108,46 @@ def test_two_files_with_one_output_name_are_refused(tmp_path):
     assert result.exit_code == 2
     assert "a.csv and a.jsonl would both be written to a.parquet" in result.output
     assert not (tmp_path / "cf").exists()
+
+
+# -- an input column named like a task column that the task does not read is dropped: said, not silent ----------
+
+
+def _partition_cli(data: Path, out: Path, *task_args: str):
+    return CliRunner().invoke(main, ["partition", str(data), *task_args, "--scheme", "iid", "--clients", "1",
+                                     "--out", str(out), "--no-plot"])
+
+
+def test_a_text_column_beside_the_joined_text_columns_is_said_to_be_dropped(tmp_path):
+    data = tmp_path / "news.csv"
+    data.write_text("label,title,description,text\n1,She ran,fast,kept?\n0,He sat,down,kept?\n", encoding="utf-8")
+    result = _partition_cli(data, tmp_path / "p", "--task", "tc", "--text-col", "title,description")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("warning:") == 1
+    assert "input column 'text' is not read by the task (it reads 'title', 'description', 'label')" in result.output
+    table = pq.read_table(tmp_path / "p" / "clients" / "client-00000.parquet")
+    assert "kept?" not in table.column("text").to_pylist()  # what the warning says: the input's text is gone
+
+
+@pytest.mark.parametrize("header, task_args, said", [
+    ("source,target,dialogue,summary", ("--task", "s2s", "--source-col", "dialogue", "--target-col", "summary"),
+     "input columns 'source', 'target' are not read by the task (it reads 'dialogue', 'summary')"),
+    ("label,category,text", ("--task", "tc", "--label-col", "category"),
+     "input column 'label' is not read by the task (it reads 'text', 'category')"),
+])
+def test_other_replaced_columns_are_named(tmp_path, header, task_args, said):
+    data = tmp_path / "d.csv"
+    data.write_text(header + "\n" + ",".join(["a"] * len(header.split(","))) + "\n", encoding="utf-8")
+    result = _partition_cli(data, tmp_path / "p", *task_args)
+    assert result.exit_code == 0, result.output
+    assert said in result.output
+
+
+def test_columns_the_task_reads_or_derives_are_not_warned_about(tmp_path):
+    rows = [{"tokens": ["She", "ran"], "tags": ["O", "O"], "entity_type": "stale"}]
+    (tmp_path / "st.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = _partition_cli(tmp_path / "st.jsonl", tmp_path / "p", "--task", "st")  # entity_type is recomputed
+    assert result.exit_code == 0 and "warning" not in result.output, result.output
+    (tmp_path / "tc.csv").write_text("text,label\nShe ran,1\n", encoding="utf-8")
+    result = _partition_cli(tmp_path / "tc.csv", tmp_path / "q", "--task", "tc")
+    assert result.exit_code == 0 and "warning" not in result.output, result.output

@@ -9,6 +9,7 @@ with the count and an example.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pyarrow as pa
 
-from fedpart.errors import InputError
+from fedpart.errors import FedpartWarning, InputError
 from fedpart.io.sources import (
     ReadOptions,
     Source,
@@ -151,9 +152,24 @@ class BoundTask(ABC):
 
 
 def passthrough_fields(raw_schema: pa.Schema, consumed: Sequence[str], canonical: Sequence[str]) -> list[pa.Field]:
-    """Input fields that are neither consumed by the mapping nor shadowed by a canonical name."""
+    """Input fields that are neither consumed by the mapping nor shadowed by a canonical name
+    (see :func:`warn_replaced_columns`)."""
     skip = set(consumed) | set(canonical)
     return [f for f in raw_schema if f.name not in skip]
+
+
+def warn_replaced_columns(raw_schema: pa.Schema, reads: Sequence[str], canonical: Sequence[str], where: str) -> None:
+    """Warn (:class:`FedpartWarning`) about input columns named like a ``canonical`` column that the
+    mapping does not read (``reads``): the canonical column replaces them, so they are not kept
+    (e.g. a ``text`` column beside ``--text-col title,description``)."""
+    replaced = [name for name in raw_schema.names if name in canonical and name not in reads]
+    if replaced:
+        names = ", ".join(repr(name) for name in replaced)
+        warnings.warn(FedpartWarning(
+            f"{where}: input column{'s' if len(replaced) > 1 else ''} {names} "
+            f"{'are' if len(replaced) > 1 else 'is'} not read by the task (it reads {', '.join(repr(r) for r in reads)}) "
+            "and dropped: the task's own column takes the name; rename it in the input to keep it"
+        ), stacklevel=3)
 
 
 class TaskSource(Source):

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from fedpart.tasks.base import BoundTask, ColumnMap, Task, Validation, non_empty_text, passthrough_fields
+from fedpart.tasks.base import BoundTask, ColumnMap, Task, Validation, non_empty_text, passthrough_fields, warn_replaced_columns
 from fedpart.tasks.tc import resolve_text_columns, text_array
 
 
@@ -21,7 +21,9 @@ class LanguageModeling(Task):
     text_cols: ClassVar[tuple[str, ...]] = ("text",)
 
     def bind(self, raw_schema: pa.Schema, columns: ColumnMap, where: str) -> BoundTask:
-        return _BoundLanguageModeling(raw_schema, resolve_text_columns(raw_schema, columns, where))
+        text_cols = resolve_text_columns(raw_schema, columns, where)
+        warn_replaced_columns(raw_schema, text_cols, ["text"], where)
+        return _BoundLanguageModeling(raw_schema, text_cols)
 
 
 class _BoundLanguageModeling(BoundTask):

@@ -32,6 +32,7 @@ from fedpart.tasks.base import (
     non_empty_text,
     passthrough_fields,
     pick_column,
+    warn_replaced_columns,
 )
 from fedpart.tasks.qa_spans import answer_span_validity, describe_first_invalid
 
@@ -79,6 +80,7 @@ class ExtractiveQA(Task):
                 f"{where}: column {mapping['answers']!r} has type {answers_type}; expected "
                 "struct<text: list<string>, answer_start: list<int>> as in the SQuAD layout"
             )
+        warn_replaced_columns(raw_schema, list(mapping.values()), CANONICAL, where)
         return _BoundQA(raw_schema, mapping)
 
 

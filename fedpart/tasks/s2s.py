@@ -19,6 +19,7 @@ from fedpart.tasks.base import (
     non_empty_text,
     passthrough_fields,
     pick_column,
+    warn_replaced_columns,
 )
 
 DEFAULT_SOURCE = ("source", "dialogue", "document", "article", "text", "input")
@@ -35,6 +36,7 @@ class Seq2Seq(Task):
         names = raw_schema.names
         source = pick_column(names, columns.source, DEFAULT_SOURCE, "--source-col", "source", where)
         target = pick_column(names, columns.target, DEFAULT_TARGET, "--target-col", "target", where)
+        warn_replaced_columns(raw_schema, [source, target], ["source", "target"], where)
         return _BoundSeq2Seq(raw_schema, source, target)
 
 

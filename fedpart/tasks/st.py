@@ -30,6 +30,7 @@ from fedpart.tasks.base import (
     Validation,
     passthrough_fields,
     pick_column,
+    warn_replaced_columns,
 )
 from fedpart.tasks.tags import check_tags, detect_tag_scheme, dominant_entity_types, normalise_tag_column
 
@@ -79,6 +80,7 @@ class SequenceTagging(Task):
                     f"{where}: column {col!r} has type {col_type}; sequence tagging needs lists of strings "
                     "(integer tag ids must be mapped to tag names first)"
                 )
+        warn_replaced_columns(raw_schema, [tokens, tags], ["tokens", "tags"], where)
         return _BoundSequenceTagging(raw_schema, tokens, tags)
 
 

@@ -21,6 +21,7 @@ from fedpart.tasks.base import (
     non_empty_text,
     passthrough_fields,
     pick_column,
+    warn_replaced_columns,
 )
 
 DEFAULT_TEXT = ("text", "sentence", "content")
@@ -36,6 +37,7 @@ class TextClassification(Task):
     def bind(self, raw_schema: pa.Schema, columns: ColumnMap, where: str) -> BoundTask:
         text_cols = resolve_text_columns(raw_schema, columns, where)
         label = pick_column(raw_schema.names, columns.label, DEFAULT_LABEL, "--label-col", "label", where)
+        warn_replaced_columns(raw_schema, [*text_cols, label], ["text", "label"], where)
         return _BoundTextClassification(raw_schema, text_cols, label)
 
 
