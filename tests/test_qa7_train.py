@@ -225,3 +225,30 @@ def test_a_flower_run_records_its_partition_resolved(parts, tmp_path, monkeypatc
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert Path(config["partition"]) == parts.resolve()
     assert run_evaluation_file(tmp_path / "run", config) == parts.resolve() / "test.parquet"
+
+
+def test_a_flower_run_over_an_earlier_run_drops_its_stale_files(parts, tmp_path, monkeypatch):
+    """Flower writes config, metrics and model over an earlier run in `out`; the earlier run's
+    model.pt (Flower writes its own only at the end), finished.json and checkpoint.pt (which Flower
+    does not write) must not describe the new run."""
+    pytest.importorskip("flwr")
+    from fedpart.flower import FlowerRun, apps
+    from fedpart.train.rundir import is_finished_run
+
+    class NoNodes(Exception):
+        pass
+
+    def no_nodes(*_: object, **__: object) -> None:
+        raise NoNodes
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "finished.json").write_text(json.dumps({"rounds": 7, "model": "model.pt"}), encoding="utf-8")
+    (out / "checkpoint.pt").write_bytes(b"an earlier run's checkpoint")
+    (out / "model.pt").write_bytes(b"an earlier run's model")
+    monkeypatch.setattr(apps, "map_partitions", no_nodes)
+    with pytest.raises(NoNodes):
+        apps.run_server(None, FlowerRun(parts, "tc", out, ONE_ROUND))
+    assert not any((out / name).exists() for name in ("finished.json", "checkpoint.pt", "model.pt"))
+    assert json.loads((out / "config.json").read_text())["runtime"] == "flower"
+    assert not is_finished_run(out)  # stopped before its model.pt: not the earlier run's finished model

@@ -45,7 +45,7 @@ from fedpart.flower.task_data import (
 from fedpart.manifest import Manifest
 from fedpart.tasks.models.base import rows
 from fedpart.train.federated import local_update
-from fedpart.train.runner import CONFIG_FILE, METRICS_FILE, MODEL_FILE
+from fedpart.train.rundir import CHECKPOINT_FILE, CONFIG_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE
 
 # --------------------------------------------------------------------------- client side
 
@@ -140,6 +140,10 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
     config, out = run.federated, run.out
     manifest = Manifest.read(run.partition_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # an earlier run in `out` leaves files this run writes only at its end (model.pt) or not at all
+    # (`fedpart train`'s finished.json and checkpoint.pt): they would describe this run as that one
+    for stale in (MODEL_FILE, FINISHED_FILE, CHECKPOINT_FILE):
+        (out / stale).unlink(missing_ok=True)
     if run.task_state_dir is None:
         task_model = prepare_task_state(run.partition_dir, run.task, out)
     else:
