@@ -89,12 +89,26 @@ def test_an_hf_model_given_relative_is_found_from_any_directory_and_resume_check
     assert [r["round"] for r in records] == [2]
 
 
-def test_eval_bias_of_an_hf_classifier_is_a_one_line_error(hf_run, tiny_bert, tmp_path, monkeypatch):
-    monkeypatch.chdir(tiny_bert.parent.parent)  # where the run was started (older runs recorded the path as given)
+def test_eval_bias_scores_an_hf_classifier_run(hf_run, tmp_path):
+    """An --hf-model tc run gets the classifier measures, with probabilities from its own logits."""
+    import pyarrow.parquet as pq
+
     result = invoke("eval", "bias", hf_run, "--spacy-model", "none", "--n-boot", "10", "--device", "cpu",
-                    "--plot", tmp_path / "b.png")
-    assert_one_line_error(result, str(hf_run), "--hf-model tc run")
-    assert not (tmp_path / "b.png").exists()
+                    "--plot", tmp_path / "b.png", "--json", tmp_path / "b.json")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "b.json").read_text())
+    record = record[0] if isinstance(record, list) else record
+    assert 0 <= record["metrics"]["flip_rate"]["value"] <= 1 and (tmp_path / "b.png").exists()
+    task, model, config = load_trained(hf_run, torch.device("cpu"))
+    table = pq.read_table(Path(config["partition"]) / "test.parquet")
+    data = task.featurize(table, torch.device("cpu"))
+    probs = task.probabilities(model, data)
+    assert probs.shape == (table.num_rows, len(task.labels))
+    assert torch.allclose(probs.sum(-1), torch.ones(table.num_rows))
+    with torch.no_grad():
+        logits = model(**task._model_inputs(data)).logits
+    assert torch.equal(probs.argmax(-1), logits.argmax(-1))
+    assert record["metrics"]["accuracy"] == round(task.evaluate(model, data, table)["accuracy"], 4)
 
 
 # -- options a run would silently ignore --------------------------------------------------------------

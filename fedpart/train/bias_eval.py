@@ -189,9 +189,6 @@ def evaluate_classifier(run_dir: str | os.PathLike[str], *, options: BiasEvalOpt
     task, model, config = load_trained(run_dir, torch_device)
     if task.name != "tc":
         raise InputError(f"{run_dir}: a --task {task.name} run; the classifier measures need a tc run")
-    if not hasattr(task, "probabilities"):  # the --hf-model classifier adapter gives no class probabilities
-        raise InputError(f"{run_dir}: an --hf-model tc run; the classifier measures cover tc runs of fedpart's own "
-                         "model (train one without --hf-model)")
     table = _evaluation_table(run_dir, config, task, eval_data)
     swapped = table.set_column(table.schema.get_field_index("text"), "text",
                                [_swap_texts(options.spacy_model)(table.column("text").to_pylist())])

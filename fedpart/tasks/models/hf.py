@@ -304,12 +304,19 @@ class HFSequenceClassifierTask(HFTaskModel):
         return masked_cross_entropy(model(**self._model_inputs(batch)).logits, batch["label"])
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
+    def probabilities(self, model: nn.Module, data: Batch) -> torch.Tensor:
+        """``(rows, classes)`` softmax class probabilities (as the native tc model's), in chunks of
+        :data:`EVAL_ROWS` rows."""
         n = data["label"].shape[0]
-        predicted = []
-        for start in range(0, n, EVAL_ROWS):
-            chunk = {k: v[start : start + EVAL_ROWS] for k, v in data.items()}
-            predicted += model(**self._model_inputs(chunk)).logits.argmax(-1).cpu().tolist()
+        chunks = [
+            torch.softmax(model(**self._model_inputs({k: v[start : start + EVAL_ROWS] for k, v in data.items()}))
+                          .logits.float(), dim=-1)
+            for start in range(0, n, EVAL_ROWS)
+        ]
+        return torch.cat(chunks) if chunks else torch.zeros((0, len(self.labels)), device=data["label"].device)
+
+    def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
+        predicted = self.probabilities(model, data).argmax(-1).cpu().tolist()
         gold = data["label"].cpu().tolist()
         return {"accuracy": accuracy(gold, predicted), "macro_f1": macro_f1(gold, predicted)}
 
