@@ -504,7 +504,7 @@ def augment() -> None:
     """Augment corpora (counterfactual, gender-swapped copies)."""
 
 
-AUGMENT_TASKS = ("tc", "st", "qa", "s2s")
+AUGMENT_TASKS = ("tc", "st", "qa", "s2s", "lm")
 
 
 def _task_column_options(func: Any) -> Any:

@@ -105,6 +105,15 @@ def test_a_partition_made_with_task_lm_is_augmented_as_text(tmp_path):
             assert row["text"] == (expected.text if row["is_counterfactual"] else by_id[row["cf_of"]])
     in_memory, report = counterfactual(["She told her son."], task="lm", spacy_model="none")
     assert in_memory.column("text").to_pylist() == ["He told his daughter."] and report.task == "lm"
+    # --task lm is a CLI choice too: the hint for a partition made with it names it
+    wrong = run(str(parts), "--task", "tc", "--out", str(tmp_path / "tc-cf"))
+    assert wrong.exit_code == 2 and "augment it with --task lm" in wrong.output
+    named = run(str(parts), "--task", "lm", "--out", str(tmp_path / "lm-cf2"))
+    assert named.exit_code == 0, named.output
+    data = tmp_path / "lm.csv"
+    data.write_text("text\nShe told her son.\n", encoding="utf-8")
+    assert run(str(data), "--task", "lm", "--out", str(tmp_path / "lm.parquet")).exit_code == 0
+    assert pq.read_table(tmp_path / "lm.parquet").column("text").to_pylist() == ["He told his daughter."]
 
 
 # -- 4. --report inside the output (or input) directory ----------------------------------------------
