@@ -151,3 +151,18 @@ def test_columns_the_task_reads_or_derives_are_not_warned_about(tmp_path):
     (tmp_path / "tc.csv").write_text("text,label\nShe ran,1\n", encoding="utf-8")
     result = _partition_cli(tmp_path / "tc.csv", tmp_path / "q", "--task", "tc")
     assert result.exit_code == 0 and "warning" not in result.output, result.output
+
+
+def test_a_blank_file_in_a_directory_is_skipped_by_augment_as_by_partition(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "a.jsonl").write_text('{"text": "She ran.", "label": 1}\n', encoding="utf-8")
+    (data / "b.jsonl").write_text("\n", encoding="utf-8")  # e.g. an empty part file of a Spark job
+    (data / "c.jsonl").write_text('{"text": "His dog.", "label": 0}\n', encoding="utf-8")
+    result = augment(str(data), "--out", str(tmp_path / "cf"))
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "cf"
+    assert sorted(p.name for p in out.glob("*.parquet")) == ["a.parquet", "c.parquet"]
+    assert pq.read_table(out / "c.parquet").to_pylist()[0]["cf_of"] == 1  # positions as partition's row_id
+    parts = fedpart.partition(data, scheme="iid", clients=1, label_col="label", out=tmp_path / "p", plot=False)
+    assert parts.rows["written"] == 2

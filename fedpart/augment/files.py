@@ -42,7 +42,17 @@ from fedpart.augment.report import CounterfactualReport, ReportCounts, write_rep
 from fedpart.augment.stream import AugmentedStream, merged_report
 from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
-from fedpart.io.sources import ReadOptions, Source, directory_data_files, is_glob, open_source, portable_source
+from fedpart.io.sources import (
+    FORMAT_BY_EXTENSION,
+    TEXT_FORMATS,
+    ReadOptions,
+    Source,
+    directory_data_files,
+    is_blank_file,
+    is_glob,
+    open_source,
+    portable_source,
+)
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.verify import sha256_of, verify_partition
@@ -72,7 +82,8 @@ def open_input(
 
 def _directory_targets(spec: str, task: str | None, read: ReadOptions) -> dict[Path, Path]:
     """The data files of the directory ``spec`` (those ``fedpart partition DIR`` reads, in its
-    ``row_id`` order) and the output of each, relative to ``--out``: its path with ``.parquet``.
+    ``row_id`` order; blank text files skipped) and the output of each, relative to ``--out``: its
+    path with ``.parquet``.
 
     Raises:
         InputError: the directory has no data file, or two files would share an output name.
@@ -85,6 +96,9 @@ def _directory_targets(spec: str, task: str | None, read: ReadOptions) -> dict[P
         files = get_task(task).data_files(spec, TaskOptions(read=read))
     if not files:
         raise InputError(f"{spec}: directory has no data files to augment")
+    # blank text files hold no rows (as `fedpart partition DIR` skips them); all blank: reading says why
+    files = [f for f in files if not (FORMAT_BY_EXTENSION.get(Path(f).suffix.lower()) in TEXT_FORMATS
+                                      and is_blank_file(f))] or files
     targets: dict[Path, Path] = {}
     sources: dict[Path, Path] = {}
     for file in map(Path, files):
