@@ -169,7 +169,7 @@ def count_partial(
     from fedpart.grouping import GroupCounter
 
     names = list(dict.fromkeys([*columns, *([group_col] if group_col else [])]))
-    groups = GroupCounter(group_col) if group_col else None
+    groups = GroupCounter(group_col, group_key) if group_col else None
     counters = {c: ValueCounter(c) for c in columns}
     nulls = dict.fromkeys(names, 0)
     total = complete = 0
@@ -206,7 +206,7 @@ def merge_counts(
 
     names = list(dict.fromkeys([*columns, *([group_col] if group_col else [])]))
     counters = {c: ValueCounter(c) for c in columns}
-    groups = GroupCounter(group_col) if group_col else None
+    groups = GroupCounter(group_col, group_key) if group_col else None
     nulls = dict.fromkeys(names, 0)
     for part in partials:
         for name in names:

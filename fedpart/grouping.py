@@ -41,9 +41,10 @@ class GroupCounts:
 class GroupCounter(TableCounter):
     """Accumulates (group, key value) -> rows over batches; checks each group has one key."""
 
-    def __init__(self, group_col: str) -> None:
+    def __init__(self, group_col: str, key_col: str | None = None) -> None:
         super().__init__()
         self.group_col = group_col
+        self.key_col = key_col
 
     def update(self, groups: pa.Array, keys: pa.Array | None) -> None:
         """Count one batch's rows by group value and key value (``keys=None``: a single key)."""
@@ -69,9 +70,12 @@ class GroupCounter(TableCounter):
         mixed = per_group.filter(pc.greater(per_group.column("key_count_distinct"), 1))
         if mixed.num_rows:
             example = mixed.column("group")[0].as_py()
+            key = repr(self.key_col) if self.key_col is not None else "the partition key"
             raise InputError(
-                f"{mixed.num_rows} group(s) of {self.group_col!r} have rows with different partition "
-                f"keys (e.g. {str(example)[:60]!r}); a group must have one key"
+                f"{mixed.num_rows} group(s) of {self.group_col!r} have rows with different values of {key} "
+                f"(e.g. group {str(example)[:60]!r}); all rows of a group go to one client, so they must share "
+                f"one value of the key the plan splits by: group by a column whose groups do, or, with "
+                "--scheme iid or quantity, leave out --label-col to split the groups without stratifying"
             )
         if key_values is None:
             codes = pa.array(np.zeros(table.num_rows, dtype=np.int64))

@@ -276,3 +276,21 @@ def test_summary_line_counts_client_and_test_rows_apart(tmp_path):
     result = CliRunner().invoke(main, ["partition", str(AG_NEWS_CSV), *AG, "--clients", "10", "--out", str(out),
                                        "--overwrite"])
     assert result.stdout.splitlines()[0] == f"wrote 10 client shards (600 rows) to {out}"
+
+
+def test_groups_with_mixed_labels_name_the_key_and_the_way_out(tmp_path):
+    data = tmp_path / "g.csv"
+    data.write_text("g,label,text\n1,a,x\n1,b,y\n2,a,z\n3,b,w\n", encoding="utf-8")
+    args = ["partition", str(data), "--group-col", "g", "--scheme", "iid", "--clients", "2", "--no-plot"]
+    result = CliRunner().invoke(main, [*args, "--label-col", "label", "--out", str(tmp_path / "p")])
+    assert result.exit_code == 2
+    assert "1 group(s) of 'g' have rows with different values of 'label' (e.g. group '1')" in result.output
+    assert "leave out --label-col" in result.output and not (tmp_path / "p").exists()
+    # the way out it names works: the groups are split whole, unstratified
+    assert CliRunner().invoke(main, [*args, "--out", str(tmp_path / "q")]).exit_code == 0
+    rows = pq.read_table(tmp_path / "q" / "clients").to_pylist()
+    clients_of_group = {}
+    for path in sorted((tmp_path / "q" / "clients").glob("*.parquet")):
+        for g in pq.read_table(path).column("g").to_pylist():
+            clients_of_group.setdefault(g, set()).add(path.name)
+    assert len(rows) == 4 and all(len(c) == 1 for c in clients_of_group.values())
