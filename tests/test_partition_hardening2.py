@@ -294,3 +294,17 @@ def test_groups_with_mixed_labels_name_the_key_and_the_way_out(tmp_path):
         for g in pq.read_table(path).column("g").to_pylist():
             clients_of_group.setdefault(g, set()).add(path.name)
     assert len(rows) == 4 and all(len(c) == 1 for c in clients_of_group.values())
+
+
+def test_lognormal_sizes_with_a_huge_sigma_do_not_overflow():
+    counts = np.array([300, 300])
+    for sigma in (800.0, 1e300):  # exp of such draws is inf; the sizes are proportions of them
+        plan = make_partitioner("quantity", num_clients=5, size_dist="lognormal", sigma=sigma).allocate(
+            counts, np.random.default_rng(0))
+        sizes = plan.client_sizes(counts)
+        assert sizes.sum() == 600 and sorted(sizes.tolist()) == [0, 0, 0, 0, 600]
+    # a moderate sigma draws the same sizes as numpy's lognormal (exp of the same normal draws)
+    plan = make_partitioner("quantity", num_clients=50, size_dist="lognormal", sigma=1.5).allocate(
+        counts, np.random.default_rng(3))
+    weights = np.random.default_rng(3).lognormal(0.0, 1.5, 50)
+    assert np.abs(plan.client_sizes(counts) - 600 * weights / weights.sum()).max() < 1

@@ -75,6 +75,9 @@ class QuantityPartitioner(Partitioner):
                 weights = np.zeros(self.num_clients)
                 weights[rng.integers(self.num_clients)] = 1.0
         else:
-            weights = rng.lognormal(mean=0.0, sigma=self.sigma, size=self.num_clients)
+            # exp(N(0, sigma^2)) as rng.lognormal draws it, scaled by the largest (the sizes are
+            # proportional): exp of a large sigma's draws overflows to inf
+            logs = rng.normal(loc=0.0, scale=self.sigma, size=self.num_clients)
+            weights = np.exp(logs - logs.max())
         sizes = self.min_client_size + round_preserving_sum(weights, total - reserved)
         return Allocation(self.num_clients, quotas=deal_by_hypergeometric(key_counts, sizes, rng))
