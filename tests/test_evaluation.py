@@ -79,3 +79,13 @@ def test_lcs_is_symmetric_and_bounded(a, b):
     assert lcs_length(a, b) == lcs_length(b, a) <= min(len(a), len(b))
     assert lcs_length(a, a) == len(a)
     assert np.isclose(rouge_l(" ".join(a), " ".join(a)), 1.0 if a else 0.0)
+
+
+def test_perplexity_is_exp_of_the_nll_and_inf_past_the_float_range():
+    import math
+
+    from fedpart.evaluation.language import perplexity
+
+    assert perplexity(0.0) == 1.0 and perplexity(math.log(50.0)) == pytest.approx(50.0)
+    assert perplexity(709.0) == math.exp(709.0)
+    assert perplexity(710.0) == math.inf  # math.exp raises OverflowError there

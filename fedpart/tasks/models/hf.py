@@ -44,6 +44,7 @@ from torch import nn
 
 from fedpart.errors import InputError
 from fedpart.evaluation.classification import accuracy, macro_f1
+from fedpart.evaluation.language import perplexity
 from fedpart.evaluation.rouge import rouge_scores
 from fedpart.evaluation.squad import squad_scores
 from fedpart.evaluation.tagging import entity_f1
@@ -642,7 +643,7 @@ class HFCausalLMTask(HFTaskModel):
     def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
         total, count = self.token_nll(model, data["tokens"])
         nll = total / max(count, 1)
-        return {"perplexity": math.exp(nll), "nll": nll}
+        return {"perplexity": perplexity(nll), "nll": nll}
 
     def _continuation_ids(self, continuations: Sequence[str]) -> list[list[int]]:
         # a continuation follows its prompt after a space (how generate's texts join their prompts),

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from fedpart.errors import InputError
+from fedpart.evaluation.language import perplexity
 from fedpart.tasks.models.base import Batch, TaskModel, pad
 from fedpart.train.vocabulary import BOS, EOS, Vocabulary, tokenize
 
@@ -149,7 +150,7 @@ class LanguageModelTask(TaskModel):
     def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
         total, count = self.token_nll(model, data["tokens"])
         nll = total / max(count, 1)
-        return {"perplexity": math.exp(nll), "nll": nll}
+        return {"perplexity": perplexity(nll), "nll": nll}
 
     @torch.no_grad()
     def continuation_logprob(self, model: nn.Module, prompts: Sequence[str], continuations: Sequence[str],
