@@ -113,8 +113,8 @@ def test_task_column_options_are_named_in_errors_and_need_task(tmp_path):
     assert missing.exit_code == 2 and "--id-col" in missing.output
     no_task = run(str(AG_NEWS), "--tokens-col", "x", "--out", str(tmp_path / "b.parquet"))
     assert no_task.exit_code == 2 and "need --task" in no_task.output
-    lm = run(str(AG_NEWS), "--task", "lm", "--out", str(tmp_path / "c.parquet"))
-    assert lm.exit_code == 2 and "'lm' is not one of" in lm.output
+    lm = run(str(AG_NEWS), "--task", "lm", "--out", str(tmp_path / "c.parquet"))  # lm reads as partition does
+    assert lm.exit_code == 2 and "no text column (looked for 'text', 'sentence', 'content')" in lm.output
 
 
 # -- 4. cds draws keyed by row_id: a partition gets the whole input's draws ------------------------------
