@@ -69,6 +69,18 @@ class Partition:
         return ids
 
 
+def assert_refused(result, *fragments: str, out: Path | None = None, code: int = 2) -> str:
+    """A CLI ``result`` that is a one-line ``error:`` with exit ``code`` holding every fragment, having
+    written nothing at ``out``; returns the line."""
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    assert out is None or not out.exists()
+    return lines[0]
+
+
 def read_partition(out: Path) -> Partition:
     from fedpart.manifest import Manifest
 

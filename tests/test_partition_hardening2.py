@@ -21,6 +21,7 @@ from fedpart.partitioners import make_partitioner
 from fedpart.partitioners.params import check_clients_fit_rows
 from fedpart.io.sources import ReadOptions
 from fedpart.tasks import ColumnMap
+from conftest import assert_refused  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AG_NEWS_CSV = FIXTURES / "ag_news" / "sample.csv"
@@ -36,17 +37,6 @@ def cli(args: list[object]):
 
 def partition_cli(spec: Path, tmp_path: Path):
     return cli(["partition", spec, "--label-col", "label", "--clients", "2", "--out", tmp_path / "o"])
-
-
-def assert_refused(result, *fragments: str, out: Path | None = None) -> str:
-    """A one-line error with exit code 2 holding every fragment (and nothing written at ``out``)."""
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert out is None or not out.exists()
-    return lines[0]
 
 
 def write_parquet(path: Path, **columns: list) -> Path:

@@ -20,21 +20,11 @@ import fedpart
 from fedpart.cli import main
 from fedpart.errors import PlanError
 from fedpart.manifest import Manifest, ShardRecord
+from conftest import assert_refused  # noqa: E402
 
 
 def cli(*args: object):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_refused(result, *fragments: str, out: Path | None = None) -> str:
-    """A one-line error with exit code 2 holding every fragment (and nothing written at ``out``)."""
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert out is None or not out.exists()
-    return lines[0]
 
 
 def read_row_ids(directory: Path) -> list[int]:

@@ -18,6 +18,7 @@ from fedpart.errors import InputError, OutputError
 from fedpart.train.bias_eval import BiasEvalOptions
 from fedpart.train.federated import FederatedConfig
 from fedpart.train.runner import load_trained, train
+from conftest import assert_refused as assert_one_line_error  # noqa: E402
 
 CPU = ["--device", "cpu", "--threads", "1", "-q"]
 ONE_ROUND = FederatedConfig(rounds=1, clients_per_round=2, lr=0.05, batch_size=32)
@@ -25,15 +26,6 @@ ONE_ROUND = FederatedConfig(rounds=1, clients_per_round=2, lr=0.05, batch_size=3
 
 def invoke(*args: object):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_one_line_error(result, *fragments: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], result.output
-    return lines[0]
 
 
 # -- --hf-model runs: the model directory is recorded resolved --------------------------------------

@@ -20,6 +20,7 @@ from fedpart.manifest import Manifest
 from fedpart.train.federated import FederatedConfig
 from fedpart.train.runner import check_partition_task, load_trained, train
 from fedpart.train.rundir import FINISHED_FILE
+from conftest import assert_refused as assert_one_line_error  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TINY = FederatedConfig(rounds=1, clients_per_round=2, lr=0.5, batch_size=32)
@@ -29,14 +30,6 @@ TINY = FederatedConfig(rounds=1, clients_per_round=2, lr=0.5, batch_size=32)
 
 def invoke(*args: str):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_one_line_error(result, *fragments: str) -> None:
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], result.output
 
 
 def test_modified_or_missing_shard_is_refused_before_the_run_directory_exists(parts, tmp_path):

@@ -22,6 +22,7 @@ from fedpart.train import runner
 from fedpart.train.federated import FederatedConfig
 from fedpart.train.rundir import CHECKPOINT_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE
 from fedpart.train.runner import train
+from conftest import assert_refused as assert_one_line_error  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 TINY = FederatedConfig(rounds=1, clients_per_round=2, lr=0.5, batch_size=32)
@@ -42,15 +43,6 @@ def corpus(parts, tmp_path_factory) -> Path:
 
 def invoke(*args: object):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def assert_one_line_error(result, *fragments: str, code: int = 2) -> str:
-    assert result.exit_code == code, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], result.output
-    return lines[0]
 
 
 def _relabelled(source: Path, out: Path, mapping: dict[int, int]) -> Path:
