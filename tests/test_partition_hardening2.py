@@ -298,3 +298,26 @@ def test_lognormal_sizes_with_a_huge_sigma_do_not_overflow():
         counts, np.random.default_rng(3))
     weights = np.random.default_rng(3).lognormal(0.0, 1.5, 50)
     assert np.abs(plan.client_sizes(counts) - 600 * weights / weights.sum()).max() < 1
+
+
+def test_a_json_lines_field_first_appearing_after_the_first_block_is_refused_naming_its_line(tmp_path):
+    rows = [json.dumps({"text": "x" * 60, "label": i % 3}) for i in range(20_000)]  # > 1 MiB: past the first block
+    data = tmp_path / "late.jsonl"
+    data.write_text("\n".join([*rows, json.dumps({"text": "late", "label": 1, "source": "web"})]) + "\n",
+                    encoding="utf-8")
+    result = CliRunner().invoke(main, ["partition", str(data), "--label-col", "label", "--scheme", "iid",
+                                       "--clients", "2", "--out", str(tmp_path / "p"), "--no-plot"])
+    assert_refused(result, "late.jsonl:20001: field 'source' first appears here",
+                   "put a line holding every field first", out=tmp_path / "p")
+    nested = tmp_path / "nested.jsonl"
+    lines = [json.dumps({"text": "x" * 60, "meta": {"a": i}}) for i in range(20_000)]
+    nested.write_text("\n".join([*lines, json.dumps({"text": "y", "meta": {"a": 1, "b": 2}})]) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="a line holds a nested field the first lines lack"):
+        fedpart.partition(nested, scheme="iid", clients=2, out=tmp_path / "q", plot=False)
+    # every field in the first lines: read whole, fields missing from later lines are nulls
+    early = tmp_path / "early.jsonl"
+    first = json.dumps({"text": "a", "label": 0, "source": "web"})
+    early.write_text("\n".join([first, *rows]) + "\n", encoding="utf-8")
+    manifest = fedpart.partition(early, scheme="iid", clients=2, label_col="label", out=tmp_path / "r", plot=False)
+    table = pa.concat_tables(pq.read_table(tmp_path / "r" / c.file) for c in manifest.clients)
+    assert table.num_rows == 20_001 and table.column("source").drop_null().to_pylist() == ["web"]

@@ -12,6 +12,7 @@ position in that stream, so it is stable for the same input.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -427,6 +428,24 @@ def _is_arrow_stream(path: str) -> bool:
         return False
 
 
+def _late_json_field(path: str, schema: pa.Schema) -> InputError:
+    """The error for a JSON Lines field missing from ``schema`` (the columns Arrow inferred from the
+    file's first block), naming the first line that holds one (found by reading the file again)."""
+    fix = ("the columns are inferred from the first block (1 MiB) of the first file: put a line holding "
+           "every field first, or convert the file to Parquet")
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            late = [key for key in record if key not in schema.names] if isinstance(record, dict) else []
+            if late:
+                return InputError(f"{path}:{number}: field {late[0]!r} first appears here, not in the lines "
+                                  f"before; {fix}")
+    return InputError(f"{path}: a line holds a nested field the first lines lack; {fix}")
+
+
 def _explain_json_lines_error(where: str, error: Exception, files: Sequence[str]) -> InputError:
     """A JSON parse error of a .json/.jsonl input: a file holding one JSON array, or a broken line
     (``--format`` cannot help with either)."""
@@ -534,6 +553,9 @@ class LocalSource(Source):
                 if self.format in ("csv", "tsv"):
                     yield from self._csv_batches(fragment.path, columns)
                     continue
+                if self.format == "jsonl":
+                    yield from self._jsonl_batches(fragment.path, columns)
+                    continue
                 scanner = fragment.scanner(
                     schema=self.schema,
                     columns=list(columns) if columns is not None else None,
@@ -610,6 +632,25 @@ class LocalSource(Source):
                 block = _conform(block, target)
                 for start in range(0, block.num_rows, step):
                     yield block.slice(start, step)
+
+    def _jsonl_batches(self, path: str, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
+        # pyarrow.json's streaming reader with the dataset's schema (inferred from the first block),
+        # refusing fields it lacks: the dataset scanner drops a field that first appears in a later
+        # block without a word
+        import pyarrow.json as pajson
+
+        parse = pajson.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="error")
+        names = list(columns) if columns is not None else self.schema.names
+        step = self.options.batch_rows
+        try:
+            for block in pajson.open_json(path, parse_options=parse):
+                block = block.select(names)
+                for start in range(0, block.num_rows, step):
+                    yield block.slice(start, step)
+        except pa.ArrowInvalid as error:
+            if "unexpected field" in str(error):
+                raise _late_json_field(path, self.schema) from error
+            raise
 
     def _check_same_columns(self, fragment: pads.Fragment) -> None:
         # The dataset's schema is the first file's: a later file's extra columns would be dropped

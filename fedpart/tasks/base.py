@@ -167,7 +167,8 @@ def warn_replaced_columns(raw_schema: pa.Schema, reads: Sequence[str], canonical
         names = ", ".join(repr(name) for name in replaced)
         warnings.warn(FedpartWarning(
             f"{where}: input column{'s' if len(replaced) > 1 else ''} {names} "
-            f"{'are' if len(replaced) > 1 else 'is'} not read by the task (it reads {', '.join(repr(r) for r in reads)}) "
+            f"{'are' if len(replaced) > 1 else 'is'} not read by the task "
+            f"(it reads {', '.join(repr(r) for r in reads)}) "
             "and dropped: the task's own column takes the name; rename it in the input to keep it"
         ), stacklevel=3)
 
