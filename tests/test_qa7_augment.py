@@ -184,3 +184,21 @@ def test_string_view_columns_are_augmented_in_memory_as_from_a_file(tmp_path):
     })
     out, _ = counterfactual(qa, task="qa", spacy_model="none")
     assert out.column("answers").to_pylist() == [{"text": ["He"], "answer_start": [0]}]
+
+
+def test_a_partition_text_joined_from_other_columns_keeps_them_swapped_with_it(tmp_path):
+    from fedpart.tasks import ColumnMap
+
+    data = tmp_path / "news.csv"
+    data.write_text("label,headline,body\n0,She wins,Her son cheered.\n1,Markets,He sold his shares.\n"
+                    "0,No one,Nothing here.\n", encoding="utf-8")
+    parts = tmp_path / "p"
+    manifest = fedpart.partition(data, task="tc", columns=ColumnMap(text=("headline", "body")), scheme="iid",
+                                 clients=1, out=parts, plot=False)
+    assert manifest.input["text_from"] == ["headline", "body"]
+    result = run(str(parts), "--out", str(tmp_path / "cf"))
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(tmp_path / "cf" / "clients" / "client-00000.parquet").sort_by("cf_of").to_pylist()
+    assert [(r["headline"], r["body"]) for r in rows] == [
+        ("He wins", "His daughter cheered."), ("Markets", "She sold her shares."), ("No one", "Nothing here.")]
+    assert all(r["text"] == f"{r['headline']} {r['body']}" for r in rows)  # text stays the join of its parts

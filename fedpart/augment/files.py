@@ -319,11 +319,15 @@ class ShardResult:
     counts: ReportCounts
 
 
+#: the columns the tc reader joins into ``text`` by default (see :mod:`fedpart.tasks.tc`)
+DEFAULT_TEXT_PARTS = ("title", "description")
+
+
 def partition_text_parts(schema: pa.Schema, options: CounterfactualOptions) -> tuple[str, ...]:
-    """``("title", "description")`` when a tc shard keeps them beside ``text`` (the tc reader's
-    default join, see :mod:`fedpart.tasks.tc`), else empty. Rows whose ``text`` is not their join
-    get the parts swapped on their own."""
-    parts = ("title", "description")
+    """``options.text_parts`` (the columns a partition's ``text`` was joined from, see
+    :func:`_partition_task_options`) when a tc shard keeps them beside ``text``, else empty. Rows
+    whose ``text`` is not their join get the parts swapped on their own."""
+    parts = options.text_parts
     if options.task != "tc" or options.text_cols not in (None, ("text",)):
         return ()
     if not all(p in schema.names and pa.types.is_string(schema.field(p).type) for p in parts):
@@ -421,17 +425,21 @@ def _partition_task_options(
     """``options`` for the shards of the partition in ``directory`` (its ``manifest``): its task is
     the one it was made with unless ``task`` is given, and a ``task`` that differs is refused --
     swapping a qa or st partition as text would break its answer offsets or token alignment. Row
-    ids (``cf_of``, the ``cds`` draws) are read from the partition's ``row_id_col``."""
+    ids (``cf_of``, the ``cds`` draws) are read from the partition's ``row_id_col``, and a tc
+    ``text`` joined from several columns has them swapped too (the manifest's ``text_from``;
+    ``title`` and ``description`` for partitions that predate it)."""
     options = dataclasses.replace(options, row_id_col=manifest.row_id_col)
     made_with = manifest.task
-    if made_with is None:
-        return options
-    if task is not None and task != made_with:
-        raise InputError(
-            f"{directory}: was made with --task {made_with}; augment it with --task {made_with} "
-            "(or without --task)"
-        )
-    return options if options.task == made_with else dataclasses.replace(options, task=made_with)
+    if made_with is not None:
+        if task is not None and task != made_with:
+            raise InputError(
+                f"{directory}: was made with --task {made_with}; augment it with --task {made_with} "
+                "(or without --task)"
+            )
+        options = dataclasses.replace(options, task=made_with)
+    if options.task == "tc":
+        options = dataclasses.replace(options, text_parts=tuple(manifest.input.get("text_from", DEFAULT_TEXT_PARTS)))
+    return options
 
 
 def _augment_partition(

@@ -241,4 +241,8 @@ class TaskSource(Source):
         return None
 
     def fingerprint(self, hash_files: Any = None) -> dict[str, Any]:
-        return {**self.raw.fingerprint(hash_files), "task": self.task.name}
+        """The raw input's fingerprint, the task, and the input columns a joined ``text`` was made
+        from (``text_from``; `augment` swaps them with ``text`` so it stays their join)."""
+        parts = list(getattr(self.bound, "text_cols", None) or ())
+        return {**self.raw.fingerprint(hash_files), "task": self.task.name,
+                **({"text_from": parts} if len(parts) > 1 else {})}
