@@ -258,3 +258,15 @@ def test_a_flower_run_over_an_earlier_run_drops_its_stale_files(parts, tmp_path,
     assert not any((out / name).exists() for name in ("finished.json", "checkpoint.pt", "model.pt"))
     assert json.loads((out / "config.json").read_text())["runtime"] == "flower"
     assert not is_finished_run(out)  # stopped before its model.pt: not the earlier run's finished model
+
+
+def test_prompts_are_swapped_with_their_continuations():
+    """A BOLD prompt ending in "her " is a possessive before the continuation: swapped alone, the rule
+    for a text ending in "her" gives "him"; swapped with its continuation, "his"."""
+    from fedpart.train.bias_eval import swap_prompted
+
+    prompts = ["If not, the midwife used her ", "She said ", "Among his "]
+    continuations = ["hands to help.", "he is her son.", "pupils"]
+    swapped_prompts, swapped_continuations = swap_prompted(prompts, continuations, "none")
+    assert swapped_prompts == ["If not, the midwife used his ", "He said ", "Among her "]
+    assert swapped_continuations == ["hands to help.", "she is his daughter.", "pupils"]

@@ -9,7 +9,8 @@ Language models (``--task lm`` runs: teachers and distilled students), following
   professions with ``|polarity| > 0.5``, with percentile bootstrap intervals
   (:mod:`fedpart.evaluation.bias`).
 - **Counterfactual log-likelihood gap**: mean ``|log p(c | p) - log p(c' | p')|`` over the generated
-  continuations ``c`` of prompts ``p``, with ``'`` the gender swap (:class:`~fedpart.augment.GenderSwapper`).
+  continuations ``c`` of prompts ``p``, with ``'`` the gender swap (:class:`~fedpart.augment.GenderSwapper`)
+  of ``p + c`` cut where ``p`` ended (:func:`swap_prompted`).
 - **Utility**: perplexity on the run's held-out evaluation data.
 
 Runs trained with ``--hf-model`` (and their distilled students) count in their tokenizer's tokens
@@ -148,6 +149,19 @@ def _swap_texts(spacy_model: str):  # -> Callable[[list[str]], list[str]]
     return lambda texts: [result.text for result in swapper.swap_texts(list(texts))]
 
 
+def swap_prompted(prompts: Sequence[str], continuations: Sequence[str], spacy_model: str
+                  ) -> tuple[list[str], list[str]]:
+    """The gender swap of each (prompt, continuation) pair, swapped as one text and cut where the
+    prompt ended: a prompt's last word is swapped knowing the word that follows it (BOLD's "the
+    midwife used her " + "hands" -> "his", not "him" as for a text that ends there)."""
+    from fedpart.augment import GenderSwapper
+
+    results = GenderSwapper(spacy_model=spacy_model).swap_texts([p + c for p, c in zip(prompts, continuations)])
+    cuts = [result.map_offset(len(prompt)) for prompt, result in zip(prompts, results)]
+    return ([result.text[:cut] for result, cut in zip(results, cuts)],
+            [result.text[cut:] for result, cut in zip(results, cuts)])
+
+
 def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[tuple[str, str]], *,
                             options: BiasEvalOptions = BiasEvalOptions(), device: str = "auto",
                             eval_data: str | None = None) -> RunBias:
@@ -163,9 +177,9 @@ def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[t
     continuations = task.generate(model, texts, torch_device, max_new_tokens=options.max_new_tokens,
                                   min_new_tokens=options.min_new_tokens, temperature=options.temperature, top_k=options.top_k, seed=options.seed)
     report = disparity(list(zip(groups, continuations)), n_boot=options.n_boot, seed=options.seed)
-    swap = _swap_texts(options.spacy_model)
     logp = task.continuation_logprob(model, texts, continuations, torch_device)
-    logp_cf = task.continuation_logprob(model, swap(texts), swap(continuations), torch_device)
+    logp_cf = task.continuation_logprob(model, *swap_prompted(texts, continuations, options.spacy_model),
+                                        torch_device)
     check_finite_outputs([logp, logp_cf], run_dir, "log-likelihoods")
     gap = log_likelihood_gap(logp, logp_cf, n_boot=options.n_boot, seed=options.seed)
     table = _evaluation_table(run_dir, config, task, eval_data)
