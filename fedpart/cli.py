@@ -324,9 +324,12 @@ def _check_federated_options(options: dict[str, Any]) -> None:
     (``--mu`` outside FedProx is refused by :class:`FederatedConfig` itself)."""
     from fedpart.train.federated import check_options_apply
 
-    context = click.get_current_context()
-    given = [name for name in options if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
-    check_options_apply(options["algo"], given)
+    check_options_apply(options["algo"], [name for name in options if _given(name)])
+
+
+def _given(name: str) -> bool:
+    """Whether the current command's parameter ``name`` was given on the command line."""
+    return click.get_current_context().get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
 
 
 def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out: str,
@@ -419,6 +422,9 @@ def distill(teacher_dir: str, data: str, student_size: str, cda: str, teacher_pe
     from fedpart.distill.runner import distill as run_distill
     from fedpart.train.federated import FederatedConfig
 
+    if alpha_kd == 0 and _given("temperature"):  # its default cannot be told from a given value in the API
+        raise InputError("--temperature softens the teacher's targets, which --alpha-kd 0 leaves unused; "
+                         "give the distillation term a weight or drop --temperature")
     distill_config = DistillConfig(student_size=student_size, cda=cda, teacher_perturb=teacher_perturb,
                                    temperature=temperature, alpha_kd=alpha_kd, alpha_lm=alpha_lm,
                                    spacy_model=spacy_model)

@@ -138,6 +138,14 @@ def test_teacher_perturbation_needs_a_distillation_term():
     assert DistillConfig(teacher_perturb="none", alpha_kd=0.0, alpha_lm=1.0).alpha_kd == 0.0
 
 
+def test_a_temperature_given_with_alpha_kd_0_is_refused(finished, parts, tmp_path):
+    common = ["distill", finished, "--data", parts, "--alpha-kd", "0", "--alpha-lm", "1", "--spacy-model", "none",
+              "--rounds", "1", "--device", "cpu", "-q"]
+    result = invoke(*common, "--temperature", "4", "--out", tmp_path / "d")
+    assert_one_line_error(result, "--temperature", "--alpha-kd 0")
+    assert not (tmp_path / "d").exists()
+
+
 # -- eval bias: options checked before any model is loaded, with the flags' names -------------------------
 
 
