@@ -20,8 +20,8 @@ setup-dev: $(BIN)/python
 demo: setup
 	$(BIN)/fedpart partition fixtures/ag_news/sample.csv --column-names label,title,description \
 		--label-col label --scheme dirichlet --alpha 0.1 --clients 10 --min-client-size 10 \
-		--seed 0 --out parts/agnews-a0.1 --overwrite
-	$(BIN)/fedpart stats parts/agnews-a0.1
+		--seed 0 --out parts/agnews-fixture-a0.1 --overwrite
+	$(BIN)/fedpart stats parts/agnews-fixture-a0.1
 
 test: setup-dev
 	$(BIN)/python -m pytest

@@ -164,6 +164,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     """fedpart: non-IID federated-learning partitions of NLP corpora."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    # every command: fedpart's own warnings as one line, dependencies' (deprecation notices) hidden
+    warnings.showwarning = _show_warning
 
 
 def _tqdm_progress(quiet: bool):
@@ -354,13 +356,7 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-
-        def show(message: Any, category: Any, filename: str, *_: Any, **__: Any) -> None:
-            # fedpart's own warnings only: spaCy's import of click raises click's deprecation notices
-            if _fedpart_warning(category):
-                click.echo(f"warning: {message}", err=True)
-
-        warnings.showwarning = show
+        warnings.showwarning = _show_warning  # shown at once: rounds take a while
         records = run(progress if bar else None)
     if bar is not None:
         bar.close()
@@ -525,6 +521,13 @@ def _fedpart_warning(category: type[Warning]) -> bool:
     from fedpart.errors import FedpartWarning
 
     return issubclass(category, FedpartWarning)
+
+
+def _show_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """``warnings.showwarning`` of the CLI: fedpart's own warnings as a ``warning:`` line on stderr,
+    others (e.g. click's deprecation notices raised by spaCy's import of it) not at all."""
+    if _fedpart_warning(category):
+        click.echo(f"warning: {message}", err=True)
 
 
 @contextmanager

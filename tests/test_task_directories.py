@@ -166,3 +166,14 @@ def test_a_blank_file_in_a_directory_is_skipped_by_augment_as_by_partition(tmp_p
     assert pq.read_table(out / "c.parquet").to_pylist()[0]["cf_of"] == 1  # positions as partition's row_id
     parts = fedpart.partition(data, scheme="iid", clients=1, label_col="label", out=tmp_path / "p", plot=False)
     assert parts.rows["written"] == 2
+
+
+def test_convert_says_a_warning_in_one_line_too(tmp_path):
+    data = tmp_path / "news.csv"
+    data.write_text("label,title,description,text\n1,She ran,fast,kept?\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["convert", str(data), "--task", "tc", "--text-col", "title,description",
+                                       "--out", str(tmp_path / "c.parquet")])
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.output.splitlines() if "not read by the task" in line]
+    assert len(warning) == 1 and warning[0].startswith("warning: "), result.output
+    assert "FedpartWarning" not in result.output and "base.py" not in result.output
