@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ import numpy as np
 
 from fedpart.augment.augmenter import CounterfactualOptions, check_schema
 from fedpart.augment.report import CounterfactualReport, ReportCounts
+from fedpart.errors import InputError
 from fedpart.io.output_dir import atomic_output_dir
 from fedpart.io.sources import ReadOptions
-from fedpart.raydata.session import guarded, ray_session, run_pieces
+from fedpart.raydata.session import guarded, ray_session, run_pieces, split_pieces
 
 DEFAULT_PIECE_ROWS = 200_000
 
@@ -65,16 +67,19 @@ def augment_on_ray(
 
     load_lexicon(options.swapper.pairs)  # a bad pair file fails here, not in every task
     if partition_input:
+        if piece_rows is not None:  # its pieces are its shard files
+            raise InputError(f"{spec}: is a partition, augmented one shard file per Ray task; --piece-rows "
+                             "applies to other inputs: drop it")
         manifest = Manifest.read(spec)
         jobs = shard_jobs(manifest)
         with atomic_output_dir(out, overwrite, MANIFEST_FILE) as tmp, ray_session(address):
             (tmp / "clients").mkdir()
-            results = run_pieces(_shard_task, len(jobs), jobs=jobs, directory=spec, tmp=str(tmp), options=options,
-                                 label_col=manifest.label_col, labels=manifest.labels)
+            results = run_pieces(_shard_task, len(jobs), jobs=jobs, directory=os.path.abspath(spec), tmp=str(tmp),
+                                 options=options, label_col=manifest.label_col, labels=manifest.labels)
             return write_augmented_partition(Path(spec), tmp, manifest, results, options)
     source = open_input(spec, task, read_options)
     check_schema(source.schema, options)
-    units = source.split(piece_rows or DEFAULT_PIECE_ROWS)
+    units = split_pieces(source, piece_rows, DEFAULT_PIECE_ROWS)
     with atomic_output_dir(out, overwrite, AUGMENT_MARKER) as tmp, ray_session(address):
         rows = [u.rows for u in units]
         if any(n is None for n in rows):  # formats whose metadata has no row count: count the pieces

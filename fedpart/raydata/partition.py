@@ -15,6 +15,7 @@ Nothing is shuffled: each row is read twice (once per pass) and written once.
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from fedpart.io.sources import Source, SourceUnit
 from fedpart.manifest import parts_digest
 from fedpart.plan import Plan
 from fedpart.raydata.parts import DEFAULT_PART_BUFFER, PartWriter, WrittenPart, part_records, shard_dir, write_empty_part
-from fedpart.raydata.session import guarded, ray_session, run_pieces
+from fedpart.raydata.session import guarded, ray_session, run_pieces, split_pieces
 from fedpart.verify import sha256_of
 
 #: pieces are runs of Parquet row groups of at least this many rows (other formats: one file each)
@@ -90,6 +91,9 @@ def _write_piece(
     try:
         rows_seen = route_rows(reader.iter_batches_with_ids(), roles, counted, assigner, writer, out_schema,
                                (label_tally, key_tally), first_row=int(starts[piece]))
+        # each key's ranks must end where the next piece's start (pass 1), or two rows share a rank
+        if group_assigner is None and not np.array_equal(assigner.seen, key_offsets[piece + 1]):
+            raise InputError(f"{reader.description}: the input changed between the two passes")
         parts = writer.close()
     except BaseException:
         writer.abort()
@@ -111,12 +115,14 @@ _hash_task = guarded(_hash_file)
 
 
 def hash_files(files: list[str]) -> list[str]:
-    """sha256 of every file, one Ray task per file."""
-    return run_pieces(_hash_task, len(files), files=list(files))
+    """sha256 of every file, one Ray task per file (absolute paths: see :func:`split_pieces`)."""
+    return run_pieces(_hash_task, len(files), files=[os.path.abspath(f) for f in files])
 
 
 def _key_offsets(pieces: list[_PieceCount], key: str | None, counted: CountResult) -> list[np.ndarray]:
-    """Per piece, the rows of every key code in the pieces before it (dense, O(keys) each)."""
+    """Per piece, the rows of every key code in the pieces before it (dense, O(keys) each), then
+    the rows of every key in all pieces: piece ``u``'s ranks of each key run from ``offsets[u]``
+    to ``offsets[u + 1]``."""
     n_keys = len(counted.values[key].values) if key else 1
     running = np.zeros(n_keys, dtype=np.int64)
     offsets = []
@@ -130,7 +136,7 @@ def _key_offsets(pieces: list[_PieceCount], key: str | None, counted: CountResul
             codes = pc.index_in(table.column("value"), value_set=counted.values[key].values)
             np.add.at(running, np.asarray(codes.to_numpy(), dtype=np.int64),
                       np.asarray(table.column("count").to_numpy(), dtype=np.int64))
-    return offsets
+    return [*offsets, running]
 
 
 class RayPasses:
@@ -140,7 +146,7 @@ class RayPasses:
                  buffer_bytes: int = DEFAULT_PART_BUFFER) -> None:
         """``piece_rows``: Parquet pieces hold at least this many rows (``None``: :data:`DEFAULT_PIECE_ROWS`)."""
         self.address = address
-        self.units: list[SourceUnit] = source.split(piece_rows or DEFAULT_PIECE_ROWS)
+        self.units: list[SourceUnit] = split_pieces(source, piece_rows, DEFAULT_PIECE_ROWS)
         self.buffer_bytes = buffer_bytes
         self._pieces: list[_PieceCount] = []
 
@@ -192,8 +198,10 @@ class RayPasses:
         if bar is not None:
             bar.update(len(self.units))
             bar.close()
-        if sum(w.rows_seen for w in written) != counted.total_rows:
-            raise InputError(f"{source.description}: the input changed between the two passes")
+        for counted_piece, piece in zip(self._pieces, written):  # rows read and kept as pass 1 counted
+            kept = sum(part.rows for part in piece.parts)
+            if (piece.rows_seen, kept) != (counted_piece.counts.total_rows, counted_piece.counts.complete_rows):
+                raise InputError(f"{source.description}: the input changed between the two passes")
         return WrittenShards(
             _shards(written, plan, directory, out_schema),
             _summed([w.label_tally for w in written]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import pickle
 import socket
 from collections.abc import Callable, Iterator
@@ -9,6 +11,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from fedpart.errors import FedpartError, InputError
+from fedpart.io.sources import Source, SourceUnit
+from fedpart.partitioners.params import check_int_at_least
 
 #: Seconds to wait for a TCP connection to a ``host:port`` ``--ray-address`` before ``ray.init``,
 #: which retries an unreachable cluster for minutes instead of failing.
@@ -37,8 +41,6 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
     Raises:
         InputError: Ray is not installed, or the cluster at ``address`` cannot be reached.
     """
-    import os
-
     # keep Ray's start quiet: accept its future default instead of a FutureWarning
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     ray = import_ray()
@@ -139,6 +141,18 @@ def run_pieces(func: Callable[..., Any], pieces: int, **shared: Any) -> list[Any
         if isinstance(result, FedpartError):
             raise result
     return results
+
+
+def split_pieces(source: Source, piece_rows: int | None, default: int) -> list[SourceUnit]:
+    """The input's pieces (:meth:`Source.split`: at least ``piece_rows`` rows each where the format
+    allows; ``None``: ``default``) with absolute file paths: a Ray worker's working directory is not
+    the driver's when Ray was started elsewhere (``ray start``, ``--ray-address auto``).
+
+    Raises:
+        InputError: ``piece_rows`` is not an integer >= 1.
+    """
+    rows = default if piece_rows is None else check_int_at_least(piece_rows, "--piece-rows", 1)
+    return [dataclasses.replace(unit, file=os.path.abspath(unit.file)) for unit in source.split(rows)]
 
 
 def resolve(value: Any) -> Any:
