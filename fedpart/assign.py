@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fedpart.errors import InputError
 from fedpart.hashing import splitmix64
 from fedpart.plan import Plan
 from fedpart.sorting import stable_order
@@ -124,7 +125,8 @@ class RowAssigner:
         first = self.seen.copy()
         self.seen += counts
         if np.any(self.seen > self.plan.key_counts):
-            raise RuntimeError("more rows of a key than counted in pass 1: the input changed")
+            raise InputError("the input changed between the two passes (more rows of a key than pass 1 "
+                             "counted): partition an input that nothing writes to meanwhile")
         # In stable key order, the rows of a key are a run taking that key's next ranks in input
         # order: work in that order and put the clients back in input order at the end.
         order = stable_order(codes, self.seen.size)

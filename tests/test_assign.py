@@ -8,7 +8,7 @@ from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from fedpart.assign import TEST_CLIENT, RowAssigner, _BoundsLookup, _half_bits, permute
-from fedpart.errors import PlanError
+from fedpart.errors import InputError, PlanError
 from fedpart.partitioners import make_partitioner
 from fedpart.plan import PERMUTATION_ROUNDS, draw_plan
 
@@ -186,5 +186,5 @@ def test_row_assigner_refuses_more_rows_than_counted():
     plan = draw_plan(make_partitioner("iid", num_clients=2), np.array([3, 3]), seed=0)
     assigner = RowAssigner(plan)
     assigner.assign(np.array([0, 0, 0, 1]))
-    with pytest.raises(RuntimeError, match="input changed"):
+    with pytest.raises(InputError, match="the input changed between the two passes"):
         assigner.assign(np.array([0]))
