@@ -69,6 +69,22 @@ class Partition:
         return ids
 
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray for the module's tests (2 CPUs, quiet); one already running (Flower's simulation) is reused."""
+    import os
+
+    import ray
+
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield
+    if started:
+        ray.shutdown()
+
+
 def assert_refused(result, *fragments: str, out: Path | None = None, code: int = 2) -> str:
     """A CLI ``result`` that is a one-line ``error:`` with exit ``code`` holding every fragment, having
     written nothing at ``out``; returns the line."""

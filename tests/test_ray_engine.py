@@ -29,19 +29,7 @@ from fedpart.manifest import Manifest, parts_digest  # noqa: E402
 from conftest import AG_NEWS_COLUMNS, AG_NEWS_CSV, read_partition, write_table  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def local_ray():
-    import os
-
-    import ray
-
-    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    started = not ray.is_initialized()  # another module's Ray (Flower's simulation) is reused
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield
-    if started:
-        ray.shutdown()
+pytestmark = pytest.mark.usefixtures("local_ray")
 
 
 def _table(n: int, seed: int = 0) -> pa.Table:
