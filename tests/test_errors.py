@@ -170,7 +170,7 @@ def test_empty_input(tmp_path, kind):
 def test_zero_byte_csv(tmp_path):
     path = tmp_path / "zero.csv"
     path.write_bytes(b"")
-    assert_cli_fails(tmp_path, [str(path), "--clients", "2"], "zero.csv", "cannot be read")
+    assert_cli_fails(tmp_path, [str(path), "--clients", "2"], "zero.csv", "the input is empty (the file is blank)")
 
 
 # --- columns and values ---------------------------------------------------------------------------

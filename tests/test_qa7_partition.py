@@ -222,12 +222,13 @@ def test_blank_text_files_in_a_directory_hold_no_rows(tmp_path):
     assert cli("partition", csv_dir, "--label-col", "label", "--clients", "2", "--out", tmp_path / "o2",
                "-q").exit_code == 0
     assert read_row_ids(tmp_path / "o2") == [0, 1]
-    # only blank files: still refused, naming a file
+    # only blank files: refused as an empty input
     blank = tmp_path / "blank"
     blank.mkdir()
     (blank / "a.csv").write_bytes(b"")
     (blank / "b.csv").write_bytes(b"")
-    assert_refused(cli("partition", blank, "--clients", "1", "--out", tmp_path / "o3"), "a.csv", "cannot be read")
+    assert_refused(cli("partition", blank, "--clients", "1", "--out", tmp_path / "o3"),
+                   "blank: the input is empty (all 2 files are blank)")
 
 
 def test_an_arrow_ipc_stream_is_named_as_such(tmp_path):

@@ -484,10 +484,13 @@ class LocalSource(Source):
         self.description = spec
         #: the files read: blank text files of a directory or glob hold no rows (e.g. the empty
         #: partitions a Spark job writes) and Arrow cannot read a schema from them, so they are
-        #: skipped -- unless every file is blank (then reading says why); ``files`` lists them all
+        #: skipped (all blank: the input is empty); ``files`` lists them all
         self._read_files = self.files
-        if self.format in TEXT_FORMATS and len(self.files) > 1:
-            self._read_files = [f for f in self.files if not is_blank_file(f)] or self.files
+        if self.format in TEXT_FORMATS:
+            self._read_files = [f for f in self.files if not is_blank_file(f)]
+            if not self._read_files:
+                what = "the file is" if len(self.files) == 1 else f"all {len(self.files)} files are"
+                raise InputError(f"{spec}: the input is empty ({what} blank)")
         try:
             self._dataset = pads.dataset(self._read_files, format=_file_format(self.format, options))
             self.schema = without_views(self._dataset.schema)  # batches are cast to it as they are read
