@@ -29,7 +29,15 @@ from fedpart.errors import InputError, OutputError, PlanError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
 from fedpart.io.shards import DEFAULT_BUFFER_BYTES, ShardWriter, WrittenShard
 from fedpart.io.prefetch import prefetch
-from fedpart.io.sources import HF_PREFIX, ReadOptions, Source, input_files, open_source, portable_source
+from fedpart.io.sources import (
+    HF_PREFIX,
+    ReadOptions,
+    Source,
+    check_local_for_ray,
+    input_files,
+    open_source,
+    portable_source,
+)
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.metrics import client_metrics, client_record, partition_summary
 from fedpart.partitioners import Partitioner, make_partitioner
@@ -307,11 +315,8 @@ def partition(
         )
     if engine not in ENGINES:
         raise InputError(f"unknown --engine {engine!r}; use one of {', '.join(ENGINES)}")
-    if engine == "ray" and os.fspath(input).startswith(HF_PREFIX):
-        raise InputError(
-            f"{input}: --engine ray reads local files (pieces of Parquet/CSV/JSONL... files); save the "
-            "dataset to Parquet first (datasets' to_parquet) or use --engine local"
-        )
+    if engine == "ray":
+        check_local_for_ray(os.fspath(input))
     partitioner = make_partitioner(
         scheme, num_clients=clients, alpha=alpha, labels_per_client=labels_per_client,
         size_dist=size_dist, sigma=sigma, min_client_size=min_client_size, clusters=clusters,

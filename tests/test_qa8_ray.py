@@ -131,3 +131,18 @@ def test_piece_rows_for_a_partition_input_is_refused_not_ignored(tmp_path: Path)
     assert result.exit_code == 2, result.output
     assert "--piece-rows applies to other inputs" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "cf").exists()
+
+
+def test_augment_on_ray_refuses_a_hub_dataset_before_loading_it(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import fedpart.io.sources as sources
+    from fedpart.cli import main
+
+    def no_loading(*_: object, **__: object) -> None:
+        raise AssertionError("the hub dataset was opened")
+
+    monkeypatch.setattr(sources.HFSource, "__post_init__", no_loading)
+    result = CliRunner().invoke(main, ["augment", "counterfactual", "hf://ag_news", "--engine", "ray",
+                                       "--out", str(tmp_path / "x.parquet"), "--spacy-model", "none"])
+    assert result.exit_code == 2 and "--engine ray reads local files" in result.output, result.output

@@ -47,6 +47,7 @@ from fedpart.io.sources import (
     TEXT_FORMATS,
     ReadOptions,
     Source,
+    check_local_for_ray,
     directory_data_files,
     is_blank_file,
     is_glob,
@@ -241,6 +242,8 @@ def augment_counterfactual(
         raise InputError(f"unknown --engine {engine!r}; use one of local, ray")
     if engine == "local" and (ray_address is not None or piece_rows is not None):
         raise InputError("--piece-rows and --ray-address apply to --engine ray only")
+    if engine == "ray":
+        check_local_for_ray(spec)
     check_output_apart(out, spec)
     if out.exists() and not overwrite:
         raise OutputError(f"{out}: already exists; pass --overwrite to replace it or choose another --out")

@@ -189,6 +189,19 @@ def files_fingerprint(
     }
 
 
+def check_local_for_ray(spec: str) -> None:
+    """Refuse a Hugging Face input (``hf://NAME``) for ``--engine ray``, before it is loaded.
+
+    Raises:
+        InputError: ``spec`` names a hub dataset.
+    """
+    if spec.startswith(HF_PREFIX):
+        raise InputError(
+            f"{spec}: --engine ray reads local files (pieces of Parquet/CSV/JSONL... files); save the "
+            "dataset to Parquet first (datasets' to_parquet) or use --engine local"
+        )
+
+
 def is_glob(spec: str) -> bool:
     """Whether the input ``spec`` is a glob pattern (rather than a file or directory path)."""
     return any(ch in spec for ch in "*?[")
