@@ -146,3 +146,23 @@ def test_augment_on_ray_refuses_a_hub_dataset_before_loading_it(tmp_path, monkey
     result = CliRunner().invoke(main, ["augment", "counterfactual", "hf://ag_news", "--engine", "ray",
                                        "--out", str(tmp_path / "x.parquet"), "--spacy-model", "none"])
     assert result.exit_code == 2 and "--engine ray reads local files" in result.output, result.output
+
+
+def test_invalid_rows_in_several_pieces_are_reported_as_by_the_local_engine(tmp_path: Path) -> None:
+    import json
+
+    data = tmp_path / "st"
+    data.mkdir()
+    bad = {5, 150, 151, 290}  # tags shorter than tokens, in both files
+    for name, rows in (("a.jsonl", range(0, 100)), ("b.jsonl", range(100, 300))):
+        (data / name).write_text("".join(
+            json.dumps({"tokens": ["She", "ran", str(i)], "tags": ["O"] if i in bad else ["O", "O", "O"]}) + "\n"
+            for i in rows), encoding="utf-8")
+    messages = []
+    for engine in ("local", "ray"):
+        with pytest.raises(InputError) as caught:
+            partition(data, task="st", scheme="iid", clients=2, plot=False, engine=engine, out=tmp_path / engine)
+        messages.append(str(caught.value))
+        assert not (tmp_path / engine).exists()
+    assert messages[0] == messages[1]
+    assert "4 row(s) have tokens and tags of different lengths (first: row 5:" in messages[1]

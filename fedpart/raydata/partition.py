@@ -34,6 +34,7 @@ from fedpart.manifest import parts_digest
 from fedpart.plan import Plan
 from fedpart.raydata.parts import DEFAULT_PART_BUFFER, PartWriter, WrittenPart, part_records, shard_dir, write_empty_part
 from fedpart.raydata.session import guarded, ray_session, run_pieces, split_pieces
+from fedpart.tasks.base import InvalidRowsError
 from fedpart.verify import sha256_of
 
 #: pieces are runs of Parquet row groups of at least this many rows (other formats: one file each)
@@ -52,9 +53,10 @@ class PartedShard:
 
 @dataclass(frozen=True)
 class _PieceCount:
-    counts: PartialCounts
+    counts: PartialCounts | None  # None when the piece has invalid rows (and no --drop-invalid)
     rows_read: int  # input rows of the piece, invalid ones included (row ids count them)
     invalid: dict[str, int]
+    error: InvalidRowsError | None = None  # the piece's invalid rows, positions within the piece
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,12 @@ class _PieceWritten:
 def _count_piece(piece: int, *, source: Any, units: Any, roles: Any) -> _PieceCount:
     reader = source.piece(units[piece])
     read = [*roles.counted, *([roles.group] if roles.group else [])] or [reader.schema.names[0]]
-    counts = count_partial(
-        reader.iter_batches(list(dict.fromkeys(read))), roles.counted, group_col=roles.group, group_key=roles.key
-    )
+    try:
+        counts = count_partial(
+            reader.iter_batches(list(dict.fromkeys(read))), roles.counted, group_col=roles.group, group_key=roles.key
+        )
+    except InvalidRowsError as error:  # the driver reports every piece's, as one read of the whole input
+        return _PieceCount(None, error.rows_read, dict(error.invalid), error)
     # task sources count the invalid rows they drop, which still take row ids
     rows_read = reader.rows_read if hasattr(reader, "rows_read") else counts.total_rows
     return _PieceCount(counts, rows_read, dict(reader.invalid))
@@ -160,6 +165,9 @@ class RayPasses:
         if bar is not None:
             bar.update(len(self.units))
             bar.close()
+        error = InvalidRowsError.merged(source.description, [(p.rows_read, p.error) for p in self._pieces])
+        if error is not None:
+            raise error
         return merge_counts([p.counts for p in self._pieces], roles.counted, roles.group, roles.key)
 
     def invalid(self, source: Source) -> dict[str, int]:

@@ -173,6 +173,41 @@ def warn_replaced_columns(raw_schema: pa.Schema, reads: Sequence[str], canonical
         ), stacklevel=3)
 
 
+class InvalidRowsError(InputError):
+    """Rows that fail the task's validation, without ``--drop-invalid``: per reason, how many and the
+    first (input position, example); ``rows_read`` counts every row of the stream."""
+
+    def __init__(self, description: str, invalid: dict[str, int], first: dict[str, tuple[int, str]],
+                 rows_read: int) -> None:
+        self.description, self.invalid, self.first, self.rows_read = description, invalid, first, rows_read
+        details = "; ".join(
+            f"{count} row(s) {reason} (first: row {first[reason][0]}: {first[reason][1]})"
+            for reason, count in invalid.items()
+        )
+        super().__init__(f"{description}: {details}; fix the data or pass --drop-invalid to drop and report them")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (Ray tasks return it) with its fields
+        return type(self), (self.description, self.invalid, self.first, self.rows_read)
+
+    @classmethod
+    def merged(cls, description: str, parts: Sequence[tuple[int, InvalidRowsError | None]]
+               ) -> InvalidRowsError | None:
+        """The error of a stream read in pieces, as if read whole: ``parts`` are, in input order, each
+        piece's rows read and its error (``None``: no invalid row); a piece's positions start after
+        the rows read before it. ``None`` when no piece has an invalid row."""
+        invalid: dict[str, int] = {}
+        first: dict[str, tuple[int, str]] = {}
+        start = 0
+        for rows_read, error in parts:
+            if error is not None:
+                for reason, count in error.invalid.items():
+                    invalid[reason] = invalid.get(reason, 0) + count
+                    position, example = error.first[reason]
+                    first.setdefault(reason, (start + position, example))
+            start += rows_read
+        return cls(description, invalid, first, start) if invalid else None
+
+
 class TaskSource(Source):
     """Canonical, validated batches of a task's input (see :class:`Task`)."""
 
@@ -201,7 +236,7 @@ class TaskSource(Source):
         invalid rows per reason and the first example of each.
         """
         invalid: dict[str, int] = {}
-        first_example: dict[str, str] = {}
+        first_example: dict[str, tuple[int, str]] = {}
         row_offset = 0
         for raw_batch in self.raw.iter_batches():
             batch = self.bound.to_canonical(raw_batch)
@@ -212,8 +247,7 @@ class TaskSource(Source):
                 bad = np.flatnonzero(~check.valid)
                 if bad.size:
                     invalid[check.reason] = invalid.get(check.reason, 0) + int(bad.size)
-                    example = f"row {int(positions[bad[0]])}: {check.example}"
-                    first_example.setdefault(check.reason, example)
+                    first_example.setdefault(check.reason, (int(positions[bad[0]]), check.example))
                     valid &= check.valid
             if not valid.all():
                 if not self.options.drop_invalid:
@@ -222,12 +256,7 @@ class TaskSource(Source):
             if batch.num_rows and (not invalid or self.options.drop_invalid):
                 yield (batch.select(list(columns)) if columns is not None else batch), positions
         if invalid and not self.options.drop_invalid:
-            details = "; ".join(
-                f"{count} row(s) {reason} (first: {first_example[reason]})" for reason, count in invalid.items()
-            )
-            raise InputError(
-                f"{self.description}: {details}; fix the data or pass --drop-invalid to drop and report them"
-            )
+            raise InvalidRowsError(self.description, invalid, first_example, row_offset)
         self.invalid = invalid
         self.rows_read = row_offset
 
