@@ -488,10 +488,9 @@ def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: in
     if json_path and Path(json_path).resolve() == Path(plot_path).resolve():
         raise OutputError(f"{json_path}: --json and --plot name the same file; choose two files")
     settings = BiasEvalOptions(max_per_profession=max_per_profession, **options)
-    context = click.get_current_context()
     lm_options = [f"--{name.replace('_', '-')}" for name in ("prompts", "max_per_profession", "samples",
                                                            "max_new_tokens", "min_new_tokens", "temperature", "top_k")
-                  if context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+                  if _given(name)]
     results = evaluate_runs(runs, prompts=prompts, options=settings, device=device, eval_data=eval_data,
                             lm_options=lm_options)
     click.echo(format_bias_table(results))
@@ -539,9 +538,9 @@ def _echo_fedpart_warnings_after() -> Iterator[None]:
         yield
     shown = set()  # a warning of every file or piece of the input is said once
     for warning in caught:
-        if _fedpart_warning(warning.category) and str(warning.message) not in shown:
+        if str(warning.message) not in shown:
             shown.add(str(warning.message))
-            click.echo(f"warning: {warning.message}", err=True)
+            _show_warning(warning.message, warning.category)
 
 
 @augment.command("counterfactual")

@@ -66,9 +66,10 @@ class Columns:
 
 def _resolve_columns(
     partitioner: Partitioner, label_col: str | None, by: str | None, group_col: str | None, row_id_col: str,
-    key_options: str = "--label-col (or --by COLUMN to skew on another column)",
+    key_options: str,
 ) -> Columns:
-    """The column roles; ``key_options`` says what to pass when the scheme needs a key and has none."""
+    """The column roles; ``key_options`` (:func:`_key_options`) says what to pass when the scheme
+    needs a key and has none."""
     scheme = partitioner.name
     if scheme == "natural" and by is None:
         raise InputError("--scheme natural needs --by COLUMN (the natural id: user, author, title...)")

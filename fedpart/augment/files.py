@@ -43,16 +43,14 @@ from fedpart.augment.stream import AugmentedStream, merged_report
 from fedpart.errors import InputError, OutputError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
 from fedpart.io.sources import (
-    FORMAT_BY_EXTENSION,
-    TEXT_FORMATS,
     ReadOptions,
     Source,
     check_local_for_ray,
     directory_data_files,
-    is_blank_file,
     is_glob,
     open_source,
     portable_source,
+    without_blank_files,
 )
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
@@ -98,8 +96,7 @@ def _directory_targets(spec: str, task: str | None, read: ReadOptions) -> dict[P
     if not files:
         raise InputError(f"{spec}: directory has no data files to augment")
     # blank text files hold no rows (as `fedpart partition DIR` skips them); all blank: reading says why
-    files = [f for f in files if not (FORMAT_BY_EXTENSION.get(Path(f).suffix.lower()) in TEXT_FORMATS
-                                      and is_blank_file(f))] or files
+    files = without_blank_files(files) or files
     targets: dict[Path, Path] = {}
     sources: dict[Path, Path] = {}
     for file in map(Path, files):

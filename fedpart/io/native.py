@@ -15,7 +15,15 @@ from typing import Any
 import pyarrow as pa
 
 from fedpart.errors import InputError
-from fedpart.io.sources import FileHasher, Source, SourceUnit, directory_data_files, files_fingerprint, is_glob
+from fedpart.io.sources import (
+    FORMAT_BY_EXTENSION,
+    FileHasher,
+    Source,
+    SourceUnit,
+    directory_data_files,
+    files_fingerprint,
+    is_glob,
+)
 
 BatchReader = Callable[[str, int], Iterator[pa.RecordBatch]]
 
@@ -28,8 +36,9 @@ def native_directory_files(directory: str, suffixes: Sequence[str], kind: str) -
         InputError: the directory also holds data files of a format Arrow reads, which would be
             skipped without a word (or it holds no ``kind`` file).
     """
-    files = directory_data_files(Path(directory), suffixes)
-    others = [f for f in directory_data_files(Path(directory)) if Path(f).suffix.lower() not in suffixes]
+    found = directory_data_files(Path(directory), {*suffixes, *FORMAT_BY_EXTENSION})  # one walk
+    files = [f for f in found if Path(f).suffix.lower() in suffixes]
+    others = [f for f in found if Path(f).suffix.lower() not in suffixes]
     if files and others:
         raise InputError(
             f"{directory}: holds {kind} files ({os.path.relpath(files[0], directory)}) and other data files "

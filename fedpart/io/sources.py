@@ -15,7 +15,7 @@ import glob
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -254,6 +254,16 @@ def is_blank_file(path: str) -> bool:
         return not handle.read().strip()
 
 
+def without_blank_files(files: Sequence[str], format: str | None = None) -> list[str]:
+    """``files`` less the blank text files (:func:`is_blank_file`), which hold no rows and from which
+    Arrow cannot read a schema (e.g. the empty partitions a Spark job writes). ``format``: the
+    input's (``--format``); ``None``: each file's, by its extension."""
+    return [
+        f for f in files
+        if not ((format or FORMAT_BY_EXTENSION.get(Path(f).suffix.lower())) in TEXT_FORMATS and is_blank_file(f))
+    ]
+
+
 def _expand_paths(spec: str) -> tuple[list[str], str]:
     """Turn a file, directory or glob into a sorted list of data files and a base for relative names."""
     if is_glob(spec):
@@ -342,6 +352,13 @@ def _without_views(type_: pa.DataType) -> pa.DataType:
     if pa.types.is_struct(type_):
         return pa.struct([field.with_type(_without_views(field.type)) for field in type_])
     return type_
+
+
+def _sliced(blocks: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
+    """The rows of ``blocks`` (a streaming reader's, of its own size) as batches of at most ``rows``."""
+    for block in blocks:
+        for start in range(0, block.num_rows, rows):
+            yield block.slice(start, rows)
 
 
 def _conform(batch: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
@@ -498,12 +515,10 @@ class LocalSource(Source):
         #: the files read: blank text files of a directory or glob hold no rows (e.g. the empty
         #: partitions a Spark job writes) and Arrow cannot read a schema from them, so they are
         #: skipped (all blank: the input is empty); ``files`` lists them all
-        self._read_files = self.files
-        if self.format in TEXT_FORMATS:
-            self._read_files = [f for f in self.files if not is_blank_file(f)]
-            if not self._read_files:
-                what = "the file is" if len(self.files) == 1 else f"all {len(self.files)} files are"
-                raise InputError(f"{spec}: the input is empty ({what} blank)")
+        self._read_files = without_blank_files(self.files, self.format)
+        if not self._read_files:
+            what = "the file is" if len(self.files) == 1 else f"all {len(self.files)} files are"
+            raise InputError(f"{spec}: the input is empty ({what} blank)")
         try:
             self._dataset = pads.dataset(self._read_files, format=_file_format(self.format, options))
             self.schema = without_views(self._dataset.schema)  # batches are cast to it as they are read
@@ -643,11 +658,7 @@ class LocalSource(Source):
         target = pa.schema([self.schema.field(n) for n in names])
         with pacsv.open_csv(path, read_options=csv_format.default_fragment_scan_options.read_options,
                             parse_options=csv_format.parse_options, convert_options=convert) as reader:
-            step = self.options.batch_rows
-            for block in reader:
-                block = _conform(block, target)
-                for start in range(0, block.num_rows, step):
-                    yield block.slice(start, step)
+            yield from _sliced((_conform(block, target) for block in reader), self.options.batch_rows)
 
     def _jsonl_batches(self, path: str, columns: Sequence[str] | None) -> Iterator[pa.RecordBatch]:
         # pyarrow.json's streaming reader with the dataset's schema (inferred from the first block),
@@ -657,12 +668,9 @@ class LocalSource(Source):
 
         parse = pajson.ParseOptions(explicit_schema=self.schema, unexpected_field_behavior="error")
         names = list(columns) if columns is not None else self.schema.names
-        step = self.options.batch_rows
         try:
-            for block in pajson.open_json(path, parse_options=parse):
-                block = block.select(names)
-                for start in range(0, block.num_rows, step):
-                    yield block.slice(start, step)
+            blocks = (block.select(names) for block in pajson.open_json(path, parse_options=parse))
+            yield from _sliced(blocks, self.options.batch_rows)
         except pa.ArrowInvalid as error:
             if "unexpected field" in str(error):
                 raise _late_json_field(path, self.schema) from error
