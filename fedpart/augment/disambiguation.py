@@ -9,7 +9,9 @@ The rules, given the Penn Treebank tag of the word from a real English tagger (s
 ``token.tag_``, :mod:`fedpart.augment.tagger`) and the next word or punctuation mark after it
 (opening brackets, quotes, ``#`` and ``$`` before a word are looked through: in ``her (adopted)
 son`` and ``her #1 fan`` the next word is ``adopted``/``1``; see :func:`fedpart.augment.swapper.next_word`;
-the swapper does not ask the tagger there, as spaCy tags *her* before a bracket or quote ``PRP``):
+the swapper does not ask the tagger there, as spaCy tags *her* before a bracket or quote ``PRP``;
+a word written alone in brackets, as in WinoBias' ``because [her] idea``, is followed by the word
+after its closing bracket, and tagged without the brackets):
 
 ``her``
     * no next word, or next is closing punctuation (``. , ; : ! ? ) ] }`` and closing quotes)
@@ -17,7 +19,7 @@ the swapper does not ask the tagger there, as spaCy tags *her* before a bracket 
     * tag ``PRP$`` -> ``his``; tag ``PRP`` -> ``him``;
     * other punctuation next (``--``) without a tag -> ``him``;
     * no tag (no tagger, or an unaligned token): ``him`` when the next word is a function word that
-      cannot follow a possessive (to, that, and, the, a, in, ...), else ``his``.
+      cannot follow a possessive (to, that, and, the, a, in, some, well, ...), else ``his``.
 
 ``his``
     * no next word, or next is closing punctuation -> ``hers`` ("the car is his.");
@@ -42,13 +44,15 @@ ROLES: dict[str, dict[str, str]] = {
 }
 
 # words after which "her" is the object pronoun: prepositions, particles, conjunctions, determiners,
-# pronouns and adverbs that cannot follow a possessive determiner
+# pronouns and adverbs that cannot follow a possessive determiner ("gave her some", "wished her well";
+# not every/many/all/no/more, as in "her every move", "her many friends", "gave it her all")
 _OBJECT_NEXT = frozenset(
     """to that and or but nor as at by for from in into of off on onto out over up down about back away
     with without through after before again too so if when while because than like since until alone
     here there now then a an the this these those what how why where who which whom whose he she it
     they we i you me him them us is was are were be been
-    not never also just even still yet""".split()
+    not never also just even still yet
+    some any nothing something anything everything anywhere everywhere somewhere well instead often enough""".split()
 )
 _STANDALONE_NEXT = frozenset({"is", "was", "are", "were"})
 

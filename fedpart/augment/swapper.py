@@ -50,6 +50,8 @@ _NEXT = re.compile(r"\s*(\w+|[^\w\s])")
 # opening brackets and quotes, and the signs of "#1" and "$5", when a word follows them directly
 _OPENERS = re.compile(r"\s*[(\[{\u201c\u2018\u00ab\"'#$\u00a3\u20ac]+(?=\w)")
 _COORDINATION = re.compile(r"\s*[/&]\s*")
+# a word written alone in brackets, as coreference data marks mentions: WinoBias' "because [his] idea"
+_BRACKET_PAIRS = {"[": "]", "(": ")", "{": "}"}
 _PERSON_TYPES = frozenset({"PER", "PERSON"})
 _TAG_PREFIXES = frozenset("BIESLU")
 
@@ -155,13 +157,23 @@ def verbatim_spans(text: str) -> list[tuple[int, int]]:
     return [match.span() for match in _VERBATIM.finditer(text)]
 
 
-def next_word(text: str, end: int) -> str | None:
+def bracketed(text: str, start: int, end: int) -> bool:
+    """Whether the word at ``[start, end)`` is written alone in brackets, ``[his]`` or ``(her)``: a
+    mention marked up by the data (WinoBias), whose closing bracket ends no phrase."""
+    closer = _BRACKET_PAIRS.get(text[start - 1]) if start > 0 else None
+    return closer is not None and text.startswith(closer, end)
+
+
+def next_word(text: str, end: int, start: int | None = None) -> str | None:
     """The word or punctuation mark after position ``end``, None at the end.
 
     Whitespace of any kind is skipped, and so are opening brackets and quotes, ``#`` and ``$``
     written directly before a word (``her (adopted) son``, ``her "best" friend``, ``her #1 fan``:
-    the next word is ``adopted``, ``best``, ``1``).
+    the next word is ``adopted``, ``best``, ``1``). Given the word's ``start``, the closing bracket
+    of a word written alone in brackets is skipped too (``because [his] idea``: ``idea``).
     """
+    if start is not None and bracketed(text, start, end):
+        end += 1
     opener = _OPENERS.match(text, end)
     match = _NEXT.match(text, opener.end() if opener else end)
     return match.group(1) if match else None
@@ -423,9 +435,11 @@ class GenderSwapper:
             all_hits.append(hits)
             if self.tagger is not None:
                 for start, end, word, found in hits:
-                    # before an opening bracket or quote spaCy tags her PRP whatever follows: rules decide
-                    opener = _OPENERS.match(text, end) is not None
-                    if len(found) > 1 and not opener and needs_tag(word.lower(), next_word(text, end)):
+                    # before an opening bracket or quote spaCy tags her PRP whatever follows: rules
+                    # decide ("[her]" is tagged without its brackets, see tagger.tagging_view)
+                    after = end + 1 if bracketed(text, start, end) else end
+                    opener = _OPENERS.match(text, after) is not None
+                    if len(found) > 1 and not opener and needs_tag(word.lower(), next_word(text, end, start)):
                         sites.append((i, start, end))
         tag_of: dict[tuple[int, int], str | None] = {}
         if sites and self.tagger is not None:
@@ -445,7 +459,7 @@ class GenderSwapper:
                 elif start in coordinated:
                     target = coordinated[start]
                 else:
-                    target = resolve(word.lower(), tag_of.get((i, start)), next_word(text, end))  # type: ignore[arg-type]
+                    target = resolve(word.lower(), tag_of.get((i, start)), next_word(text, end, start))  # type: ignore[arg-type]
                 swap = Swap(start, end, word, match_case(word, target))
                 if protect is not None and protect[i] and not keeps_boundaries(swap, protect[i]):  # type: ignore[arg-type]
                     kept[i] += 1

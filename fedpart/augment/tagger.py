@@ -200,6 +200,8 @@ def merge_windows(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int, list
 
 _WHITESPACE = re.compile(r"\s+")
 _ODD_SPACE = re.compile(r"[^\S ]| {2}")
+# one word alone in brackets, as coreference data marks mentions ("because [her] idea")
+_BRACKETED_WORD = re.compile(r"\[(\w+)\]|\((\w+)\)|\{(\w+)\}")
 
 
 def tagging_view(text: str) -> tuple[str, Callable[[int], int] | None]:
@@ -209,11 +211,15 @@ def tagging_view(text: str) -> tuple[str, Callable[[int], int] | None]:
     capitals is tagged in lower case (``SHE TOLD HER SON.`` is tagged like ``she told her son.``;
     spaCy reads capitalised words as proper nouns), and every run of whitespace (newline,
     non-breaking space, double space) becomes one space (spaCy makes extra whitespace a token of
-    its own, which turns ``her\nbook``'s ``her`` into an object pronoun).
+    its own, which turns ``her\nbook``'s ``her`` into an object pronoun). The brackets around a word
+    written alone in them become spaces (spaCy tags WinoBias' ``because [her] idea`` ``PRP``, but
+    ``because her idea`` ``PRP$``).
     """
     view = text
     if text.isupper() and len(text.lower()) == len(text):
         view = text.lower()
+    if "[" in view or "(" in view or "{" in view:
+        view = _BRACKETED_WORD.sub(lambda m: f" {m.group()[1:-1]} ", view)
     if not _ODD_SPACE.search(view):
         return view, None
     ends, removed, total = [], [], 0
