@@ -105,3 +105,42 @@ def test_tagging_view_drops_the_brackets_around_one_word_keeping_offsets():
     view, shift = tagging_view(text)
     assert view == "because her idea, [the designer] said"
     assert shift is not None and view[shift(9):shift(12)] == "her" and view[shift(15):shift(19)] == "idea"
+
+
+# WinoBias' own swap lists, and where fedpart's lexicon differs from them on purpose
+DELIBERATE = {
+    # informal words whose counterpart is a judgement call, left unswapped
+    "chick", "chicks", "dude", "dudes", "guy", "guys",
+    # no reliable counterpart in one word: sir/madam/ma'am/miss, Mr. -> Ms. (not Mrs.)
+    "ma'am", "miss", "sir", "mr.",
+    # his is her or hers by its role; alone it is standalone (hers)
+    "his",
+    # neutral or non-gendered in modern usage, or the pair carries another sense (mistress, spinster,
+    # nun, governess), or the counterpart is coined (busgirl, bellgirl)
+    "busboy", "busboys", "bellboy", "bellboys", "tailor", "tailors", "governor", "governors",
+    "god", "gods", "host", "hosts", "bachelor", "bachelors", "beau", "beaus", "master", "masters",
+    "priest", "priests", "barman", "barmen",
+    # misspellings in the lists (mentleman, adultor, heros, barnoesses, chairwomen -> chairman)
+    "mentleman", "adultor", "adultors", "heros", "barons", "chairwomen",
+}
+
+
+def winobias_swap_lists() -> list[tuple[str, str]]:
+    pairs = []
+    for name in ("generalized_swaps.txt", "extra_gendered_words.txt"):
+        for line in (WINOBIAS / name).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                source, target = (part.strip() for part in line.split("\t"))
+                pairs.append((source, target))
+    return pairs
+
+
+def test_the_lexicon_swaps_winobias_swap_lists_as_they_do_but_for_listed_choices():
+    swapper = GenderSwapper(spacy_model="none")
+    pairs = winobias_swap_lists()
+    assert len(pairs) == 196
+    differ = {source for source, target in pairs if swapper.swap(source) != target}
+    assert differ == DELIBERATE
+    # the listed choices still swap where fedpart has a counterpart of its own
+    assert swapper.swap("mr.") == "ms." and swapper.swap("barman") == "barmaid"
+    assert swapper.swap("priests") == "priestesses" and swapper.swap("his") == "hers"
