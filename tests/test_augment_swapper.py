@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import fedpart.augment.tagger as tagger_module
 from fedpart.augment import GenderSwapper, HeuristicFallbackWarning
-from fedpart.augment.swapper import WORD, is_person_tag
+from fedpart.augment.swapper import ABBREVIATED_TITLES, WORD, is_person_tag
 from fedpart.augment.tagger import find_default_model
 from fedpart.errors import InputError
 
@@ -40,6 +40,7 @@ ONE_TO_ONE = sorted(
     w
     for w, (t, *more) in _RULES.lexicon.targets.items()
     if not more and _RULES.lexicon.targets.get(t) == (w,) and w not in {"him", "hers"}
+    and w not in ABBREVIATED_TITLES  # swapped only where they read as titles (mr/ms before a name)
 )
 FILLERS = ["the", "a", "history", "Hershey", "sheet", "shepherd", "heir", "theme", "other", "whether", "host",
            "manager", "human", "said", "and", "herald", "shell", "2024", "café", "x_y"]
@@ -133,7 +134,8 @@ def test_pypi_package_name_with_dashes_is_accepted():
         ("she said", "he said"),
         ("She said", "He said"),
         ("SHE SAID", "HE SAID"),
-        ("Mr Smith and MRS SMITH", "Ms Smith and MR SMITH"),
+        ("Mr Smith and MRS SMITH", "Ms Smith and MRS SMITH"),  # capitals in mixed text: an acronym
+        ("MR SMITH AND MRS SMITH", "MS SMITH AND MR SMITH"),
         ("The Actress", "The Actor"),
     ],
 )
@@ -286,3 +288,35 @@ def test_swap_texts_keeps_none_and_rejects_other_values(rules):
         rules.swap_texts(["she", 7])
     with pytest.raises(InputError, match="token list 0, token 1 is int"):
         rules.swap_token_lists([["she", 3]])
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("Ms. Jones met Mr Smith", "Mr. Jones met Ms Smith"),
+    ("MR. SMITH AND MS. JONES", "MS. SMITH AND MR. JONES"),  # all-capital text: titles
+    ("ms. jones met mr smith", "mr. jones met ms smith"),  # lower-cased corpora
+    ("MS-DOS 6.22 took 20 ms. She has MS.", "MS-DOS 6.22 took 20 ms. He has MS."),  # units, acronyms
+    ("He is an MS student using MS Office, 5ms.", "She is an MS student using MS Office, 5ms."),
+])
+def test_ms_is_swapped_only_as_a_title(rules, text, want):
+    assert rules.swap(text) == want
+    assert rules.swap(want) == text
+
+
+def test_abbreviated_titles_in_tokens_of_an_all_capital_headline_are_titles(rules):
+    assert rules.swap_token_lists([["MR", "BEAN", "MEETS", "MS", "X"]])[0].tokens == ["MS", "BEAN", "MEETS", "MR", "X"]
+    assert rules.swap_token_lists([["MS", "Office", "for", "Mr", "X"]])[0].tokens == ["MS", "Office", "for", "Ms", "X"]
+
+
+def test_ag_news_markup_keeps_its_font_name_while_its_titles_are_swapped(rules):
+    """AG News (fixtures/ag_news) carries HTML with ``face="verdana,MS Sans Serif"``, and titles."""
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "ag_news" / "sample.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        texts = [row[2] for row in csv.reader(handle)]
+    fonts = [t for t in texts if "MS Sans Serif" in t]
+    titled = [t for t in texts if "Mr Berlusconi" in t]
+    assert len(fonts) == 2 and len(titled) == 1
+    assert all("verdana,MS Sans Serif" in rules.swap(t) for t in fonts)
+    assert "Ms Berlusconi" in rules.swap(titled[0])

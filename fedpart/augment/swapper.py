@@ -52,6 +52,24 @@ _OPENERS = re.compile(r"\s*[(\[{\u201c\u2018\u00ab\"'#$\u00a3\u20ac]+(?=\w)")
 _COORDINATION = re.compile(r"\s*[/&]\s*")
 # a word written alone in brackets, as coreference data marks mentions: WinoBias' "because [his] idea"
 _BRACKET_PAIRS = {"[": "]", "(": ")", "{": "}"}
+# abbreviated titles are swapped only where they read as titles: "ms" is a unit or an acronym as
+# often ("20 ms", "MS-DOS", "MS Office", "has MS"), and the same rule holds for mr/mrs so that
+# "mr" -> "ms" is swapped back in the same place
+ABBREVIATED_TITLES = frozenset({"mr", "ms", "mrs"})
+_TITLE_AFTER = re.compile(r"\.?[^\S\n]+[^\W\d_]")
+_DIGIT_BEFORE = re.compile(r"\d\s*$")
+
+
+def is_title(text: str, start: int, end: int, all_capitals: bool) -> bool:
+    """Whether the abbreviated title (mr, ms, mrs) at ``[start, end)`` of ``text`` reads as one:
+    written with a capital and lower case (``Ms``), anywhere in text written in capitals throughout
+    (``MS. JONES``), or in lower case before a name (``ms. jones``, ``mr smith``; not ``20 ms``).
+    Written in capitals inside other text it is taken for an acronym (``MS-DOS``, ``MS Office``)."""
+    word = text[start:end]
+    if word.istitle() or all_capitals:
+        return True
+    return (word.islower() and _TITLE_AFTER.match(text, end) is not None
+            and _DIGIT_BEFORE.search(text, max(0, start - 8), start) is None)
 _PERSON_TYPES = frozenset({"PER", "PERSON"})
 _TAG_PREFIXES = frozenset("BIESLU")
 
@@ -400,6 +418,7 @@ class GenderSwapper:
             return []
         targets, names = self._targets, self._names
         verbatim = verbatim_spans(text)
+        all_capitals = text.isupper()
         hits = []
         for match in WORD.finditer(text):
             if verbatim and any(start <= match.start() < end for start, end in verbatim):
@@ -407,6 +426,8 @@ class GenderSwapper:
             word = match.group()
             lower = word.lower()
             found = targets.get(lower)
+            if lower in ABBREVIATED_TITLES and found is not None and not is_title(text, match.start(), match.end(), all_capitals):
+                continue
             if found is None:
                 found = names.get(lower)
                 if found is None or not word[0].isupper():
