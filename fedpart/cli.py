@@ -284,33 +284,39 @@ def federated_options(default_algo: str) -> Any:
     """The options of ``train`` and ``distill``: FL hyper-parameters (fields of FederatedConfig) and the run."""
     options = [
         click.option("--algo", type=click.Choice(["fedavg", "fedprox", "centralized"]), default=default_algo,
-                     show_default=True),
-        click.option("--rounds", type=int, default=10, show_default=True),
-        click.option("--clients-per-round", type=int, default=10, show_default=True),
-        click.option("--local-epochs", type=int, default=1, show_default=True),
+                     show_default=True, help="centralized: one model on the pooled shards, no client sampling."),
+        click.option("--rounds", type=int, default=10, show_default=True,
+                     help="Communication rounds (centralized: rounds of --local-epochs epochs on all shards)."),
+        click.option("--clients-per-round", type=int, default=10, show_default=True,
+                     help="Clients sampled per round (all non-empty ones when fewer)."),
+        click.option("--local-epochs", type=int, default=1, show_default=True,
+                     help="Epochs of each sampled client over its shard per round."),
         click.option("--lr", type=FINITE_FLOAT, default=0.05, show_default=True, help="Client learning rate."),
-        click.option("--batch-size", type=int, default=32, show_default=True),
+        click.option("--batch-size", type=int, default=32, show_default=True, help="Local minibatch size."),
         click.option("--client-opt", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
                      help="Local optimiser (adam: fresh moments every local update, as FedNLP's local AdamW)."),
         click.option("--mu", type=FINITE_FLOAT, default=0.0, show_default=True,
                      help="FedProx proximal weight (--algo fedprox only)."),
         click.option("--server-opt", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True,
                      help="Server optimiser (FedOpt); sgd with --server-lr 1 is FedAvg."),
-        click.option("--server-lr", type=FINITE_FLOAT, default=1.0, show_default=True),
+        click.option("--server-lr", type=FINITE_FLOAT, default=1.0, show_default=True,
+                     help="Server learning rate on the averaged update (FedOpt)."),
         click.option("--sampling", type=click.Choice(["uniform", "activity"]), default="uniform", show_default=True,
                      help="Client sampling: uniform, or proportional to client size."),
-        click.option("--eval-every", type=int, default=1, show_default=True),
+        click.option("--eval-every", type=int, default=1, show_default=True,
+                     help="Evaluate every N rounds (and after the last) into metrics.jsonl."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
         click.option("--threads", type=click.IntRange(min=1), default=None,
                      help="CPU threads for torch [torch's default: one per core]; on a machine other jobs "
                           "share, 1 avoids threads stalling on busy cores."),
-        click.option("--seed", type=SEED, default=0, show_default=True),
+        click.option("--seed", type=SEED, default=0, show_default=True,
+                     help="Seeds the initial weights, client sampling and minibatch order (recorded in config.json)."),
         click.option("--out", "-o", required=True, help="Run directory."),
         click.option("--resume", is_flag=True,
                      help="Continue a stopped run from its last checkpoint (or extend it to more --rounds)."),
         click.option("--overwrite", is_flag=True,
                      help="Replace the earlier run in --out (its files are deleted once the inputs are checked)."),
-        click.option("--quiet", "-q", is_flag=True),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar or final metrics line."),
     ]
 
     def decorate(func: Any) -> Any:
@@ -402,7 +408,8 @@ def train(partition_dir: str, task: str, out: str, device: str, eval_data: str |
               help="Counterfactual data augmentation: one-sided = counterfactuals only, two-sided = both.")
 @click.option("--teacher-perturb", type=click.Choice(["none", "mean", "max", "swap"]), default="none", show_default=True,
               help="Combine the teacher's predictions on each context and its counterfactual (Gupta et al. 2022).")
-@click.option("--temperature", type=FINITE_FLOAT, default=2.0, show_default=True)
+@click.option("--temperature", type=FINITE_FLOAT, default=2.0, show_default=True,
+              help="Softens teacher and student distributions in the KL term (scaled by T^2).")
 @click.option("--alpha-kd", type=FINITE_FLOAT, default=0.5, show_default=True, help="Weight of the distillation (KL) term.")
 @click.option("--alpha-lm", type=FINITE_FLOAT, default=0.5, show_default=True,
               help="Weight of the label/next-word CE term.")
@@ -460,16 +467,18 @@ def evaluate() -> None:
 @click.option("--prompts", help="lm runs: BOLD's profession_prompt.json, or JSONL records {group, prompt}.")
 @click.option("--max-per-profession", type=int, help="Use at most this many prompts per profession.")
 @click.option("--samples", type=int, default=3, show_default=True, help="Continuations generated per prompt.")
-@click.option("--max-new-tokens", type=int, default=20, show_default=True)
+@click.option("--max-new-tokens", type=int, default=20, show_default=True,
+              help="Longest continuation, in tokens (words for native lm runs).")
 @click.option("--min-new-tokens", type=int, default=5, show_default=True, help="No <eos> before this many words.")
 @click.option("--temperature", type=FINITE_FLOAT, default=1.0, show_default=True,
               help="Sampling temperature (0: greedy).")
-@click.option("--top-k", type=int, default=40, show_default=True)
+@click.option("--top-k", type=int, default=40, show_default=True, help="Sample among the k most likely next tokens.")
 @click.option("--n-boot", type=int, default=1000, show_default=True, help="Bootstrap resamples for the intervals.")
 @click.option("--eval-data", help="Held-out data for perplexity/accuracy [each run's own evaluation data].")
 @click.option("--spacy-model", default="auto", show_default=True, help="spaCy model for the gender swaps: auto, none, NAME.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seeds the sampled continuations and the bootstrap resamples.")
 @click.option("--plot", "plot_path", default="bias.png", show_default=True, help="Where to write the plot.")
 @click.option("--json", "json_path", help="Also write every measurement (and per-profession polarity) here.")
 def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: int | None, eval_data: str | None,

@@ -6,8 +6,9 @@ Per client, against the global label distribution ``g`` (pooled over all clients
 - ``tv``: total-variation distance ``0.5 * sum |p - g|`` (in [0, 1]).
 - ``hellinger``: ``sqrt(0.5 * sum (sqrt p - sqrt g)^2)`` (in [0, 1]).
 - ``emd``: earth mover's distance as used for label skew by Zhao et al. 2018 ("Federated learning
-  with non-IID data"): ``sum |p - g|`` (in [0, 2]); with unit ground distance between distinct labels
-  it equals ``2 * tv``.
+  with non-IID data"): ``sum |p - g|`` (in [0, 2]), i.e. ``2 * tv``. That is their definition, the
+  L1 distance: the Wasserstein-1 distance with unit ground distance between distinct labels is half
+  of it (it equals ``tv``), so compare ``emd`` values only with papers that follow Zhao et al.
 
 Summaries average over non-empty clients (an empty client has no distribution).
 """

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from fedpart.errors import InputError
-from fedpart.evaluation.classification import accuracy, macro_f1
+from fedpart.evaluation.classification import accuracy, gold_codes, macro_f1
 from fedpart.evaluation.language import perplexity
 from fedpart.evaluation.rouge import rouge_scores
 from fedpart.evaluation.squad import squad_scores
@@ -60,6 +60,14 @@ TOKENIZER_DIR = "tokenizer"
 HF_FILE = "hf_model.json"
 LABELS_FILE = "labels.json"
 INSTALL_HINT = "--hf-model needs transformers: pip install 'fedpart[hf]'"
+#: the kind of model each task needs, for messages
+TASK_ARCHITECTURES = {
+    "tc": "an encoder or decoder model (e.g. BERT, RoBERTa, GPT-2 with a pad token)",
+    "st": "an encoder model (e.g. BERT, RoBERTa)",
+    "qa": "an encoder model (e.g. BERT, RoBERTa)",
+    "s2s": "an encoder-decoder model (e.g. T5, BART)",
+    "lm": "a causal decoder model (e.g. GPT-2, Llama)",
+}
 
 
 def import_transformers() -> Any:
@@ -164,8 +172,21 @@ class HFTaskModel(TaskModel):
             self.config = self.transformers.AutoConfig.from_pretrained(self.model_dir, local_files_only=True)
         except (OSError, ValueError, KeyError) as error:
             raise InputError(f"--hf-model {model_dir}: unreadable config.json ({_first_line(error)})") from error
+        self._check_auto_class(model_dir)
         self.tokenizer: Any = None
         self.labels: list[Any] = []
+
+    def _check_auto_class(self, model_dir: str | os.PathLike[str]) -> None:
+        """Refuse, before any data is read, an architecture the task's Auto class has no model for
+        (a BERT for ``--task s2s``): ``from_config``/``from_pretrained`` would raise a ValueError
+        listing every supported config class only once the run directory is written."""
+        # the Auto class's config -> model mapping (absent from a transformers that lacks it: then
+        # build_model's own error says it)
+        mapping = getattr(getattr(self.transformers, self.auto_class), "_model_mapping", None)
+        if mapping is not None and type(self.config) not in mapping:
+            needed = TASK_ARCHITECTURES.get(self.name, "a model of another architecture")
+            raise InputError(f"--hf-model {model_dir}: cannot load as {self.auto_class}, which --task {self.name} "
+                             f"trains (a {self.config.model_type!r} model has no such form); pass {needed}")
 
     # -- label set and tokenizer -------------------------------------------------------------------
 
@@ -294,6 +315,16 @@ class HFSequenceClassifierTask(HFTaskModel):
     def fit_labels(self, tables: list[pa.Table]) -> list[Any]:
         return class_labels(tables)
 
+    def _config_options(self) -> dict[str, Any]:
+        # a decoder classifier (GPT-2, Llama) reads each row's last non-padding token, found through
+        # config.pad_token_id: a checkpoint saved without one fails on any batch of two rows even when
+        # its tokenizer has a pad token (the one featurisation pads with), so the tokenizer's is used
+        options = super()._config_options()
+        pad = None if self.tokenizer is None else self.tokenizer.pad_token_id
+        if options and pad is not None and getattr(self.config, "pad_token_id", None) is None:
+            options["pad_token_id"] = pad
+        return options
+
     def featurize(self, table: pa.Table, device: torch.device) -> Batch:
         index = {label: i for i, label in enumerate(self.labels)}
         data = self._inputs_on(self._encode(table.column("text").to_pylist()), device)
@@ -318,7 +349,7 @@ class HFSequenceClassifierTask(HFTaskModel):
 
     def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
         predicted = self.probabilities(model, data).argmax(-1).cpu().tolist()
-        gold = data["label"].cpu().tolist()
+        gold = gold_codes(table.column("label").to_pylist(), self.labels)  # each unseen label a class of its own
         return {"accuracy": accuracy(gold, predicted), "macro_f1": macro_f1(gold, predicted)}
 
 
@@ -374,11 +405,30 @@ class HFQuestionAnsweringTask(HFTaskModel):
     input_keys: ClassVar[tuple[str, ...]] = ("input_ids", "attention_mask", "token_type_ids")
 
     def encode_pairs(self, table: pa.Table) -> Any:
-        """The tokenizer's encoding of question + context pairs (context truncated), with offsets."""
-        return self.tokenizer(
-            table.column("question").to_pylist(), table.column("context").to_pylist(), truncation="only_second",
-            max_length=self.max_length, padding="max_length", return_offsets_mapping=True,
-        )
+        """The tokenizer's encoding of question + context pairs (context truncated), with offsets.
+
+        Raises:
+            InputError: a question leaves no room for its context (the tokenizer's bare exception
+            otherwise ends the run as an internal error).
+        """
+        questions = table.column("question").to_pylist()
+        try:
+            return self.tokenizer(
+                questions, table.column("context").to_pylist(), truncation="only_second",
+                max_length=self.max_length, padding="max_length", return_offsets_mapping=True,
+            )
+        except Exception as error:  # tokenizers raises a plain Exception ("Truncation error: ...")
+            if "truncat" not in str(error).lower():
+                raise
+            room = self.max_length - self.tokenizer.num_special_tokens_to_add(pair=True)
+            lengths = [len(ids) for ids in self.tokenizer(questions, add_special_tokens=False)["input_ids"]]
+            long = [row for row, length in enumerate(lengths) if length >= room]
+            first = long[0] if long else max(range(len(lengths)), key=lengths.__getitem__)
+            raise InputError(
+                f"--hf-model {self.model_dir}: {len(long) or 'a'} question(s) fill all {self.max_length} tokens the "
+                f"model takes per question + context (e.g. {questions[first][:60]!r}: {lengths[first]} tokens), "
+                "leaving no room for the context; use a model with more positions or drop those questions"
+            ) from error
 
     def featurize(self, table: pa.Table, device: torch.device) -> Batch:
         encoding = self.encode_pairs(table)
@@ -601,11 +651,43 @@ class HFCausalLMTask(HFTaskModel):
 
     def build_model(self) -> nn.Module:
         if self.model_size is None:
-            return CausalLMLogits(super().build_model())
-        auto = getattr(self.transformers, self.auto_class)
-        with _quiet_loading(self.transformers):
-            model = auto.from_config(self.model_config())
-        return CausalLMLogits(model.float())
+            model = CausalLMLogits(super().build_model())
+        else:
+            auto = getattr(self.transformers, self.auto_class)
+            with _quiet_loading(self.transformers):
+                model = CausalLMLogits(auto.from_config(self.model_config()).float())
+        self._check_causal(model)
+        return model
+
+    def _check_causal(self, model: CausalLMLogits) -> None:
+        """Refuse a model whose logits at a position depend on later tokens: ``AutoModelForCausalLM``
+        also loads encoders (BERT as ``BertLMHeadModel`` without ``is_decoder``), which then see the
+        very token each position predicts -- a perplexity near 1 that measures nothing.
+
+        Two inputs that differ only in their last token must give the same logits before it: a
+        change there above 1e-4 of the change at the last position itself is a leak (rounding moves
+        a causal model's by about 1e-7 of it; a randomly initialised 1-layer BERT's leak is 4e-3).
+        Runs in eval mode (no dropout draws from torch's RNG), restoring the model's mode.
+        """
+        vocab = int(getattr(self.config, "vocab_size", 0) or 0)
+        if vocab < 2:
+            return
+        tokens = torch.tensor([[0, 1, 0], [0, 1, 1]], dtype=torch.long)
+        training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                logits = model(tokens)
+        finally:
+            model.train(training)
+        leak = float((logits[0, :-1] - logits[1, :-1]).abs().max())
+        own = float((logits[0, -1] - logits[1, -1]).abs().max())
+        if leak > 1e-4 * own:
+            raise InputError(
+                f"--hf-model {self.model_dir}: its {self.config.model_type!r} model attends to later tokens (not a "
+                "causal decoder), so --task lm would let each position see the token it predicts; pass "
+                f"{TASK_ARCHITECTURES['lm']}, or save this one with config.is_decoder=True"
+            )
 
     def _count_parameters(self) -> int:
         with _quiet_loading(self.transformers), torch.device("meta"):

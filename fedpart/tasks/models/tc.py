@@ -11,7 +11,7 @@ import pyarrow as pa
 import torch
 from torch import nn
 
-from fedpart.evaluation.classification import accuracy, macro_f1
+from fedpart.evaluation.classification import accuracy, gold_codes, macro_f1
 from fedpart.tasks.models.base import Batch, TaskModel, pad
 from fedpart.train.vocabulary import Vocabulary, tokenize
 
@@ -91,7 +91,7 @@ class TextClassifierTask(TaskModel):
 
     def evaluate(self, model: nn.Module, data: Batch, table: pa.Table) -> dict[str, float]:
         predicted = self.predict(model, data).cpu().tolist()
-        gold = data["label"].cpu().tolist()
+        gold = gold_codes(table.column("label").to_pylist(), self.labels)  # each unseen label a class of its own
         return {"accuracy": accuracy(gold, predicted), "macro_f1": macro_f1(gold, predicted)}
 
     def save(self, directory: Path) -> None:
