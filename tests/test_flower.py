@@ -3,6 +3,7 @@ the Flower apps (a 3-client, 2-round simulation reaches fedpart train's weights)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -239,14 +240,15 @@ def test_train_partition_is_fedparts_local_update(ag_news_parts, tmp_path):
     model = task_model.build_model()
     start = {k: v.clone() for k, v in model.state_dict().items()}
     settings = {"local-epochs": 2, "lr": 0.3, "batch-size": 4, "proximal-mu": 0.05, "seed": 9, "server-round": 4}
-    weights, n_rows = train_partition("tc", ag_news_parts, tmp_path / "state", 2, start, settings)
+    weights, n_rows, loss = train_partition("tc", ag_news_parts, tmp_path / "state", 2, start, settings)
 
     shard = Manifest.read(ag_news_parts).clients[2]
     data = task_model.featurize(canonical_table(ag_news_parts / shard.file, "tc"), torch.device("cpu"))
+    loss_sum = torch.zeros((), dtype=torch.float64)
     expected = local_update(model, parameters_to_vector(model.parameters()).detach().clone(), data, task_model.loss,
-                            2, 0.3, 4, 0.05, (9, 4, 3))
+                            2, 0.3, 4, 0.05, (9, 4, 3), loss_sum=loss_sum)
     model.load_state_dict(weights)
-    assert n_rows == shard.rows
+    assert n_rows == shard.rows and loss == float(loss_sum) / (2 * n_rows) > 0
     assert torch.equal(parameters_to_vector(model.parameters()), expected)
     assert not torch.equal(expected, parameters_to_vector([start[k] for k in start]))
 
@@ -288,4 +290,8 @@ def test_flower_simulation_reaches_fedpart_train_weights(ag_news_parts, tmp_path
     assert all(len(r["clients"]) == 2 for r in flower_records)
     for a, b in zip(fedpart_records, flower_records):
         assert a["metrics"]["accuracy"] == pytest.approx(b["metrics"]["accuracy"], abs=1e-3)
+        # the round's mean local training loss: Flower's num-examples-weighted mean of the clients'
+        assert a["train_loss"] > 0 and a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
     assert load_run(tmp_path / "flower").config["runtime"] == "flower"  # fedpart report reads it
+    environment = json.loads((tmp_path / "flower" / "environment.json").read_text())
+    assert environment["torch"] == torch.__version__ and environment["flwr"] and environment["device"] == "cpu"

@@ -87,6 +87,26 @@ def test_full_participation_one_step_equals_pooled_full_batch_gd():
     torch.testing.assert_close(state.weights, expected)
 
 
+def test_round_loss_sum_is_the_mean_task_loss_of_every_local_step_without_the_proximal_term():
+    model = _model()
+    clients, sizes = [_client(5, 1), _client(11, 2), _client(8, 3)], [5, 11, 8]
+    start = parameters_to_vector(model.parameters()).detach().clone()
+    # full batches, two epochs: each client's steps see the start weights, then one GD step from them
+    # (the proximal gradient is zero at the start, so that step is FedAvg's; the term is not zero after it)
+    config = FederatedConfig(algo="fedprox", mu=5.0, rounds=1, clients_per_round=3, local_epochs=2, lr=0.2,
+                             batch_size=1000)
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    federated_round(model, ServerState(start), clients, sizes, mse, config, 1, loss_sum)
+    reference = _model()
+    expected = 0.0
+    for data, n in zip(clients, sizes):
+        vector_to_parameters(start.clone(), reference.parameters())
+        first = float(mse(reference, data))
+        vector_to_parameters(_full_batch_gd(_model(), start, data, 0.2, 1), reference.parameters())
+        expected += n * (first + float(mse(reference, data)))
+    assert float(loss_sum) / (2 * sum(sizes)) == pytest.approx(expected / (2 * sum(sizes)), rel=1e-12)
+
+
 def test_fedprox_mu_zero_is_fedavg_bit_for_bit():
     model = _model()
     clients, sizes = [_client(12, 1), _client(7, 2)], [12, 7]
@@ -171,14 +191,30 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(agnews_parts, tm
     train(agnews_parts, task="tc", out=tmp_path / "a", config=config, device="cpu")
     train(agnews_parts, task="tc", out=tmp_path / "b", config=config, device="cpu")
     assert _records(tmp_path / "a") == _records(tmp_path / "b")
+    assert all(r["train_loss"] > 0 for r in _records(tmp_path / "a"))  # equal on resume too, below
 
     train(agnews_parts, task="tc", out=tmp_path / "c", config=config, device="cpu", stop_after=2)
     assert [r["round"] for r in _records(tmp_path / "c")] == [1, 2]
     train(agnews_parts, task="tc", out=tmp_path / "c", config=config, device="cpu", resume=True)
     assert _records(tmp_path / "c") == _records(tmp_path / "a")
+    recorded = json.loads((tmp_path / "c" / "environment.json").read_text())
+    assert recorded["torch"] == torch.__version__ and recorded["device"] == "cpu" and "resumed_with" not in recorded
     a = torch.load(tmp_path / "a" / "model.pt")
     c = torch.load(tmp_path / "c" / "model.pt")
     assert all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_a_run_resumed_in_another_environment_records_both(agnews_parts, tmp_path, monkeypatch):
+    from fedpart.train import runner
+
+    config = FederatedConfig(rounds=2, clients_per_round=2, lr=0.5, batch_size=16)
+    train(agnews_parts, task="tc", out=tmp_path / "r", config=config, device="cpu", stop_after=1)
+    first = json.loads((tmp_path / "r" / "environment.json").read_text())
+    assert first == runner.environment(torch.device("cpu"))
+    other = {**first, "torch": "9.9.9"}
+    monkeypatch.setattr(runner, "environment", lambda device: other)
+    train(agnews_parts, task="tc", out=tmp_path / "r", config=config, device="cpu", resume=True)
+    assert json.loads((tmp_path / "r" / "environment.json").read_text()) == {**first, "resumed_with": [other]}
 
 
 def test_resume_refuses_different_settings(agnews_parts, tmp_path):

@@ -26,6 +26,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +39,15 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from fedpart.errors import InputError
 from fedpart.flower.run_config import FlowerRun
-from fedpart.flower.strategy import NUM_EXAMPLES, PARTITION_ID, FedpartFedAvg, map_partitions
+from fedpart.flower.strategy import NUM_EXAMPLES, PARTITION_ID, TRAIN_LOSS, FedpartFedAvg, map_partitions
 from fedpart.flower.task_data import (
     client_shard, featurized_shard, load_task, prepare_task_state, test_split,
 )
 from fedpart.manifest import Manifest
 from fedpart.tasks.models.base import rows
 from fedpart.train.federated import local_update
-from fedpart.train.rundir import CHECKPOINT_FILE, CONFIG_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE
+from fedpart.train.rundir import CHECKPOINT_FILE, CONFIG_FILE, ENVIRONMENT_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE
+from fedpart.train.runner import environment
 
 # --------------------------------------------------------------------------- client side
 
@@ -65,35 +67,40 @@ def _client_paths(run: FlowerRun | None, context: Context) -> tuple[str, Path, P
 def train_partition(
     task: str, partition_dir: Path, state_dir: Path, partition: int, weights: Mapping[str, torch.Tensor],
     settings: Mapping[str, Any],
-) -> tuple[dict[str, torch.Tensor], int]:
+) -> tuple[dict[str, torch.Tensor], int, float]:
     """One client's local training: fedpart's :func:`local_update` on shard ``partition`` from ``weights``.
 
     ``settings`` is the train config the server sends: ``local-epochs``, ``lr``, ``batch-size``,
     ``proximal-mu``, ``seed`` and ``server-round``; the minibatch order is seeded by
     ``(seed, server-round, partition + 1)`` exactly as in ``fedpart train``. Returns the new state
-    dict and the shard's row count (the averaging weight).
+    dict, the shard's row count (the averaging weight) and the mean training loss of the update.
     """
     task_model, model = load_task(task, state_dir)
     record, _ = client_shard(partition_dir, partition)
     data = featurized_shard(task, state_dir, task_model, partition_dir, record)
     model.load_state_dict(weights)
     start = parameters_to_vector(model.parameters()).detach().clone()
+    epochs, loss_sum = int(settings["local-epochs"]), torch.zeros((), dtype=torch.float64, device=start.device)
     updated = local_update(
-        model, start, data, task_model.loss, int(settings["local-epochs"]), float(settings["lr"]),
+        model, start, data, task_model.loss, epochs, float(settings["lr"]),
         int(settings["batch-size"]), float(settings["proximal-mu"]),
-        (int(settings["seed"]), int(settings["server-round"]), partition + 1),
+        (int(settings["seed"]), int(settings["server-round"]), partition + 1), loss_sum=loss_sum,
     )
     vector_to_parameters(updated, model.parameters())
+    n_rows = rows(data)
     # copies: the model is reused by the next message this process handles
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}, rows(data)
+    return ({k: v.detach().clone() for k, v in model.state_dict().items()}, n_rows,
+            float(loss_sum) / (epochs * n_rows) if n_rows else 0.0)
 
 
 def train_client(run: FlowerRun | None, message: Message, context: Context) -> Message:
     """Handle a ``train`` message: :func:`train_partition` from the received weights and config."""
     task, partition_dir, state_dir, partition = _client_paths(run, context)
-    weights, n_rows = train_partition(task, partition_dir, state_dir, partition,
-                                      message.content["arrays"].to_torch_state_dict(), message.content["config"])
-    reply = RecordDict({"arrays": ArrayRecord(weights), "metrics": MetricRecord({NUM_EXAMPLES: n_rows})})
+    weights, n_rows, loss = train_partition(task, partition_dir, state_dir, partition,
+                                            message.content["arrays"].to_torch_state_dict(), message.content["config"])
+    # Flower's FedAvg averages the train metrics weighted by num-examples: the round's mean loss
+    reply = RecordDict({"arrays": ArrayRecord(weights),
+                        "metrics": MetricRecord({NUM_EXAMPLES: n_rows, TRAIN_LOSS: loss})})
     return Message(content=reply, reply_to=message)
 
 
@@ -155,6 +162,9 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
         {"task": run.task, "partition": str(run.partition_dir.resolve()), "runtime": "flower", "sampler": run.sampler,
          **asdict(config), "featurisation": task_model.describe()}, indent=2, default=str) + "\n", encoding="utf-8")
     (out / METRICS_FILE).write_text("", encoding="utf-8")
+    # the server's software (it evaluates on the CPU); the clients' machines may differ
+    (out / ENVIRONMENT_FILE).write_text(json.dumps(
+        {**environment(torch.device("cpu")), "flwr": version("flwr")}, indent=2) + "\n", encoding="utf-8")
 
     torch.manual_seed(config.seed)  # the initial weights of fedpart train
     model = task_model.build_model()
@@ -166,6 +176,16 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
     strategy = _strategy(run, sizes, partition_nodes)
     records: list[dict[str, Any]] = []
     started = time.perf_counter()
+    train_losses: dict[int, float] = {}  # each round's mean training loss, as Flower aggregates it
+    aggregate_train = strategy.aggregate_train
+
+    def aggregate_and_keep_loss(server_round: int, replies: Any) -> Any:
+        arrays, metrics = aggregate_train(server_round, replies)
+        if metrics is not None and TRAIN_LOSS in metrics:
+            train_losses[server_round] = float(metrics[TRAIN_LOSS])
+        return arrays, metrics
+
+    strategy.aggregate_train = aggregate_and_keep_loss  # type: ignore[method-assign]
 
     def evaluate(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
         if server_round == 0 or (server_round % config.eval_every and server_round != config.rounds):
@@ -175,6 +195,7 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
         metrics = task_model.evaluate(model, test_data, test_table)
         chosen = strategy.chosen.get(server_round, []) if isinstance(strategy, FedpartFedAvg) else []
         record = {"round": server_round, "metrics": {k: round(float(v), 6) for k, v in metrics.items()},
+                  **({"train_loss": round(train_losses[server_round], 6)} if server_round in train_losses else {}),
                   "clients": chosen,
                   "bytes_communicated": bytes_per_round * server_round,
                   "wall_time_s": round(time.perf_counter() - started, 3)}

@@ -24,6 +24,8 @@ from fedpart.train.federated import FederatedConfig, sample_clients
 
 PARTITION_ID = "partition-id"
 NUM_EXAMPLES = "num-examples"
+#: a client's mean training loss in its train reply (averaged by Flower weighted by num-examples)
+TRAIN_LOSS = "train-loss"
 
 
 def map_partitions(grid: Grid, num_partitions: int, timeout: float = 600.0) -> dict[int, int]:

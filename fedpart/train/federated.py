@@ -154,6 +154,7 @@ def local_update(
     generator_seed: Sequence[int],
     optimizer: str = "sgd",
     out: torch.Tensor | None = None,
+    loss_sum: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Run ``epochs`` epochs of minibatch SGD (or Adam) from ``global_vector``; return the new flat weights.
 
@@ -162,7 +163,9 @@ def local_update(
     moments at every local update (client optimiser state is not kept between rounds, as in FedNLP's
     FedAvg with a local AdamW). ``out`` (same shape as ``global_vector``, overwritten) is the buffer
     the model trains in and the one returned; ``None`` allocates a new one. ``global_vector`` is
-    never written.
+    never written. ``loss_sum`` (a float64 scalar on the device), when given, gains each minibatch's
+    task loss times its rows (without the FedProx term): divided by ``epochs * rows`` it is the mean
+    training loss of the update, read without waiting for the device at every step.
 
     Embedding layers built with ``sparse=True`` (see :func:`sparse_embeddings`) give sparse
     gradients with plain SGD, so a step touches only the rows of its minibatch's tokens -- the same
@@ -196,6 +199,8 @@ def local_update(
                 index = order[start : start + batch_size]
                 batch = {key: value[index] for key, value in data.items()}
                 loss = loss_fn(model, batch)
+                if loss_sum is not None:
+                    loss_sum.add_(loss.detach(), alpha=index.shape[0])
                 if anchors is not None:
                     loss = loss + (mu / 2) * sum(((p - a) ** 2).sum() for p, a in zip(params, anchors))
                 loss.backward()
@@ -252,8 +257,12 @@ def federated_round(
     loss_fn: LossFn,
     config: FederatedConfig,
     round_index: int,
+    loss_sum: torch.Tensor | None = None,
 ) -> tuple[ServerState, np.ndarray]:
-    """One round: sample clients, train each locally, aggregate, apply the server optimiser."""
+    """One round: sample clients, train each locally, aggregate, apply the server optimiser.
+
+    ``loss_sum`` gains every local minibatch's loss times its rows (see :func:`local_update`): over
+    ``local_epochs * sum(sizes[c] for c in chosen)`` it is the round's mean training loss."""
     if config.algo == "centralized":
         chosen = np.arange(len(clients))
     else:
@@ -266,6 +275,6 @@ def federated_round(
     buffer = torch.empty_like(state.weights)
     for c in chosen:
         local_update(model, state.weights, clients[c], loss_fn, config.local_epochs, config.lr, config.batch_size,
-                     mu, (config.seed, round_index, int(c) + 1), config.client_opt, out=buffer)
+                     mu, (config.seed, round_index, int(c) + 1), config.client_opt, out=buffer, loss_sum=loss_sum)
         average.add_(buffer, alpha=sizes[c] / total)
     return server_step(state, average, config), chosen

@@ -15,6 +15,8 @@ from fedpart.errors import InputError
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
+#: the software and device a run was trained with (not compared on ``--resume``)
+ENVIRONMENT_FILE = "environment.json"
 MODEL_FILE = "model.pt"
 #: the completion record, written after ``model.pt`` when the last round is done
 FINISHED_FILE = "finished.json"

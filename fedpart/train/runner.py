@@ -1,8 +1,8 @@
 """``fedpart train``: load a partition directory, featurise every client once, run the rounds.
 
 A run directory holds ``config.json`` (every hyper-parameter and the partition's manifest digest),
-the task's vocabulary/labels, ``metrics.jsonl`` (one line per evaluated round: metrics, wall time,
-bytes communicated), ``checkpoint.pt`` (written atomically after every round), ``model.pt`` and,
+``environment.json`` (software versions and device), the task's vocabulary/labels, ``metrics.jsonl`` (one line per evaluated round: metrics, the round's
+mean local training loss, sampled clients, wall time, bytes communicated), ``checkpoint.pt`` (written atomically after every round), ``model.pt`` and,
 written last, ``finished.json``: only a directory with it is a finished run that ``distill`` and
 ``eval bias`` accept. ``resume=True`` continues a killed run from its last checkpoint; because every
 random choice is seeded by round, the result equals an uninterrupted run.
@@ -40,6 +40,7 @@ from fedpart.train.federated import FederatedConfig, ServerState, federated_roun
 from fedpart.train.rundir import (  # noqa: F401 - CONFIG_FILE, METRICS_FILE, MODEL_FILE: the layout, re-exported
     CHECKPOINT_FILE,
     CONFIG_FILE,
+    ENVIRONMENT_FILE,
     FINISHED_FILE,
     METRICS_FILE,
     MODEL_FILE,
@@ -47,6 +48,7 @@ from fedpart.train.rundir import (  # noqa: F401 - CONFIG_FILE, METRICS_FILE, MO
     is_finished_run,
     is_run_dir,
     parse_metrics,
+    read_json_object,
     read_run_config,
 )
 from fedpart.verify import sha256_of
@@ -464,6 +466,36 @@ def _same_setting(key: str, saved: Any, current: Any) -> bool:
     return saved == current
 
 
+def environment(device: torch.device) -> dict[str, Any]:
+    """The software and device of this process: what a paper reports beside a run's numbers."""
+    import platform
+
+    import numpy as np
+
+    from fedpart import __version__
+
+    described = str(device)
+    if device.type == "cuda":
+        described += f" ({torch.cuda.get_device_name(device)})"
+    return {"fedpart": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "numpy": np.__version__, "platform": platform.platform(), "device": described,
+            "torch_threads": torch.get_num_threads() if device.type == "cpu" else None}
+
+
+def record_environment(out: Path, device: torch.device, resuming: bool) -> None:
+    """Write ``environment.json`` for a new run; on ``--resume`` from another environment, add it
+    to the record's ``resumed_with`` list (the run's numbers then come from both)."""
+    current = environment(device)
+    path = out / ENVIRONMENT_FILE
+    recorded = read_json_object(path) if resuming else None
+    if recorded is None:
+        _write_json(path, current)
+        return
+    started = {k: v for k, v in recorded.items() if k != "resumed_with"}
+    if current != started and current not in recorded.get("resumed_with", []):
+        _write_json(path, {**recorded, "resumed_with": [*recorded.get("resumed_with", []), current]})
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON atomically (strict JSON: no NaN)."""
     tmp = path.with_name(path.name + ".tmp")
@@ -527,6 +559,7 @@ def run_rounds(
         (out / FINISHED_FILE).unlink(missing_ok=True)
         _truncate_metrics(out / METRICS_FILE, start_round)
         _write_json(out / CONFIG_FILE, {**saved, "rounds": config.rounds})
+        record_environment(out, device, resuming=True)
     else:
         created = _start_run_dir(out)
     try:
@@ -534,6 +567,7 @@ def run_rounds(
             (out / METRICS_FILE).write_text("", encoding="utf-8")
             task_model.save(out)
             _write_json(out / CONFIG_FILE, {**run_config, "featurisation": task_model.describe()})
+            record_environment(out, device, resuming=False)
         return _train_rounds(task_model, data, out, config, device, state, start_round, elapsed, stop_after,
                              progress)
     except BaseException as error:
@@ -581,7 +615,9 @@ def _train_rounds(
         # resumed run equal to an uninterrupted one (rounds < 100003 never share a seed); modulo
         # 2**64, the range torch.manual_seed takes, for seeds up to 2**63 - 1
         torch.manual_seed((config.seed * 100_003 + round_index) % 2**64)
-        state, chosen = federated_round(model, state, clients, sizes, task_model.loss, config, round_index)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        state, chosen = federated_round(model, state, clients, sizes, task_model.loss, config, round_index,
+                                        loss_sum=loss_sum)
         # down- and upload of the weights by each sampled client; the same every round
         round_bytes = 0 if config.algo == "centralized" else 2 * len(chosen) * n_params * state.weights.element_size()
         check_finite_weights(state.weights, round_index, advice)
@@ -592,6 +628,7 @@ def _train_rounds(
             record = {
                 "round": round_index,
                 "metrics": {k: round(float(v), 6) for k, v in metrics.items()},
+                "train_loss": round(float(loss_sum) / (config.local_epochs * sum(sizes[c] for c in chosen)), 6),
                 "clients": [int(c) for c in chosen] if config.algo != "centralized" else [],
                 "bytes_communicated": round_bytes * round_index,
                 "wall_time_s": round(time.perf_counter() - started, 3),
