@@ -376,14 +376,15 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
 
 @main.command()
 @click.argument("partition_dir")
-@click.option("--task", type=click.Choice(TASKS), required=True, help="Task of the shards.")
+@click.option("--task", type=click.Choice(TASKS),
+              help="Task of the shards [the --task the partition was made with].")
 @federated_options(default_algo="fedavg")
 @click.option("--eval-data", help="Evaluation data: Parquet, or CSV/TSV/JSONL with the task's columns "
                                  "[the partition's test split].")
 @click.option("--model-size", help="Model size of the task's default model (tc: small, base; lm: small, base, large).")
 @click.option("--hf-model", metavar="PATH",
               help="Local Hugging Face model directory; uses its tokenizer and weights (needs fedpart[hf]).")
-def train(partition_dir: str, task: str, out: str, device: str, eval_data: str | None, model_size: str | None,
+def train(partition_dir: str, task: str | None, out: str, device: str, eval_data: str | None, model_size: str | None,
           resume: bool, overwrite: bool, quiet: bool, **options: Any) -> None:
     """Train a task model on PARTITION_DIR's client shards (FedAvg, FedProx, FedOpt or centralised)."""
     from fedpart.train.federated import FederatedConfig

@@ -388,3 +388,20 @@ def test_report_keeps_tasks_apart_in_its_table_and_plot(finished, tmp_path):
     result = CliRunner().invoke(main, ["report", str(finished), str(qa), "--plot", str(tmp_path / "r.png")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_train_takes_the_task_from_the_partition_unless_given(parts, tmp_path):
+    runner_ = CliRunner()
+    result = runner_.invoke(main, ["train", str(parts), "--rounds", "1", "--clients-per-round", "2", *CPU,
+                                   "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["task"] == "tc"
+
+    from conftest import AG_NEWS_COLUMNS, AG_NEWS_CSV
+
+    plain = tmp_path / "plain"  # made without --task: its columns could be any task's
+    fedpart.partition(AG_NEWS_CSV, scheme="iid", clients=2, out=plain, plot=False,
+                      read_options=ReadOptions(column_names=AG_NEWS_COLUMNS))
+    result = runner_.invoke(main, ["train", str(plain), *CPU, "--out", str(tmp_path / "run2")])
+    assert_one_line_error(result, "made without --task", "pass --task (tc, st, qa, s2s, lm)")
+    assert not (tmp_path / "run2").exists()

@@ -33,7 +33,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from fedpart.errors import DivergedError, FedpartWarning, InputError, OutputError
 from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
-from fedpart.tasks import ColumnMap, TaskOptions, get_task
+from fedpart.tasks import TASK_NAMES, ColumnMap, TaskOptions, get_task
 from fedpart.tasks.models import make_hf_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
 from fedpart.train.federated import FederatedConfig, ServerState, federated_round
@@ -346,7 +346,7 @@ def _truncate_metrics(path: Path, last_round: int) -> None:
 def train(
     partition_dir: str | os.PathLike[str],
     *,
-    task: str,
+    task: str | None = None,
     out: str | os.PathLike[str],
     config: FederatedConfig = FederatedConfig(),
     device: str = "auto",
@@ -360,6 +360,7 @@ def train(
 ) -> list[dict[str, Any]]:
     """Train on a partition directory; return the metric records (also in ``out/metrics.jsonl``).
 
+    ``task`` defaults to the one the partition was made with (``fedpart partition --task``).
     ``model_size`` picks one of the task's model sizes (``None``: its default). ``stop_after`` ends
     the run after that many rounds of this call (used to test resume). ``hf_model``: a local Hugging
     Face model directory whose tokenizer and weights replace the task's default model (needs
@@ -373,6 +374,11 @@ def train(
     """
     partition_dir = Path(partition_dir)
     manifest = Manifest.read(partition_dir)
+    if task is None:
+        if manifest.task is None:
+            raise InputError(f"{partition_dir} was made without --task: pass --task ({', '.join(TASK_NAMES)}) to "
+                             "say which task its columns hold")
+        task = manifest.task
     check_output_not_over_inputs(Path(out), [p for p in (partition_dir, eval_data, hf_model) if p is not None])
     check_partition_task(partition_dir, manifest, task)
     torch_device = resolve_device(device)
