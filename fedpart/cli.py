@@ -569,6 +569,9 @@ def _echo_fedpart_warnings_after() -> Iterator[None]:
 @click.option("--name-pairs", help="With --names: TSV of first-name pairs used instead of the built-in list.")
 @click.option("--spacy-model", default="auto", show_default=True,
               help="spaCy model for her/his disambiguation: auto, none (rules only) or a model name/path.")
+@click.option("--keep-proper-names", is_flag=True,
+              help="Leave nouns that read as part of a multi-word name (Larry King, Dallas Cowboys, Spider-Man) "
+                   "unswapped; headline-case text loses some right swaps.")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
 @click.option("--append-unchanged", is_flag=True, help="append: also append counterfactuals without any swap.")
 @click.option("--report", "report_path", help="Write the augmentation report as JSON here.")
@@ -581,7 +584,8 @@ def _echo_fedpart_warnings_after() -> Iterator[None]:
 @engine_options
 def augment_counterfactual(input: str, out: str, task: str | None, text_col: str | None, mode: str, p: float,
                            seed: int, pairs: tuple[str, ...], names: bool, name_pairs: str | None,
-                           spacy_model: str, workers: int, append_unchanged: bool, report_path: str | None,
+                           spacy_model: str, keep_proper_names: bool, workers: int, append_unchanged: bool,
+                           report_path: str | None,
                            overwrite: bool, input_format: str | None, column_names: str | None,
                            drop_invalid: bool, **kwargs: Any) -> None:
     """Write the binary-gender-swapped counterfactual corpus of INPUT (file, directory or partition)."""
@@ -607,7 +611,8 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
     options = CounterfactualOptions(
         task=task or "tc", text_cols=None if task_text else _split_names(text_col), mode=mode, p=p, seed=seed,
         append_unchanged=append_unchanged,
-        swapper=SwapperConfig(pairs=pairs, names=names, name_pairs=name_pairs, spacy_model=spacy_model),
+        swapper=SwapperConfig(pairs=pairs, names=names, name_pairs=name_pairs, spacy_model=spacy_model,
+                              keep_proper_names=keep_proper_names),
     )
     if report_path:
         check_report_path(report_path, others=(input, out))

@@ -7,7 +7,8 @@
 
 Modules, one job each: :mod:`~fedpart.augment.lexicon` (pair files), :mod:`~fedpart.augment.
 disambiguation` (her/his rules), :mod:`~fedpart.augment.tagger` (spaCy tags for the few words that
-need them), :mod:`~fedpart.augment.swapper` (texts and token lists), :mod:`~fedpart.augment.augmenter`
+need them), :mod:`~fedpart.augment.proper_names` (gendered words and first names that are parts of
+names of things), :mod:`~fedpart.augment.swapper` (texts and token lists), :mod:`~fedpart.augment.augmenter`
 (one task batch: modes, columns), :mod:`~fedpart.augment.stream` (streams, workers and the
 in-memory entry point), :mod:`~fedpart.augment.substitution` (CDS draws),
 :mod:`~fedpart.augment.report` and :mod:`~fedpart.augment.workers`. spaCy is imported only when a

@@ -28,6 +28,11 @@ after its closing bracket, and tagged without the brackets):
     * other punctuation next without a ``PRP$`` tag -> ``hers``;
     * otherwise -> ``her`` (determiner).
 
+A text that stops after the word with only spaces or tabs after it (a prompt to be continued, as
+BOLD's ``known for his ``, or a description cut off, as in AG News) has not ended its phrase: its
+next word is :data:`CUT_OFF` and the tag decides (without a tag: the possessive ``his``, the
+determiner ``her``). A text that simply ends after the word has no next word.
+
 ``his/her``, ``her/his``, ``his & her``: coordinated with each other, both are possessive
 determiners (the object and standalone forms would be written ``him/her``, ``his/hers``):
 :func:`coordinated_target`.
@@ -62,6 +67,9 @@ def resolvable_targets() -> dict[str, frozenset[str]]:
     return {word: frozenset(roles.values()) for word, roles in ROLES.items()}
 
 
+#: the "next word" of a text that stops after the word with only spaces or tabs left: cut off mid-phrase
+CUT_OFF = ""
+
 _CLOSING = frozenset(".,;:!?)]}\u201d\u2019\u00bb\u2026\"'")
 
 
@@ -70,7 +78,7 @@ def _ends_phrase(next_word: str | None) -> bool:
 
 
 def _is_punctuation(next_word: str | None) -> bool:
-    return next_word is not None and not next_word[:1].isalnum()
+    return bool(next_word) and not next_word[:1].isalnum()
 
 
 def needs_tag(word: str, next_word: str | None) -> bool:
@@ -96,7 +104,8 @@ def role_of(word: str, tag: str | None, next_word: str | None) -> str:
         word: ``"her"`` or ``"his"``.
         tag: the Penn Treebank tag of the occurrence (``PRP``, ``PRP$``, ...), or None when there is
             no tagger or its token does not line up with the word.
-        next_word: the next word or punctuation mark after the occurrence, None at the end of text.
+        next_word: the next word or punctuation mark after the occurrence, None at the end of text,
+            :data:`CUT_OFF` where only spaces or tabs follow (the tag decides).
 
     Returns:
         A key of ``ROLES[word]``: possessive/object for her, determiner/standalone for his.

@@ -7,7 +7,9 @@ is printed (:meth:`CounterfactualReport.summary`) and written as JSON (:func:`wr
 "Unknown gendered-looking words" are lower-case words that end like a gendered noun (-man/-men,
 -ess/-esses, -boy/-girl, -wife/-wives, -lady/-ladies, -father/-mother) but are not in the lexicon,
 minus common false friends (human, business, witness, specimen, ...). They are a to-do list for
-``--pairs``, not a judgement; capitalised words are skipped (surnames such as Goldman).
+``--pairs``, not a judgement; capitalised words are skipped (surnames such as Goldman), and so are
+words of e-mail addresses, URLs, host and file names (``mbeckman@...``, ``hulman.cs.edu``), which
+are mostly lower-cased surnames.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fedpart.augment.proper_names import in_host_or_path
+from fedpart.augment.swapper import verbatim_spans
 from fedpart.errors import OutputError
 from fedpart.verify import sha256_of
 
@@ -46,12 +50,17 @@ def gendered_looking_words(text: str) -> list[str]:
     The caller drops the words its lexicon already knows.
     """
     out = []
+    verbatim: list[tuple[int, int]] | None = None
     for match in _SUFFIX.finditer(text):
         start = match.start()
         while start > 0 and text[start - 1].isalpha():
             start -= 1
         word = text[start : match.end()]
         if len(word) <= len(match.group()) + 1 or not word.islower() or not word.isalpha():
+            continue
+        if verbatim is None:
+            verbatim = verbatim_spans(text)
+        if any(lo <= start < hi for lo, hi in verbatim) or in_host_or_path(text, start, match.end()):
             continue
         singular = word[:-2] if word.endswith("esses") else word
         if word in _NOT_GENDERED or singular in _NOT_GENDERED or singular.endswith(_NOT_GENDERED_ENDINGS):

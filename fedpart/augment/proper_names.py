@@ -1,0 +1,147 @@
+"""Where a gendered word or a first name is part of the name of something, and is left as it is.
+
+Counterfactual augmentation swaps words that say something about a person's gender (Lu et al. 2018;
+Hall Maudslay et al. 2019 swap first names too). A lexicon word can also be a piece of a proper
+name -- a surname (``Larry King``), a team, brand or work (``Dallas Cowboys``, ``Burger King``,
+``Wonder Woman``, ``Spider-Man``), a place (``Notre Dame``) -- or of a host or file name
+(``teer1.acpub.duke.edu``, ``/usr/man``); a first name can be a surname (``Henry Spencer``), part
+of a place (``San Jose``) or a book cited by chapter and verse (``John 3:16``). Swapping those
+changes what the text is about. Reliable proper-name detection needs named-entity recognition,
+which the default path does not run (it tags only small windows around her/his); the rules here
+read the letters next to the word and nothing else, and were chosen by counting, on samples of the
+corpora in ``../shared/data`` (AG News, SST-2, 20 Newsgroups, DialogSum, XQuAD, WNUT-17, BOLD),
+how many wrong swaps each rule removes against how many right ones (``tests/test_augment_realdata.py``).
+
+:func:`in_host_or_path` and :func:`in_place_or_reference` (first names, with ``names=True``) always
+apply. :func:`in_multiword_name` applies with ``GenderSwapper(keep_proper_names=True)``: it removes
+many more wrong swaps than right ones, but it does leave some right ones (headline case, ``Kills
+Woman in Gaza``) and makes a lexicon word's swap depend on its neighbours.
+
+A capitalised noun is read as part of a multi-word name when it directly follows, on the same line
+and across spaces only, another capitalised word that is not a function word (``The King``, ``My
+Father``, ``Dear Sir`` are swapped), and no capitalised word follows it (``Federal Reserve Chairman
+Alan Greenspan``: a title before a name, swapped). Pronouns and abbreviated titles are not nouns
+of names. Text in capitals throughout carries no such signal and is swapped as before. The same
+holds for a word joined by one hyphen to a capitalised word (``Spider-Man``, ``X-Men``,
+``Wen-King``; not ``ex-wife`` or ``actor-turned-California-governor``).
+
+These functions are pure and look only at the text around one word; the swapper calls them for
+the words it found in the lexicon, so text without lexicon words costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+
+# words that open a sentence, a noun phrase or an address; capitalised before a lexicon noun they
+# make a sentence start or a determiner, not the first word of a name ("The King", "His Son",
+# "Dear Sir", "Yes Sir", "Thank you Sir")
+FUNCTION_WORDS = frozenset(
+    """a an the this that these those his her hers him he she it its my our your their thy thine
+    whose which what who whom i you we they me us them himself herself
+    and or but nor so yet if as than then when while where why how
+    is was are were be been am do does did has have had will would shall should can could may might must
+    to of in on at by for from with into onto over under about after before upon
+    o oh yes no dear hello hi hey good morning evening night thank thanks please sorry ok okay well
+    not all any each every some both either neither only even just also too very more most many much
+    let like says said""".split()
+)
+_WORD_BEFORE = re.compile(r"(\w+) +\Z")
+_WORD_AFTER = re.compile(r" +(\w)")
+# one hyphen, not a dash written "--"
+_HYPHEN_BEFORE = re.compile(r"(\w+)-\Z")
+_HYPHEN_AFTER = re.compile(r"-(\w+)")
+# a path in a token: at its start, or after = : ; , or an opening bracket or quote ("MANPATH=/usr/man")
+_PATH_IN_TOKEN = re.compile(r"(?:^|[=:;,(\[{\"'])[/~$]|\w:\\")
+# first names: a place whose name starts with a saint or a feature ("San Jose", "St. Paul",
+# "Santa Barbara", "Fort Caroline"); a book cited by chapter and verse ("John 3:16", "1 Peter 5:7")
+PLACE_PREFIXES = frozenset("san santa santo sao são st ste saint fort ft port lake mount mt cape".split())
+_PLACE_BEFORE = re.compile(r"(\w+)\.? +\Z")
+_CHAPTER_AND_VERSE = re.compile(r" *\d+ *: *\d")
+
+
+def _word_before(text: str, start: int) -> str | None:
+    """The word directly before ``start`` across spaces only (same line, no punctuation), or None."""
+    if start == 0 or text[start - 1] != " ":
+        return None
+    match = _WORD_BEFORE.search(text, max(0, start - 60), start)
+    return match.group(1) if match else None
+
+
+def _capital_follows(text: str, end: int) -> bool:
+    """Whether the next word after ``end``, across spaces only, starts with a capital letter."""
+    match = _WORD_AFTER.match(text, end)
+    return match is not None and match.group(1).isupper()
+
+
+def _starts_name(word: str, gendered: Collection[str]) -> bool:
+    """Whether ``word`` can be the capitalised first part of a name: a capital, not a function word
+    and not itself a gendered word (``Man-Woman``, ``Mother Daughter`` are pairs of roles)."""
+    lower = word.lower()
+    return word[:1].isupper() and lower not in FUNCTION_WORDS and lower not in gendered
+
+
+def in_multiword_name(text: str, start: int, end: int, gendered: Collection[str], all_capitals: bool) -> bool:
+    """Whether the lexicon noun at ``[start, end)`` of ``text`` reads as part of a multi-word name.
+
+    True for a capitalised noun directly after a capitalised non-function word on the same line and
+    before no capitalised word (``Larry King``, ``Notre Dame``, ``the Dallas Cowboys``, ``Repo Man``),
+    and for a word joined by one hyphen to a capitalised word (``Spider-Man``, ``X-Men``). False in
+    text written in capitals throughout. ``gendered`` holds the lexicon's words (lower case), which
+    never start a name here. The caller leaves out pronouns and abbreviated titles.
+    """
+    if all_capitals:
+        return False
+    word = text[start:end]
+    if len(word) > 1 and word.isupper():
+        return False
+    if start > 0 and text[start - 1] == "-":
+        match = _HYPHEN_BEFORE.search(text, max(0, start - 60), start)
+        if match is not None and _starts_name(match.group(1), gendered):
+            return True
+    if text.startswith("-", end):
+        match = _HYPHEN_AFTER.match(text, end)
+        if match is not None and _starts_name(match.group(1), gendered):
+            return True
+    if not (word[:1].isupper() and word[1:].islower()):
+        return False
+    before = _word_before(text, start)
+    return before is not None and _starts_name(before, gendered) and not _capital_follows(text, end)
+
+
+def in_host_or_path(text: str, start: int, end: int) -> bool:
+    """Whether the word at ``[start, end)`` is part of a host or file name (a lower-case word with a
+    letter or digit across a dot: ``acpub.duke.edu``, ``rx.man``) or of a path that starts with
+    ``/``, ``~``, ``$`` or a drive letter (``/usr/man``, ``MANPATH=$HOME/man``; not ``his/her``)."""
+    word = text[start:end]
+    before = text[start - 1] if start > 0 else ""
+    # a lower-case word after a letter or digit and a dot, or before a dot and a lower-case letter
+    # or digit; "Mr.Jones" and "actor.He" are a missing space, not a host name
+    if word.islower():
+        if before == "." and start > 1 and text[start - 2].isalnum():
+            return True
+        if text.startswith(".", end) and end + 1 < len(text) and (text[end + 1].islower() or text[end + 1].isdigit()):
+            return True
+    if before in ("/", "\\"):
+        token_start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start), text.rfind("\t", 0, start)) + 1
+        return _PATH_IN_TOKEN.search(text[token_start:start]) is not None
+    return False
+
+
+def in_place_or_reference(text: str, start: int, end: int, first_names: Collection[str]) -> bool:
+    """Whether the first name at ``[start, end)`` of ``text`` names something other than a person's
+    first name: a place (after San, Santa, St., Fort, ...: ``San Jose``), a book cited by chapter
+    and verse (``John 3:16``), or a surname -- directly after another first name of
+    ``first_names`` (lower case) with no capitalised word after it (``Henry Spencer``; in ``Mary
+    Elizabeth Hartman`` both are first names)."""
+    if _CHAPTER_AND_VERSE.match(text, end):
+        return True
+    if start > 0 and text[start - 1] == " ":
+        match = _PLACE_BEFORE.search(text, max(0, start - 60), start)
+        if match is not None and match.group(1).lower() in PLACE_PREFIXES:
+            return True
+    before = _word_before(text, start)
+    if before is None or not before[:1].isupper() or before.lower() not in first_names:
+        return False
+    return not _capital_follows(text, end)
