@@ -143,3 +143,32 @@ def finished(parts, tmp_path_factory) -> Path:
     train(parts, task="tc", out=out, config=FederatedConfig(rounds=1, clients_per_round=2, lr=0.5, batch_size=32),
           device="cpu")
     return out
+
+
+# --- a tiny Hugging Face GPT-2 (for the --hf-model tests; transformers and tokenizers imported lazily) ---
+
+GPT2_END = "<|endoftext|>"
+
+
+def save_tiny_gpt2(out: Path, texts: list[str], vocab_size: int, width: int, pad: bool) -> Path:
+    """Save a 1-layer GPT-2 of 48 positions and ``width`` with a byte-level BPE of ``vocab_size``
+    tokens trained on ``texts`` to ``out``. ``pad``: the tokenizer pads with its end-of-text token
+    (the config never has a ``pad_token_id``, as GPT-2 checkpoints do not)."""
+    import tokenizers
+    import torch
+    import transformers
+
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
+    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = tokenizers.decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[GPT2_END], show_progress=False,
+                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator(texts, trainer)
+    tokenizer = transformers.GPT2TokenizerFast(tokenizer_object=bpe, bos_token=GPT2_END, eos_token=GPT2_END,
+                                               unk_token=GPT2_END, **({"pad_token": GPT2_END} if pad else {}))
+    tokenizer.save_pretrained(out)
+    config = transformers.GPT2Config(vocab_size=len(tokenizer), n_layer=1, n_embd=width, n_head=2, n_positions=48,
+                                     bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    torch.manual_seed(0)
+    transformers.GPT2LMHeadModel(config).save_pretrained(out)
+    return out

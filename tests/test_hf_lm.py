@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 transformers = pytest.importorskip("transformers")
-tokenizers = pytest.importorskip("tokenizers")
+pytest.importorskip("tokenizers")
 
 import torch  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
@@ -29,12 +29,12 @@ from fedpart.tasks.models import make_hf_task_model  # noqa: E402
 from fedpart.tasks.models.hf import IGNORE, HFCausalLMTask, student_config  # noqa: E402
 from fedpart.train.bias_eval import load_prompts  # noqa: E402
 from fedpart.train.runner import canonical_table, load_trained  # noqa: E402
+from conftest import save_tiny_gpt2  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 AG_NEWS = FIXTURES / "ag_news" / "sample.csv"
 BOLD = FIXTURES / "bold" / "profession_prompt.json"
 CPU = torch.device("cpu")
-END = "<|endoftext|>"
 # AG News has "he" and "his" but never "she": repeated sentences make BPE learn the gendered words
 GENDER_TEXT = ["he said she told her that his son and she met the woman and the man, and she left."] * 40
 TRAIN_OPTIONS = ["--rounds", "2", "--lr", "0.005", "--client-opt", "adam", "--batch-size", "32", "--device", "cpu",
@@ -47,19 +47,7 @@ def tiny_gpt2(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("hf-lm") / "tiny-gpt2"
     with open(AG_NEWS, encoding="utf-8", newline="") as handle:
         texts = [f"{title} {description}" for _, title, description in csv.reader(handle)]
-    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
-    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(vocab_size=800, special_tokens=[END], show_progress=False,
-                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(texts + GENDER_TEXT, trainer)
-    tokenizer = transformers.GPT2TokenizerFast(tokenizer_object=bpe, bos_token=END, eos_token=END, unk_token=END)
-    tokenizer.save_pretrained(out)
-    config = transformers.GPT2Config(vocab_size=len(tokenizer), n_layer=1, n_embd=96, n_head=2, n_positions=48,
-                                     bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    transformers.GPT2LMHeadModel(config).save_pretrained(out)
-    return out
+    return save_tiny_gpt2(out, texts + GENDER_TEXT, vocab_size=800, width=96, pad=False)
 
 
 @pytest.fixture(scope="module")

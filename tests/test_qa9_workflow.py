@@ -15,7 +15,7 @@ import torch
 from click.testing import CliRunner
 
 import fedpart
-from conftest import AG_NEWS_CSV, FIXTURES, assert_refused
+from conftest import AG_NEWS_CSV, FIXTURES, assert_refused, save_tiny_gpt2
 from fedpart.cli import main
 from fedpart.errors import InputError
 from fedpart.tasks.models import make_hf_task_model
@@ -23,10 +23,9 @@ from fedpart.train.federated import FederatedConfig
 from fedpart.train.runner import load_trained, train
 
 transformers = pytest.importorskip("transformers")
-tokenizers = pytest.importorskip("tokenizers")
+pytest.importorskip("tokenizers")
 
 CPU = ["--device", "cpu", "--threads", "1", "-q", "--rounds", "1", "--clients-per-round", "2"]
-END = "<|endoftext|>"
 
 
 def invoke(*args: object):
@@ -57,20 +56,7 @@ def tiny_gpt2(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("qa9-hf") / "tiny-gpt2"
     with open(AG_NEWS_CSV, encoding="utf-8", newline="") as handle:
         texts = [f"{title} {description}" for _, title, description in csv.reader(handle)]
-    bpe = tokenizers.Tokenizer(tokenizers.models.BPE())
-    bpe.pre_tokenizer = tokenizers.pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = tokenizers.decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(vocab_size=300, special_tokens=[END], show_progress=False,
-                                             initial_alphabet=tokenizers.pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(texts, trainer)
-    tokenizer = transformers.GPT2TokenizerFast(tokenizer_object=bpe, bos_token=END, eos_token=END, unk_token=END,
-                                               pad_token=END)
-    tokenizer.save_pretrained(out)
-    config = transformers.GPT2Config(vocab_size=len(tokenizer), n_layer=1, n_embd=16, n_head=2, n_positions=48,
-                                     bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    torch.manual_seed(0)
-    transformers.GPT2LMHeadModel(config).save_pretrained(out)
-    return out
+    return save_tiny_gpt2(out, texts, vocab_size=300, width=16, pad=True)
 
 
 @pytest.fixture(scope="module")
