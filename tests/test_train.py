@@ -101,9 +101,9 @@ def test_round_loss_sum_is_the_mean_task_loss_of_every_local_step_without_the_pr
     expected = 0.0
     for data, n in zip(clients, sizes):
         vector_to_parameters(start.clone(), reference.parameters())
-        first = float(mse(reference, data))
+        first = float(mse(reference, data).detach())
         vector_to_parameters(_full_batch_gd(_model(), start, data, 0.2, 1), reference.parameters())
-        expected += n * (first + float(mse(reference, data)))
+        expected += n * (first + float(mse(reference, data).detach()))
     assert float(loss_sum) / (2 * sum(sizes)) == pytest.approx(expected / (2 * sum(sizes)), rel=1e-12)
 
 
