@@ -446,16 +446,33 @@ def distill(teacher_dir: str, data: str, student_size: str, cda: str, teacher_pe
 @main.command()
 @click.argument("runs", nargs=-1, required=True)
 @click.option("--plot", "plot_path", default="report.png", show_default=True, help="Where to write the plot.")
-def report(runs: tuple[str, ...], plot_path: str) -> None:
-    """Compare training RUNS: a table of final metrics and a metric-vs-round plot."""
+@click.option("--json", "json_path", help="Also write one record per run (settings, final/best metrics) here.")
+@click.option("--csv", "csv_path", help="Also write one row per run (the --json records) here.")
+@click.option("--metric", help="Plot and tabulate this metric [each task's main one].")
+def report(runs: tuple[str, ...], plot_path: str, json_path: str | None, csv_path: str | None,
+           metric: str | None) -> None:
+    """Compare training RUNS: a table of final metrics and the settings that differ between the
+    runs, a metric-vs-round plot, and optionally the comparison as JSON/CSV records."""
     from fedpart.figures import plot_path as resolve_plot_path
-    from fedpart.train.report import format_report, load_run, write_report_plot
+    from fedpart.train.report import (check_metric, check_report_targets, format_report, load_run, run_record,
+                                      run_settings, write_report_csv, write_report_json, write_report_plot)
 
     plot_path = str(resolve_plot_path(plot_path))
-    _check_output_file(plot_path, "--plot")
+    targets = {flag: path for flag, path in (("--json", json_path), ("--csv", csv_path)) if path}
+    check_report_targets(runs, targets, plot=plot_path)
+    for flag, path in {"--plot": plot_path, **targets}.items():
+        _check_output_file(path, flag)
     summaries = [load_run(run) for run in runs]
-    click.echo(format_report(summaries))
-    click.echo(f"plot: {write_report_plot(summaries, plot_path)}")
+    if metric is not None:
+        check_metric(summaries, metric)
+    settings = [run_settings(run) for run in summaries]
+    click.echo(format_report(summaries, metric, settings))
+    click.echo(f"plot: {write_report_plot(summaries, plot_path, metric)}")
+    records = [run_record(run, s) for run, s in zip(summaries, settings)]
+    if json_path:
+        click.echo(f"json: {write_report_json(records, json_path)}")
+    if csv_path:
+        click.echo(f"csv: {write_report_csv(records, csv_path)}")
 
 
 @main.group("eval")

@@ -1,17 +1,38 @@
-"""``fedpart report``: compare runs -- a table of final metrics and a metric-vs-round plot."""
+"""``fedpart report``: compare runs -- a table of final metrics and a metric-vs-round plot, and the
+same comparison as machine-readable records (JSON, CSV) with every setting a paper reports."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedpart.errors import InputError
-from fedpart.train.rundir import CONFIG_FILE, METRICS_FILE, is_finished_run, parse_metrics, read_json_object
+from fedpart.errors import InputError, OutputError
+from fedpart.train.rundir import (CONFIG_FILE, ENVIRONMENT_FILE, METRICS_FILE, is_finished_run, parse_metrics,
+                                  read_json_object)
 
 MAIN_METRIC = {"tc": "accuracy", "st": "f1", "qa": "f1", "s2s": "rougeL", "lm": "perplexity"}
 #: metrics where smaller is better (the report's "best" column takes the minimum)
 LOWER_IS_BETTER = frozenset({"perplexity", "nll"})
+#: the ``--json`` file's layout version
+SCHEMA_VERSION = 1
+#: ``config.json`` settings of a record, in column order (``runtime``: ``fedpart`` unless recorded)
+CONFIG_SETTINGS = ("algo", "rounds", "clients_per_round", "local_epochs", "lr", "batch_size", "client_opt", "mu",
+                   "server_opt", "server_lr", "sampling", "eval_every", "seed", "model_size", "hf_model", "runtime")
+#: settings read from the partition's ``manifest.json`` (when it still exists and is the one trained on)
+PARTITION_SETTINGS = ("partition_scheme", "partition_alpha", "partition_clients", "partition_seed")
+#: settings the printed table shows in their own columns already (rounds: the rounds done)
+TABLE_COLUMNS = frozenset({"task", "algo", "rounds"})
+#: settings a centralised run records but does not use (``fedpart.train.federated.CLIENT_SAMPLING_OPTIONS``,
+#: not imported: it would import torch); its records hold ``None`` for them
+CLIENT_SAMPLING_SETTINGS = ("clients_per_round", "sampling")
+#: path-valued settings: the table shows their shortest distinguishing suffix
+PATH_SETTINGS = frozenset({"partition", "hf_model", "teacher", "data"})
 
 
 @dataclass
@@ -23,6 +44,8 @@ class RunSummary:
     records: list[dict[str, Any]]
     #: whether the run wrote its completion record (False: stopped or failed before its last round)
     finished: bool = True
+    #: ``environment.json`` (software versions, device); ``None`` for runs written before it existed
+    environment: dict[str, Any] | None = None
 
     @property
     def task(self) -> str:
@@ -31,6 +54,16 @@ class RunSummary:
     @property
     def main_metric(self) -> str:
         return MAIN_METRIC.get(self.task, next(iter(self.records[-1]["metrics"])))
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Every metric the run evaluated, in order of first appearance."""
+        return list(dict.fromkeys(name for record in self.records for name in record.get("metrics", {})))
+
+    def values(self, metric: str) -> list[tuple[int, float]]:
+        """``(round, value)`` of ``metric`` in every record that has it (a number)."""
+        return [(r["round"], r["metrics"][metric]) for r in self.records
+                if isinstance(r.get("metrics", {}).get(metric), (int, float))]
 
     @property
     def rounds_per_second(self) -> float | None:
@@ -56,42 +89,235 @@ def load_run(path: str | Path) -> RunSummary:
     if config is None:
         raise InputError(f"{config_file}: not a fedpart run configuration (a JSON object); the file was edited "
                          "or damaged")
-    return RunSummary(str(path), config, records, finished=is_finished_run(path))
+    return RunSummary(str(path), config, records, finished=is_finished_run(path),
+                      environment=read_json_object(path / ENVIRONMENT_FILE))
 
 
-def format_report(runs: list[RunSummary]) -> str:
+def best_value(metric: str, values: Iterable[float]) -> float | None:
+    """The best of ``values``: the minimum for :data:`LOWER_IS_BETTER` metrics, else the maximum."""
+    values = list(values)
+    return (min if metric in LOWER_IS_BETTER else max)(values) if values else None
+
+
+def check_metric(runs: Sequence[RunSummary], metric: str) -> None:
+    """Raise :class:`InputError` unless every run evaluated ``metric``, listing the ones they all have."""
+    lacking = [run for run in runs if not run.values(metric)]
+    if lacking:
+        common = [name for name in runs[0].metric_names if all(run.values(name) for run in runs)]
+        raise InputError(f"--metric {metric}: not a metric of {lacking[0].path}; the runs' metrics are "
+                         f"{', '.join(common) or '(none in common)'}")
+
+
+def read_partition_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The partition's scheme, Dirichlet/quantity ``alpha``, client count and seed from its
+    ``manifest.json``, and ``partition_manifest``: ``verified`` (its sha256 is the one the run
+    recorded), ``unverified`` (the run recorded none, e.g. a Flower run), ``changed`` (partitioned
+    again since: the settings are left ``None`` rather than describe another partition), ``missing``
+    or ``unreadable``."""
+    from fedpart.manifest import MANIFEST_FILE, Manifest
+    from fedpart.verify import sha256_of
+
+    settings: dict[str, Any] = dict.fromkeys(PARTITION_SETTINGS)
+    directory = config.get("partition")
+    if not isinstance(directory, str) or not (Path(directory) / MANIFEST_FILE).is_file():
+        return {**settings, "partition_manifest": "missing"}
+    expected = config.get("manifest_sha256")
+    if expected is not None and sha256_of(Path(directory) / MANIFEST_FILE) != expected:
+        return {**settings, "partition_manifest": "changed"}
+    try:
+        manifest = Manifest.read(directory)
+    except InputError:
+        return {**settings, "partition_manifest": "unreadable"}
+    return {"partition_scheme": manifest.scheme, "partition_alpha": manifest.params.get("alpha"),
+            "partition_clients": manifest.num_clients, "partition_seed": manifest.seed,
+            "partition_manifest": "verified" if expected is not None else "unverified"}
+
+
+def run_settings(run: RunSummary) -> dict[str, Any]:
+    """The settings a paper reports about ``run`` (flat; ``None`` where the run has none):
+    :data:`CONFIG_SETTINGS` (``None`` for the :data:`CLIENT_SAMPLING_SETTINGS` of a centralised run,
+    which samples no clients), the partition path and :func:`read_partition_settings`, and for a
+    distilled run its teacher, data and every ``distill`` setting as ``distill_<name>``."""
+    config = run.config
+    settings = {name: config.get(name) for name in CONFIG_SETTINGS}
+    if config.get("algo") == "centralized":
+        settings.update(dict.fromkeys(CLIENT_SAMPLING_SETTINGS))
+    settings["runtime"] = config.get("runtime", "fedpart")
+    settings["partition"] = config.get("partition")
+    settings.update(read_partition_settings(config))
+    if isinstance(config.get("distill"), dict):
+        settings.update(teacher=config.get("teacher"), data=config.get("data"))
+        settings.update({f"distill_{name}": value for name, value in config["distill"].items()})
+    return settings
+
+
+def run_record(run: RunSummary, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One run as a flat record: path, task, finished, :func:`run_settings`, the device and fedpart
+    and torch versions of ``environment.json`` (``None`` without one), rounds done, wall time
+    (s), bytes communicated (cumulative), the final ``train_loss`` (``None`` for runs before it was
+    recorded), the main metric's name, then ``final_<metric>`` and ``best_<metric>`` of every metric."""
+    last = run.records[-1]
+    record: dict[str, Any] = {"path": run.path, "task": run.task, "finished": run.finished}
+    record.update(run_settings(run) if settings is None else settings)
+    environment = run.environment or {}
+    record.update(device=environment.get("device"), fedpart_version=environment.get("fedpart"),
+                  torch_version=environment.get("torch"))
+    record.update(rounds_done=last["round"], wall_time_s=last.get("wall_time_s"),
+                  bytes_communicated=last.get("bytes_communicated"), final_train_loss=last.get("train_loss"),
+                  main_metric=run.main_metric)
+    for metric in run.metric_names:
+        values = [value for _, value in run.values(metric)]
+        record[f"final_{metric}"] = values[-1] if values else None
+        record[f"best_{metric}"] = best_value(metric, values)
+    return record
+
+
+def differing_settings(settings: Sequence[dict[str, Any]]) -> list[str]:
+    """The setting names whose values are not all equal across runs (in first-appearance order),
+    leaving out what the table shows anyway (:data:`TABLE_COLUMNS`) and ``partition_manifest``."""
+    names = dict.fromkeys(name for run in settings for name in run)
+    return [name for name in names if name not in TABLE_COLUMNS and name != "partition_manifest"
+            and len({json.dumps(run.get(name), sort_keys=True) for run in settings}) > 1]
+
+
+def distinguishing_names(paths: Sequence[str]) -> list[str]:
+    """For each path, its shortest suffix of path components that no other (different) path ends
+    with: ``a/run`` and ``b/run`` give ``a/run`` and ``b/run``; ``x/fedavg`` and ``x/fedprox`` give
+    ``fedavg`` and ``fedprox``. Paths are made absolute first, so ``../a/run`` and ``run`` differ."""
+    parts = [Path(os.path.abspath(path)).parts for path in paths]
+    names = []
+    for own in parts:
+        others = {other for other in parts if other != own}
+        size = 1
+        while size < len(own) and any(other[-size:] == own[-size:] for other in others):
+            size += 1
+        names.append(str(Path(*own[-size:])))
+    return names
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def format_report(runs: list[RunSummary], metric: str | None = None,
+                  settings: Sequence[dict[str, Any]] | None = None) -> str:
     """A plain-text table: one row per run with its algorithm, rounds (``(incomplete)`` for a run
-    that has not finished), final and best main metric."""
-    header = ["run", "task", "algo", "rounds", "metric", "final", "best", "rounds/s", "MB sent"]
+    that has not finished), final and best ``metric`` (default: each run's main metric), then a
+    column for each setting that differs between the runs (:func:`differing_settings`; paths as
+    their :func:`distinguishing_names`)."""
+    settings = [run_settings(run) for run in runs] if settings is None else settings
+    differing = differing_settings(settings)
+    header = ["run", "task", "algo", "rounds", "metric", "final", "best", "rounds/s", "MB sent", *differing]
+    shown = {name: distinguishing_names([str(s.get(name)) for s in settings])
+             for name in differing if name in PATH_SETTINGS}
     rows = []
-    for run in runs:
-        metric = run.main_metric
-        values = [r["metrics"][metric] for r in run.records]
+    for index, run in enumerate(runs):
+        name = metric or run.main_metric
+        values = [value for _, value in run.values(name)]
         last = run.records[-1]
         rate = run.rounds_per_second
         rows.append([
             run.path, run.task, run.config.get("algo", "?"), str(last["round"]) + ("" if run.finished else " (incomplete)"),
-            metric, f"{values[-1]:.4f}",
-            f"{(min if metric in LOWER_IS_BETTER else max)(values):.4f}", f"{rate:.2f}" if rate else "-",
+            name, f"{values[-1]:.4f}" if values else "-",
+            f"{best_value(name, values):.4f}" if values else "-", f"{rate:.2f}" if rate else "-",
             f"{last['bytes_communicated'] / 1e6:.1f}",
+            *(shown[setting][index] if setting in shown and settings[index].get(setting) is not None
+              else _cell(settings[index].get(setting)) for setting in differing),
         ])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])
 
 
-def metric_panels(runs: list[RunSummary]) -> dict[tuple[str, str], list[RunSummary]]:
-    """The runs grouped by (task, main metric), in order of first appearance: one plot panel each,
-    as metrics of different tasks have different scales (QA's F1 is in percent, a tagger's in 0-1)."""
+def check_report_targets(runs: Sequence[str], targets: dict[str, str], plot: str | None = None) -> None:
+    """Refuse a data output (``targets``: ``{flag: path}``) that is one of the ``runs`` or lies
+    inside one (a report must not overwrite or add to what it reads), or two outputs -- the
+    ``targets`` and the ``--plot`` file -- naming the same file.
+
+    Raises:
+        OutputError: naming the file, the run and the flag.
+    """
+    for flag, path in targets.items():
+        target = Path(path).resolve()
+        for run in runs:
+            run_dir = Path(run).resolve()
+            if target == run_dir or run_dir in target.parents:
+                where = "is the run" if target == run_dir else "lies inside the run"
+                raise OutputError(f"{path}: {where} {run}; choose a {flag} file outside the runs")
+    seen: dict[Path, str] = {}
+    for flag, path in [*([("--plot", plot)] if plot else []), *targets.items()]:
+        target = Path(path).resolve()
+        if target in seen:
+            raise OutputError(f"{path}: {seen[target]} and {flag} name the same file; choose two files")
+        seen[target] = flag
+
+
+def _write_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and move it into place: a reader never
+    sees half a file, and a failed write leaves an earlier ``path`` as it was."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_report_json(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """``{"schema_version": 1, "runs": [record, ...]}`` (records of :func:`run_record`), atomically."""
+    text = json.dumps({"schema_version": SCHEMA_VERSION, "runs": list(records)}, indent=2, allow_nan=True)
+    return _write_atomic(path, text + "\n")
+
+
+def write_report_csv(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
+    """One row per record (:func:`run_record`), columns the union of the records' keys in
+    first-appearance order; ``None`` is an empty cell, booleans ``true``/``false``, floats their
+    shortest round-trip text. Written atomically."""
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: _csv_cell(record.get(key)) for key in columns})
+    return _write_atomic(path, buffer.getvalue())
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return value
+
+
+def metric_panels(runs: list[RunSummary], metric: str | None = None) -> dict[tuple[str, str], list[RunSummary]]:
+    """The runs grouped by (task, metric) -- ``metric``, default each run's main metric -- in order of
+    first appearance: one plot panel each, as metrics of different tasks have different scales (QA's
+    F1 is in percent, a tagger's in 0-1)."""
     panels: dict[tuple[str, str], list[RunSummary]] = {}
     for run in runs:
-        panels.setdefault((run.task, run.main_metric), []).append(run)
+        panels.setdefault((run.task, metric or run.main_metric), []).append(run)
     return panels
 
 
-def write_report_plot(runs: list[RunSummary], path: str | Path) -> Path:
-    """Main metric against round, one line per run and one panel per (task, metric) of
-    :func:`metric_panels`; return the file written
-    (:func:`fedpart.figures.plot_path`: ``.png`` added to a name without extension).
+def run_labels(runs: Sequence[RunSummary]) -> list[str]:
+    """The plot's legend labels: each run's :func:`distinguishing_names` and its algorithm."""
+    names = distinguishing_names([run.path for run in runs])
+    return [f"{name} ({run.config.get('algo')})" for name, run in zip(names, runs)]
+
+
+def write_report_plot(runs: list[RunSummary], path: str | Path, metric: str | None = None) -> Path:
+    """``metric`` (default: each run's main metric) against round, one line per run (labelled by
+    :func:`run_labels`) and one panel per (task, metric) of :func:`metric_panels`; return the file
+    written (:func:`fedpart.figures.plot_path`: ``.png`` added to a name without extension).
 
     Raises:
         InputError: an extension that is not a plot format, before drawing.
@@ -104,13 +330,14 @@ def write_report_plot(runs: list[RunSummary], path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = metric_panels(runs)
+    labels = dict(zip(map(id, runs), run_labels(runs)))
+    panels = metric_panels(runs, metric)
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1 + 4 * len(panels)), dpi=100, sharex=True, squeeze=False)
-    for ax, ((task, metric), members) in zip(axes[:, 0], panels.items()):
+    for ax, ((task, name), members) in zip(axes[:, 0], panels.items()):
         for run in members:
-            ax.plot([r["round"] for r in run.records], [r["metrics"][metric] for r in run.records],
-                    marker="o", markersize=3, label=f"{Path(run.path).name} ({run.config.get('algo')})")
-        ax.set_ylabel(f"{metric} ({task})")
+            rounds, values = zip(*run.values(name)) if run.values(name) else ((), ())
+            ax.plot(rounds, values, marker="o", markersize=3, label=labels[id(run)])
+        ax.set_ylabel(f"{name} ({task})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     axes[-1, 0].set_xlabel("round")
