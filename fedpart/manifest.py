@@ -115,6 +115,13 @@ class Manifest:
         """
         path = Path(directory) / MANIFEST_FILE
         if not path.is_file():
+            from fedpart.train.rundir import read_run_config  # light: no torch
+
+            run = read_run_config(directory)
+            if run is not None:  # a run directory where its partition was meant
+                trained_on = f" (this run's: {run['partition']})" if isinstance(run.get("partition"), str) else ""
+                raise InputError(f"{directory}: a training run directory, not a partition; pass a partition "
+                                 f"directory{trained_on}")
             raise InputError(
                 f"{directory}: not a fedpart partition directory (no {MANIFEST_FILE}); "
                 "create one with `fedpart partition`"

@@ -405,3 +405,16 @@ def test_train_takes_the_task_from_the_partition_unless_given(parts, tmp_path):
     result = runner_.invoke(main, ["train", str(plain), *CPU, "--out", str(tmp_path / "run2")])
     assert_one_line_error(result, "made without --task", "pass --task (tc, st, qa, s2s, lm)")
     assert not (tmp_path / "run2").exists()
+
+
+def test_a_run_given_for_a_partition_and_a_partition_for_a_run_are_named_as_such(parts, finished, tmp_path):
+    runner_ = CliRunner()
+    for args in (["train", str(finished), *CPU, "--out", str(tmp_path / "t")], ["stats", str(finished)]):
+        result = runner_.invoke(main, args)
+        assert_one_line_error(result, f"{finished}: a training run directory, not a partition",
+                              f"(this run's: {Path(parts).resolve()})")
+    for args in (["distill", str(parts), "--data", str(parts), *CPU, "--out", str(tmp_path / "d")],
+                 ["eval", "bias", str(parts)], ["report", str(parts)]):
+        result = runner_.invoke(main, args)
+        assert_one_line_error(result, f"{parts}: a partition directory, not a training run")
+    assert not (tmp_path / "t").exists() and not (tmp_path / "d").exists()

@@ -34,7 +34,7 @@ import torch
 
 from fedpart.errors import InputError
 from fedpart.checks import check_finite, check_seed
-from fedpart.train.rundir import CONFIG_FILE, read_run_config
+from fedpart.train.rundir import CONFIG_FILE, not_a_run, read_run_config
 from fedpart.train.runner import (
     check_evaluation_labels,
     load_trained,
@@ -252,7 +252,7 @@ def evaluate_runs(runs: Sequence[str], *, prompts: str | None, options: BiasEval
 def _run_task(run: str) -> str | None:
     """The ``task`` of a run directory's configuration (``None`` when it names none)."""
     if not (Path(run) / CONFIG_FILE).is_file():
-        raise InputError(f"{run}: not a fedpart run directory (no {CONFIG_FILE})")
+        raise not_a_run(run, CONFIG_FILE)
     config = read_run_config(run)
     return None if config is None else config["task"]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from fedpart.errors import InputError, OutputError
-from fedpart.train.rundir import (CONFIG_FILE, ENVIRONMENT_FILE, METRICS_FILE, is_finished_run, parse_metrics,
-                                  read_json_object)
+from fedpart.train.rundir import (CONFIG_FILE, ENVIRONMENT_FILE, METRICS_FILE, is_finished_run, not_a_run,
+                                  parse_metrics, read_json_object)
 
 MAIN_METRIC = {"tc": "accuracy", "st": "f1", "qa": "f1", "s2s": "rougeL", "lm": "perplexity"}
 #: metrics where smaller is better (the report's "best" column takes the minimum)
@@ -81,7 +81,7 @@ def load_run(path: str | Path) -> RunSummary:
     path = Path(path)
     config_file, metrics_file = path / CONFIG_FILE, path / METRICS_FILE
     if not config_file.is_file() or not metrics_file.is_file():
-        raise InputError(f"{path}: not a fedpart run directory (needs {CONFIG_FILE} and {METRICS_FILE})")
+        raise not_a_run(path, f"{CONFIG_FILE} and {METRICS_FILE}")
     records = parse_metrics(metrics_file)
     if not records:
         raise InputError(f"{path}: has no evaluated rounds yet")

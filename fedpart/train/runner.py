@@ -47,6 +47,7 @@ from fedpart.train.rundir import (  # noqa: F401 - CONFIG_FILE, METRICS_FILE, MO
     RUN_MARKERS,
     is_finished_run,
     is_run_dir,
+    not_a_run,
     parse_metrics,
     read_json_object,
     read_run_config,
@@ -663,7 +664,7 @@ def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple
     run_dir = Path(run_dir)
     config_file, model_file = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
     if not config_file.is_file():
-        raise InputError(f"{run_dir}: not a finished fedpart run (no {CONFIG_FILE})")
+        raise not_a_run(run_dir, CONFIG_FILE)
     config = read_run_config(run_dir)
     if config is None:
         raise InputError(f"{config_file}: not a fedpart run configuration (a JSON object with the run's task); "
@@ -709,5 +710,5 @@ def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """The metric records of a run directory."""
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
-        raise InputError(f"{run_dir}: not a fedpart run directory (no {METRICS_FILE})")
+        raise not_a_run(run_dir, METRICS_FILE)
     return parse_metrics(path)
