@@ -60,15 +60,15 @@ def read_json_object(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def not_a_run(run_dir: str | os.PathLike[str], missing: str) -> InputError:
-    """The error for ``run_dir`` lacking the run file ``missing``; a partition directory given
-    where a run was meant is named as such."""
+def not_a_run(run_dir: str | os.PathLike[str], missing: str, what: str = "fedpart run directory") -> InputError:
+    """The error for ``run_dir`` lacking the run file ``missing`` (``not a {what}``); a partition
+    directory given where a run was meant is named as such."""
     from fedpart.manifest import MANIFEST_FILE
 
     if (Path(run_dir) / MANIFEST_FILE).is_file():
         return InputError(f"{run_dir}: a partition directory, not a training run; pass the --out directory of a "
                           "`fedpart train` run")
-    return InputError(f"{run_dir}: not a fedpart run directory (no {missing})")
+    return InputError(f"{run_dir}: not a {what} (no {missing})")
 
 
 def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:

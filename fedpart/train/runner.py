@@ -664,7 +664,7 @@ def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple
     run_dir = Path(run_dir)
     config_file, model_file = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
     if not config_file.is_file():
-        raise not_a_run(run_dir, CONFIG_FILE)
+        raise not_a_run(run_dir, CONFIG_FILE, "finished fedpart run")
     config = read_run_config(run_dir)
     if config is None:
         raise InputError(f"{config_file}: not a fedpart run configuration (a JSON object with the run's task); "
