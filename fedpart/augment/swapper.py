@@ -78,6 +78,8 @@ def is_title(text: str, start: int, end: int, all_capitals: bool) -> bool:
         return True
     return (word.islower() and _TITLE_AFTER.match(text, end) is not None
             and _DIGIT_BEFORE.search(text, max(0, start - 8), start) is None)
+
+
 _PERSON_TYPES = frozenset({"PER", "PERSON"})
 _TAG_PREFIXES = frozenset("BIESLU")
 
@@ -336,10 +338,11 @@ class GenderSwapper:
         self._keys = frozenset(self._targets) | frozenset(self._names)
         # nouns that can be part of a multi-word name (Larry King, Notre Dame): not pronouns or titles
         self._nouns: frozenset[str] = frozenset()
+        self._gendered: frozenset[str] = frozenset()
         if keep_proper_names:
             categories = self.lexicon.categories
             self._nouns = frozenset(w for w in self._targets if categories.get(w) not in ("pronoun", "title"))
-        self._gendered = self.lexicon.words()
+            self._gendered = self.lexicon.words()
 
     @classmethod
     def from_config(cls, config: SwapperConfig) -> GenderSwapper:

@@ -45,7 +45,7 @@ from fedpart.flower.task_data import (
 )
 from fedpart.manifest import Manifest
 from fedpart.tasks.models.base import rows
-from fedpart.train.federated import local_update
+from fedpart.train.federated import local_update, mean_train_loss
 from fedpart.train.rundir import CHECKPOINT_FILE, CONFIG_FILE, ENVIRONMENT_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE
 from fedpart.train.runner import environment
 
@@ -90,7 +90,7 @@ def train_partition(
     n_rows = rows(data)
     # copies: the model is reused by the next message this process handles
     return ({k: v.detach().clone() for k, v in model.state_dict().items()}, n_rows,
-            float(loss_sum) / (epochs * n_rows) if n_rows else 0.0)
+            mean_train_loss(loss_sum, epochs, n_rows))
 
 
 def train_client(run: FlowerRun | None, message: Message, context: Context) -> Message:

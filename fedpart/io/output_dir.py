@@ -18,6 +18,21 @@ from pathlib import Path
 from fedpart.errors import OutputError
 
 
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to a hidden temporary file beside ``path`` and move it into place: a
+    reader never sees half a file, and a failed write leaves an earlier ``path`` as it was and no
+    temporary file behind. Returns ``path``."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def check_output_path(out: Path, overwrite: bool, marker: str | None = None) -> None:
     """Raise :class:`OutputError` if ``out`` exists and may not be replaced.
 
@@ -88,7 +103,7 @@ def _is_pattern(name: str | os.PathLike[str]) -> bool:
 OUTPUT_FILES = (
     "manifest.json", "test.parquet", "label_distribution.png", "clusters.npz", "_augmentation.json",
     "part-00000.parquet", "clients/client-00000.parquet", "clients/client-00000/part-00000.parquet",
-    "config.json", "vocab.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "finished.json",
+    "config.json", "vocab.json", "metrics.jsonl", "checkpoint.pt", "model.pt", "finished.json", "environment.json",
 )
 
 

@@ -215,6 +215,12 @@ def local_update(
     return out
 
 
+def mean_train_loss(loss_sum: torch.Tensor, epochs: int, rows: int) -> float:
+    """The mean training loss from a ``loss_sum`` of :func:`local_update` (or :func:`federated_round`)
+    over ``epochs`` epochs of ``rows`` training rows (0 for no rows)."""
+    return float(loss_sum) / (epochs * rows) if rows else 0.0
+
+
 @dataclass
 class ServerState:
     """Global weights and the server optimiser's moments."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fedpart.errors import InputError, OutputError
+from fedpart.io.output_dir import write_text_atomic
 from fedpart.train.rundir import (CONFIG_FILE, ENVIRONMENT_FILE, METRICS_FILE, is_finished_run, not_a_run,
                                   parse_metrics, read_json_object)
 
@@ -255,24 +256,10 @@ def check_report_targets(runs: Sequence[str], targets: dict[str, str], plot: str
         seen[target] = flag
 
 
-def _write_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and move it into place: a reader never
-    sees half a file, and a failed write leaves an earlier ``path`` as it was."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_report_json(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """``{"schema_version": 1, "runs": [record, ...]}`` (records of :func:`run_record`), atomically."""
     text = json.dumps({"schema_version": SCHEMA_VERSION, "runs": list(records)}, indent=2, allow_nan=True)
-    return _write_atomic(path, text + "\n")
+    return write_text_atomic(path, text + "\n")
 
 
 def write_report_csv(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
@@ -285,7 +272,7 @@ def write_report_csv(records: Sequence[dict[str, Any]], path: str | Path) -> Pat
     writer.writeheader()
     for record in records:
         writer.writerow({key: _csv_cell(record.get(key)) for key in columns})
-    return _write_atomic(path, buffer.getvalue())
+    return write_text_atomic(path, buffer.getvalue())
 
 
 def _csv_cell(value: Any) -> Any:

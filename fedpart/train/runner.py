@@ -1,11 +1,12 @@
 """``fedpart train``: load a partition directory, featurise every client once, run the rounds.
 
 A run directory holds ``config.json`` (every hyper-parameter and the partition's manifest digest),
-``environment.json`` (software versions and device), the task's vocabulary/labels, ``metrics.jsonl`` (one line per evaluated round: metrics, the round's
-mean local training loss, sampled clients, wall time, bytes communicated), ``checkpoint.pt`` (written atomically after every round), ``model.pt`` and,
-written last, ``finished.json``: only a directory with it is a finished run that ``distill`` and
-``eval bias`` accept. ``resume=True`` continues a killed run from its last checkpoint; because every
-random choice is seeded by round, the result equals an uninterrupted run.
+``environment.json`` (software versions and device), the task's vocabulary/labels,
+``metrics.jsonl`` (one line per evaluated round: metrics, the round's mean local training loss,
+sampled clients, wall time, bytes communicated), ``checkpoint.pt`` (written atomically after every
+round), ``model.pt`` and, written last, ``finished.json``: only a directory with it is a finished
+run that ``distill`` and ``eval bias`` accept. ``resume=True`` continues a killed run from its last
+checkpoint; because every random choice is seeded by round, the result equals an uninterrupted run.
 
 Every input is validated (partition shards against their manifest sha256, task, evaluation data,
 device) before the run directory is created or cleared; a run that fails before its first
@@ -31,12 +32,12 @@ import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from fedpart.errors import DivergedError, FedpartWarning, InputError, OutputError
-from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable
+from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable, write_text_atomic
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.tasks import TASK_NAMES, ColumnMap, TaskOptions, get_task
 from fedpart.tasks.models import make_hf_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
-from fedpart.train.federated import FederatedConfig, ServerState, federated_round
+from fedpart.train.federated import FederatedConfig, ServerState, federated_round, mean_train_loss
 from fedpart.train.rundir import (  # noqa: F401 - CONFIG_FILE, METRICS_FILE, MODEL_FILE: the layout, re-exported
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -505,9 +506,7 @@ def record_environment(out: Path, device: torch.device, resuming: bool) -> None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON atomically (strict JSON: no NaN)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
 
 
 def run_rounds(
@@ -635,7 +634,8 @@ def _train_rounds(
             record = {
                 "round": round_index,
                 "metrics": {k: round(float(v), 6) for k, v in metrics.items()},
-                "train_loss": round(float(loss_sum) / (config.local_epochs * sum(sizes[c] for c in chosen)), 6),
+                "train_loss": round(mean_train_loss(loss_sum, config.local_epochs,
+                                                    sum(sizes[c] for c in chosen)), 6),
                 "clients": [int(c) for c in chosen] if config.algo != "centralized" else [],
                 "bytes_communicated": round_bytes * round_index,
                 "wall_time_s": round(time.perf_counter() - started, 3),
