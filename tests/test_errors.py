@@ -441,3 +441,53 @@ def test_hugging_face_bad_split_or_missing_dataset(tmp_path, table_writer):
                      "(split validation): cannot be loaded", "Bad split: validation")
     assert_cli_fails(tmp_path, [f"hf://{tmp_path / 'nothing_here'}", "--clients", "2"], "cannot be loaded",
                      "nothing_here")
+
+
+def _offline(monkeypatch):
+    """No name resolves, as on a machine without a network; every proxy and offline setting unset."""
+    import socket
+
+    from fedpart.io.hub import OFFLINE_VARIABLES, PROXY_VARIABLES
+
+    def no_dns(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    for variable in (*OFFLINE_VARIABLES, *PROXY_VARIABLES, "HF_ENDPOINT"):
+        monkeypatch.delenv(variable, raising=False)
+
+
+def test_hugging_face_hub_unreachable_fails_at_once(tmp_path, monkeypatch):
+    """Offline, a hub name fails on the first name lookup (not after datasets' ~25 s of retries),
+    saying what to do; `datasets` is not even asked."""
+    import sys
+    import time
+
+    _offline(monkeypatch)
+    monkeypatch.setitem(sys.modules, "datasets", None)  # importing it would fail the test
+    started = time.monotonic()
+    assert_cli_fails(tmp_path, ["hf://stanfordnlp/imdb", "--clients", "2"],
+                     "hf://stanfordnlp/imdb (split train): cannot reach the Hugging Face Hub (huggingface.co: "
+                     "Name or service not known)", "HF_HUB_OFFLINE=1", "local copy")
+    assert time.monotonic() - started < 5
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.example.org/")
+    assert_cli_fails(tmp_path, ["hf://ag_news", "--clients", "2"], "(hub.example.org: Name or service not known)")
+
+
+def test_hugging_face_lookup_only_where_it_decides(tmp_path, monkeypatch, table_writer):
+    """A local folder, a name no Hub could hold, offline mode and a proxy all skip the lookup."""
+    pytest.importorskip("datasets")
+    from fedpart.io.hub import lookup_decides
+
+    _offline(monkeypatch)
+    folder = tmp_path / "hf_data"
+    table_writer(folder / "train.parquet", {"text": ["a", "b", "c", "d"], "label": [0, 1, 0, 1]})
+    manifest = fedpart.partition(f"hf://{folder}", out=tmp_path / "o", scheme="iid", clients=2, progress=False)
+    assert sum(c.rows for c in manifest.clients) == 4
+    assert not lookup_decides(str(tmp_path / "missing"), {})  # a path, not OWNER/NAME
+    assert not lookup_decides("a/b/c", {})
+    assert lookup_decides("ag_news", {}) and lookup_decides("stanfordnlp/imdb", {})
+    assert not lookup_decides("ag_news", {"HF_HUB_OFFLINE": "1"})
+    assert not lookup_decides("ag_news", {"HF_DATASETS_OFFLINE": "true"})
+    assert lookup_decides("ag_news", {"HF_HUB_OFFLINE": "0"})
+    assert not lookup_decides("ag_news", {"https_proxy": "http://proxy:3128"})

@@ -721,7 +721,10 @@ class HFSource(Source):
     schema: pa.Schema = field(init=False)
 
     def __post_init__(self) -> None:
+        from fedpart.io.hub import check_hub_reachable
+
         self.description = f"{HF_PREFIX}{self.name} (split {self.split})"
+        check_hub_reachable(self.description, self.name)
         stream = self._load()
         features = stream.features
         if features is None:  # some streaming builders only know their features after a row
