@@ -20,7 +20,7 @@ import click
 
 from fedpart._version import __version__
 from fedpart.checks import check_finite, check_seed
-from fedpart.errors import FedpartError, InputError, OutputError
+from fedpart.errors import ExcessClientsWarning, FedpartError, InputError, OutputError
 
 SCHEMES = ("iid", "dirichlet", "label-count", "quantity", "natural", "cluster")
 TASKS = ("tc", "st", "qa", "s2s", "lm")
@@ -362,6 +362,8 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
+        if not _given("clients_per_round"):
+            warnings.simplefilter("ignore", ExcessClientsWarning)
         warnings.showwarning = _show_warning  # shown at once: rounds take a while
         records = run(progress if bar else None)
     if bar is not None:

@@ -40,3 +40,9 @@ class DivergedError(FedpartError):
 class FedpartWarning(UserWarning):
     """A warning fedpart gives its user on purpose; the CLI prints these (and only these, not the
     deprecation notices of dependencies) as one ``warning:`` line each."""
+
+
+class ExcessClientsWarning(FedpartWarning):
+    """A federated run asks for more clients per round than its partition has non-empty clients
+    (every round then trains all of them). The CLI gives it only for a ``--clients-per-round`` on
+    the command line: its default (10) means "at most 10", as its help says."""

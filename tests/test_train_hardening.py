@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import fedpart
 from fedpart.cli import main
 from fedpart.distill.runner import DistillConfig
+from fedpart.errors import ExcessClientsWarning
 from fedpart.manifest import Manifest
 from fedpart.train.federated import FederatedConfig
 from fedpart.train.runner import check_partition_task, load_trained, train
@@ -222,6 +223,11 @@ def test_clients_per_round_above_the_clients_is_reported(parts, tmp_path):
                     "--out", tmp_path / "r", "-q")
     assert result.exit_code == 0, result.output
     assert "--clients-per-round 10 exceeds the 3 non-empty clients" in result.output
+    default = invoke("train", parts, "--task", "tc", "--rounds", "1", "--device", "cpu", "--out", tmp_path / "d", "-q")
+    assert default.exit_code == 0, default.output
+    assert default.output == ""  # the default 10 reads "at most 10": nothing to warn about
+    with pytest.warns(ExcessClientsWarning, match="--clients-per-round 10 exceeds the 3"):  # the API cannot tell
+        train(parts, task="tc", out=tmp_path / "api", config=FederatedConfig(rounds=1), device="cpu")
 
 
 # -- outputs over inputs, earlier runs, partition verification, plots, messages ---------------------------

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from fedpart.errors import DivergedError, FedpartWarning, InputError, OutputError
+from fedpart.errors import DivergedError, ExcessClientsWarning, InputError, OutputError
 from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable, write_text_atomic
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.tasks import TASK_NAMES, ColumnMap, TaskOptions, get_task
@@ -291,7 +291,7 @@ def warn_excess_clients(config: FederatedConfig, manifest: Manifest, partition_d
     nonempty = sum(c.rows > 0 for c in manifest.clients)
     if config.algo != "centralized" and config.clients_per_round > nonempty:
         warnings.warn(f"--clients-per-round {config.clients_per_round} exceeds the {nonempty} non-empty clients of "
-                      f"{partition_dir}: every round trains all {nonempty}", FedpartWarning, stacklevel=3)
+                      f"{partition_dir}: every round trains all {nonempty}", ExcessClientsWarning, stacklevel=3)
 
 
 def check_finite_weights(weights: torch.Tensor, round_index: int, advice: str) -> None:
