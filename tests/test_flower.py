@@ -264,7 +264,7 @@ def test_flower_simulation_reaches_fedpart_train_weights(ag_news_parts, tmp_path
     from fedpart.flower import FlowerRun, client_app, server_app
     from fedpart.tasks.models import get_task_model
     from fedpart.train.federated import FederatedConfig
-    from fedpart.train.report import load_run
+    from fedpart.train.report import load_run, run_record
     from fedpart.train.runner import read_metrics, train
 
     config = FederatedConfig(algo="fedprox", mu=0.05, rounds=2, clients_per_round=2, lr=0.5, batch_size=8, seed=3)
@@ -292,6 +292,8 @@ def test_flower_simulation_reaches_fedpart_train_weights(ag_news_parts, tmp_path
         assert a["metrics"]["accuracy"] == pytest.approx(b["metrics"]["accuracy"], abs=1e-3)
         # the round's mean local training loss: Flower's num-examples-weighted mean of the clients'
         assert a["train_loss"] > 0 and a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
-    assert load_run(tmp_path / "flower").config["runtime"] == "flower"  # fedpart report reads it
+    record = run_record(load_run(tmp_path / "flower"))  # fedpart report reads it
+    assert (record["runtime"], record["sampler"], record["partition_manifest"]) == ("flower", "fedpart", "unverified")
+    assert record["partition_clients"] == 3 and record["final_accuracy"] == flower_records[-1]["metrics"]["accuracy"]
     environment = json.loads((tmp_path / "flower" / "environment.json").read_text())
     assert environment["torch"] == torch.__version__ and environment["flwr"] and environment["device"] == "cpu"

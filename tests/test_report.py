@@ -164,9 +164,10 @@ def test_a_centralised_run_records_no_client_sampling(finished, tmp_path):
     assert CLIENT_SAMPLING_SETTINGS == CLIENT_SAMPLING_OPTIONS
     central = copy_run(finished, tmp_path / "central", algo="centralized", clients_per_round=10)
     record = run_record(load_run(central))
-    assert (record["clients_per_round"], record["sampling"]) == (None, None)
+    assert (record["clients_per_round"], record["sampling"], record["sampler"]) == (None, None, None)
     assert record["lr"] == 0.5 and record["algo"] == "centralized"
     assert run_record(load_run(finished))["clients_per_round"] == 2
+    assert run_record(load_run(finished))["sampler"] == "fedpart"  # fedpart train's own sampler
 
 
 # -- the printed table --------------------------------------------------------------------------------
@@ -281,3 +282,45 @@ def test_report_does_not_import_torch(finished, fedprox, tmp_path):
             "assert r.exit_code == 0, r.output; assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert (tmp_path / "r.json").is_file() and (tmp_path / "r.csv").is_file()
+
+
+# -- distilled runs: their own partition (a partition --data) and the teacher's ---------------------------
+
+
+def test_a_distilled_run_records_its_partition_and_its_teachers(finished, parts, tmp_path):
+    from fedpart.train.report import run_record
+
+    parts = shutil.copytree(parts, tmp_path / "parts")  # both are changed below
+    teacher = copy_run(finished, tmp_path / "teacher", partition=str(parts))
+    common = ["--spacy-model", "none", "--rounds", "1", "--device", "cpu", "-q"]
+    on_parts = tmp_path / "fl-student"
+    result = invoke("distill", teacher, "--data", parts, "--algo", "fedavg", "--clients-per-round", "2", *common,
+                    "--out", on_parts)
+    assert result.exit_code == 0, result.output
+    data_file = tmp_path / "corpus.parquet"
+    shutil.copy(parts / "test.parquet", data_file)
+    on_file = tmp_path / "student"
+    result = invoke("distill", teacher, "--data", data_file, *common, "--out", on_file)
+    assert result.exit_code == 0, result.output
+
+    manifest = json.loads((parts / "manifest.json").read_text())
+    partition_of = {"partition_scheme": manifest["scheme"], "partition_clients": len(manifest["clients"]),
+                    "partition_seed": manifest["seed"], "partition_manifest": "verified"}
+    fl, central = run_record(load_run(on_parts)), run_record(load_run(on_file))
+    assert fl["partition"] == str(parts.resolve()) and {k: fl[k] for k in partition_of} == partition_of
+    assert (fl["sampler"], fl["clients_per_round"]) == ("fedpart", 2)
+    assert central["partition"] is None and central["partition_manifest"] == "none"
+    assert central["partition_scheme"] is None and central["sampler"] is None  # centralised: no clients
+    for record in (fl, central):
+        assert record["teacher"] == str(teacher.resolve()) and record["teacher_partition"] == str(parts)
+        assert {k: record[f"teacher_{k}"] for k in partition_of} == partition_of
+    header, rows = table(invoke("report", on_parts, on_file, "--plot", tmp_path / "r.png").output)
+    assert "partition" in header and "teacher_partition" not in header  # the same teacher: no column
+
+    shutil.rmtree(teacher)  # the teacher's run directory is gone
+    central = run_record(load_run(on_file))
+    assert central["teacher_partition"] is None and central["teacher_partition_manifest"] == "missing"
+    with open(parts / "manifest.json", "a") as handle:  # partitioned again since the distillation
+        handle.write("\n")
+    changed = run_record(load_run(on_parts))
+    assert changed["partition_manifest"] == "changed" and changed["partition_scheme"] is None

@@ -24,16 +24,19 @@ LOWER_IS_BETTER = frozenset({"perplexity", "nll"})
 SCHEMA_VERSION = 1
 #: ``config.json`` settings of a record, in column order (``runtime``: ``fedpart`` unless recorded)
 CONFIG_SETTINGS = ("algo", "rounds", "clients_per_round", "local_epochs", "lr", "batch_size", "client_opt", "mu",
-                   "server_opt", "server_lr", "sampling", "eval_every", "seed", "model_size", "hf_model", "runtime")
+                   "server_opt", "server_lr", "sampling", "eval_every", "seed", "model_size", "hf_model", "runtime",
+                   "sampler")
 #: settings read from the partition's ``manifest.json`` (when it still exists and is the one trained on)
 PARTITION_SETTINGS = ("partition_scheme", "partition_alpha", "partition_clients", "partition_seed")
+#: ``sampler`` of a run that does not record one: fedpart's own runs pick clients with fedpart's sampler
+DEFAULT_SAMPLER = "fedpart"
 #: settings the printed table shows in their own columns already (rounds: the rounds done)
 TABLE_COLUMNS = frozenset({"task", "algo", "rounds"})
 #: settings a centralised run records but does not use (``fedpart.train.federated.CLIENT_SAMPLING_OPTIONS``,
 #: not imported: it would import torch); its records hold ``None`` for them
 CLIENT_SAMPLING_SETTINGS = ("clients_per_round", "sampling")
 #: path-valued settings: the table shows their shortest distinguishing suffix
-PATH_SETTINGS = frozenset({"partition", "hf_model", "teacher", "data"})
+PATH_SETTINGS = frozenset({"partition", "hf_model", "teacher", "data", "teacher_partition"})
 
 
 @dataclass
@@ -109,20 +112,35 @@ def check_metric(runs: Sequence[RunSummary], metric: str) -> None:
                          f"{', '.join(common) or '(none in common)'}")
 
 
+def trained_partition(config: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The partition directory a run trained on and the sha256 of its manifest the run recorded:
+    ``partition`` and ``manifest_sha256`` of ``fedpart train`` (and Flower, which records no
+    sha256); for ``fedpart distill``, its ``--data`` unless that is a file (a partition's
+    ``data_sha256`` is its manifest's), else ``(None, None)``: the student saw no clients."""
+    if isinstance(config.get("distill"), dict):
+        data = config.get("data")
+        if isinstance(data, str) and not Path(data).is_file():  # a partition (or gone: reported missing)
+            return data, config.get("data_sha256")
+        return None, None
+    return config.get("partition"), config.get("manifest_sha256")
+
+
 def read_partition_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The partition's scheme, Dirichlet/quantity ``alpha``, client count and seed from its
-    ``manifest.json``, and ``partition_manifest``: ``verified`` (its sha256 is the one the run
-    recorded), ``unverified`` (the run recorded none, e.g. a Flower run), ``changed`` (partitioned
-    again since: the settings are left ``None`` rather than describe another partition), ``missing``
-    or ``unreadable``."""
+    ``manifest.json`` (the partition of :func:`trained_partition`), and ``partition_manifest``:
+    ``verified`` (its sha256 is the one the run recorded), ``unverified`` (the run recorded none,
+    e.g. a Flower run), ``changed`` (partitioned again since: the settings are left ``None`` rather
+    than describe another partition), ``missing``, ``unreadable``, or ``none`` (a run distilled on a
+    data file)."""
     from fedpart.manifest import MANIFEST_FILE, Manifest
     from fedpart.verify import sha256_of
 
     settings: dict[str, Any] = dict.fromkeys(PARTITION_SETTINGS)
-    directory = config.get("partition")
+    directory, expected = trained_partition(config)
+    if directory is None and isinstance(config.get("distill"), dict):
+        return {**settings, "partition_manifest": "none"}
     if not isinstance(directory, str) or not (Path(directory) / MANIFEST_FILE).is_file():
         return {**settings, "partition_manifest": "missing"}
-    expected = config.get("manifest_sha256")
     if expected is not None and sha256_of(Path(directory) / MANIFEST_FILE) != expected:
         return {**settings, "partition_manifest": "changed"}
     try:
@@ -136,20 +154,39 @@ def read_partition_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def run_settings(run: RunSummary) -> dict[str, Any]:
     """The settings a paper reports about ``run`` (flat; ``None`` where the run has none):
-    :data:`CONFIG_SETTINGS` (``None`` for the :data:`CLIENT_SAMPLING_SETTINGS` of a centralised run,
-    which samples no clients), the partition path and :func:`read_partition_settings`, and for a
-    distilled run its teacher, data and every ``distill`` setting as ``distill_<name>``."""
+    :data:`CONFIG_SETTINGS` (``None`` for the :data:`CLIENT_SAMPLING_SETTINGS` and ``sampler`` of a
+    centralised run, which samples no clients), the partition path and :func:`read_partition_settings`, and for a
+    distilled run its teacher, data, every ``distill`` setting as ``distill_<name>`` and the
+    teacher's partition as ``teacher_partition`` and ``teacher_partition_<setting>`` (read through
+    the teacher's ``config.json``; ``teacher_partition_manifest`` is ``missing`` when the teacher's
+    run directory is gone)."""
     config = run.config
     settings = {name: config.get(name) for name in CONFIG_SETTINGS}
-    if config.get("algo") == "centralized":
-        settings.update(dict.fromkeys(CLIENT_SAMPLING_SETTINGS))
     settings["runtime"] = config.get("runtime", "fedpart")
-    settings["partition"] = config.get("partition")
+    settings["sampler"] = config.get("sampler", DEFAULT_SAMPLER)
+    if config.get("algo") == "centralized":
+        settings.update(dict.fromkeys((*CLIENT_SAMPLING_SETTINGS, "sampler")))
+    settings["partition"] = trained_partition(config)[0]
     settings.update(read_partition_settings(config))
     if isinstance(config.get("distill"), dict):
         settings.update(teacher=config.get("teacher"), data=config.get("data"))
         settings.update({f"distill_{name}": value for name, value in config["distill"].items()})
+        settings.update(teacher_partition_settings(config.get("teacher")))
     return settings
+
+
+def teacher_partition_settings(teacher: Any) -> dict[str, Any]:
+    """``teacher_partition`` and ``teacher_partition_<setting>`` (:func:`read_partition_settings`)
+    of the run directory ``teacher``: the partition the teacher was trained on."""
+    from fedpart.train.rundir import CONFIG_FILE as TEACHER_CONFIG
+
+    config = read_json_object(Path(teacher) / TEACHER_CONFIG) if isinstance(teacher, str) else None
+    if config is None:
+        partition: Any = None
+        settings = {**dict.fromkeys(PARTITION_SETTINGS), "partition_manifest": "missing"}
+    else:
+        partition, settings = trained_partition(config)[0], read_partition_settings(config)
+    return {"teacher_partition": partition, **{f"teacher_{name}": value for name, value in settings.items()}}
 
 
 def run_record(run: RunSummary, settings: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -175,9 +212,10 @@ def run_record(run: RunSummary, settings: dict[str, Any] | None = None) -> dict[
 
 def differing_settings(settings: Sequence[dict[str, Any]]) -> list[str]:
     """The setting names whose values are not all equal across runs (in first-appearance order),
-    leaving out what the table shows anyway (:data:`TABLE_COLUMNS`) and ``partition_manifest``."""
+    leaving out what the table shows anyway (:data:`TABLE_COLUMNS`) and the ``partition_manifest``
+    states."""
     names = dict.fromkeys(name for run in settings for name in run)
-    return [name for name in names if name not in TABLE_COLUMNS and name != "partition_manifest"
+    return [name for name in names if name not in TABLE_COLUMNS and not name.endswith("partition_manifest")
             and len({json.dumps(run.get(name), sort_keys=True) for run in settings}) > 1]
 
 
