@@ -276,7 +276,7 @@ def partition(
     read_options: ReadOptions = ReadOptions(),
     hf_split: str | None = None,
     hf_config: str | None = None,
-    buffer_bytes: int = DEFAULT_BUFFER_BYTES,
+    buffer_bytes: int | None = None,
     plot: bool = True,
     progress: ProgressFactory | None = None,
     engine: str = "local",
@@ -300,6 +300,9 @@ def partition(
     groups of at least ``piece_rows`` rows, or whole files of other formats) are counted and written
     in parallel, every row goes to the same client as with the local engine, and each client is a
     directory of part files (listed in the manifest).
+
+    ``buffer_bytes``: bytes of rows held before row groups are written (row-group sizes, not the
+    rows, depend on it); ``None``: 192 MiB for the local engine, 128 MiB per piece in flight on Ray.
 
     Raises:
         InputError, PlanError, OutputError: with a one-line message saying what to change.
@@ -325,6 +328,8 @@ def partition(
     )
     if piece_rows is not None:
         piece_rows = check_int_at_least(piece_rows, "--piece-rows", 1)
+    if buffer_bytes is not None:
+        buffer_bytes = check_int_at_least(buffer_bytes, "buffer_bytes", 1)
     derived_key = getattr(partitioner, "derived_key", None)
     if text_col and task is None and derived_key is None:
         raise InputError(
@@ -483,10 +488,11 @@ def _assign_and_write(
     plan: Plan,
     counted: CountResult,
     directory: Path,
-    buffer_bytes: int,
+    buffer_bytes: int | None,
     progress: ProgressFactory,
 ) -> WrittenShards:
-    """Pass 2: assign every row to its client and write the shards; count what was written."""
+    """Pass 2: assign every row to its client and write the shards; count what was written
+    (``buffer_bytes``: ``None`` for :data:`DEFAULT_BUFFER_BYTES`)."""
     from fedpart.grouping import GroupAssigner
 
     key_counts = counted.values.get(roles.key) if roles.key else None
@@ -497,7 +503,8 @@ def _assign_and_write(
 
     out_schema = source.schema.append(pa.field(roles.row_id, pa.int64(), nullable=False))
     writer = ShardWriter(directory, out_schema, num_clients, with_test=bool(plan.holdout.sum() > 0),
-                         buffer_bytes=buffer_bytes, expected_rows=counted.complete_rows)
+                         buffer_bytes=DEFAULT_BUFFER_BYTES if buffer_bytes is None else buffer_bytes,
+                         expected_rows=counted.complete_rows)
     bar = progress("pass 2/2: writing", counted.total_rows)
     try:
         rows_seen = route_rows(

@@ -24,6 +24,7 @@ from fedpart.augment.files import augment_counterfactual  # noqa: E402
 from fedpart.cli import main  # noqa: E402
 from fedpart.engine import partition  # noqa: E402
 from fedpart.errors import InputError  # noqa: E402
+from fedpart.io.sources import ReadOptions  # noqa: E402
 from fedpart.manifest import Manifest, parts_digest  # noqa: E402
 
 from conftest import AG_NEWS_COLUMNS, AG_NEWS_CSV, read_partition, write_table  # noqa: E402
@@ -132,6 +133,18 @@ def test_ray_output_is_reproducible_and_loads(tmp_path: Path) -> None:
         assert arrow.num_rows == manifest.clients[client].rows
         assert fedpart.load_client(tmp_path / "a", client, format="polars").height == arrow.num_rows
         assert len(fedpart.load_client(tmp_path / "a", client)) == arrow.num_rows
+    # partition(buffer_bytes=) reaches the Ray tasks: every read batch is flushed as its own row group
+    batches = ReadOptions(batch_rows=50)
+    partition(src, out=tmp_path / "batched", read_options=batches, **params)
+    partition(src, out=tmp_path / "tiny", read_options=batches, buffer_bytes=1, **params)
+    _assert_same_partition(tmp_path / "a", tmp_path / "tiny")
+
+    def row_groups(out: Path) -> int:
+        return sum(pq.ParquetFile(p).num_row_groups for p in out.rglob("*.parquet"))
+
+    assert row_groups(tmp_path / "tiny") > row_groups(tmp_path / "batched") == row_groups(tmp_path / "a")
+    with pytest.raises(InputError, match="buffer_bytes must be at least 1, got 0"):
+        partition(src, out=tmp_path / "zero", buffer_bytes=0, **params)
 
 
 def test_augment_on_ray_matches_local(tmp_path: Path) -> None:

@@ -147,12 +147,10 @@ def _key_offsets(pieces: list[_PieceCount], key: str | None, counted: CountResul
 class RayPasses:
     """Pass 1 and pass 2 of the partition engine on Ray Data (same methods as the local engine's)."""
 
-    def __init__(self, source: Source, address: str | None = None, piece_rows: int | None = None,
-                 buffer_bytes: int = DEFAULT_PART_BUFFER) -> None:
+    def __init__(self, source: Source, address: str | None = None, piece_rows: int | None = None) -> None:
         """``piece_rows``: Parquet pieces hold at least this many rows (``None``: :data:`DEFAULT_PIECE_ROWS`)."""
         self.address = address
         self.units: list[SourceUnit] = split_pieces(source, piece_rows, DEFAULT_PIECE_ROWS)
-        self.buffer_bytes = buffer_bytes
         self._pieces: list[_PieceCount] = []
 
     def session(self) -> AbstractContextManager[Any]:
@@ -186,8 +184,9 @@ class RayPasses:
 
     def assign_and_write(
         self, source: Source, roles: Any, plan: Plan, counted: CountResult, directory: Path,
-        buffer_bytes: int, progress: Any,
+        buffer_bytes: int | None, progress: Any,
     ) -> Any:
+        """Pass 2, one Ray task per piece; ``buffer_bytes`` per task (``None``: :data:`DEFAULT_PART_BUFFER`)."""
         from fedpart.engine import WrittenShards
         from fedpart.grouping import GroupAssigner
 
@@ -201,7 +200,7 @@ class RayPasses:
             _write_task, len(self.units), source=source, units=self.units, roles=roles, plan=plan,
             counted=counted, group_assigner=group_assigner, starts=starts, key_offsets=offsets,
             out_schema=out_schema, use_dictionary=_dictionary(source, out_schema, self.units),
-            directory=str(directory), buffer_bytes=self.buffer_bytes,
+            directory=str(directory), buffer_bytes=DEFAULT_PART_BUFFER if buffer_bytes is None else buffer_bytes,
         )
         if bar is not None:
             bar.update(len(self.units))
