@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("ray.data")
 
-from fedpart.augment import CounterfactualOptions  # noqa: E402
+from fedpart.augment import CounterfactualOptions, SwapperConfig  # noqa: E402
 from fedpart.augment.files import augment_counterfactual  # noqa: E402
 from fedpart.cli import main  # noqa: E402
 from fedpart.engine import partition  # noqa: E402
@@ -164,6 +164,20 @@ def test_augment_on_ray_matches_local(tmp_path: Path) -> None:
     augmented = Manifest.read(tmp_path / "aug_ray")
     _assert_parts_checksummed(tmp_path / "aug_ray", augmented)
     assert augmented.test.rows == Manifest.read(tmp_path / "parts").test.rows
+
+
+def test_augment_keep_proper_names_reaches_the_ray_workers(tmp_path: Path) -> None:
+    texts = [f"Larry King asked her about Spider-Man {i}" for i in range(300)]
+    src = write_table(tmp_path / "in.parquet", {"text": texts, "label": [0] * 300}, row_group_size=100)
+    options = CounterfactualOptions(task="tc", swapper=SwapperConfig(keep_proper_names=True))
+    augment_counterfactual(src, out=tmp_path / "local.parquet", options=options)
+    augment_counterfactual(src, out=tmp_path / "ray", options=options, engine="ray", piece_rows=100)
+    swapped = pq.read_table(tmp_path / "ray").column("text").to_pylist()
+    assert swapped == pq.read_table(tmp_path / "local.parquet").column("text").to_pylist()
+    assert swapped == [f"Larry King asked him about Spider-Man {i}" for i in range(300)]
+    augment_counterfactual(src, out=tmp_path / "default", options=CounterfactualOptions(task="tc"), engine="ray",
+                           piece_rows=100)
+    assert pq.read_table(tmp_path / "default").column("text")[0].as_py() == "Larry Queen asked him about Spider-Woman 0"
 
 
 def test_augment_directory_on_ray_matches_local(tmp_path: Path) -> None:
