@@ -195,6 +195,19 @@ def test_tagging_view_collapses_whitespace_and_lowers_capitals():
     assert tagging_view("SHE TOLD HER SON.") == ("she told her son.", None)
 
 
+def test_one_bracket_table_serves_the_swapper_and_the_tagger():
+    from fedpart.augment.swapper import bracketed
+    from fedpart.augment.tagger import BRACKET_PAIRS
+
+    assert BRACKET_PAIRS == {"[": "]", "(": ")", "{": "}"}
+    for opener, closer in BRACKET_PAIRS.items():
+        text = f"because {opener}her{closer} idea"
+        assert bracketed(text, 9, 12)
+        assert tagging_view(text)[0] == "because her idea"  # brackets to spaces, spaces collapsed
+    assert not bracketed("because <her> idea", 9, 12) and not bracketed("because [her) idea", 9, 12)
+    assert tagging_view("because [her) idea")[0] == "because [her) idea"
+
+
 # -- 7. QA answers that cut a word -------------------------------------------------------------------
 
 

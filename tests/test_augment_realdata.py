@@ -20,6 +20,21 @@ swaps each changed on that sample (W: was wrong, R: was right):
   handyman, repairmen, fanboy): 61 swaps added; the report no longer lists surnames read from
   e-mail addresses and host names (``mbeckman@...``) as gendered words.
 
+Swaps changed on all of ``../shared/data`` (AG News test, BOLD, WinoBias, DialogSum, SST-2, 20
+Newsgroups test, XQuAD, WNUT-17: 111,861 texts, 37,094 swaps) by the rules after these (default):
+
+* ``her`` before best/worst/own/utmost is possessive whatever the tag (``did her best``): 11 swaps
+  changed with en_core_web_sm, 11 W -> right (``gives him best performance``); none without a model.
+* ``man`` in man-made, man-hours, man-page, man-ratable ...: 25 removed, 25 W.
+* ``s/he``, ``(s)he``: 13 removed, 13 W.
+* ``her's`` -> ``his`` (not ``his's``): 4 changed, 4 W -> right.
+* God: ``the Lord``, ``our Lord``, ``Lord God``, ``Lord Jesus``: 270 removed; a sample of 50 all
+  name God (or ``The Lord of the Rings``, ``the Lord's Enclosure``). A capitalised He/His/Him/
+  Himself mid-sentence in a text that names God: 490 removed; a sample of 80 had 79 that refer to
+  God, 1 W (a lyric line starting ``His words``).
+* a word after a word of three or more letters and an apostrophe is a suffix (Turkish
+  ``Imparatorlugu'nun``): 20 removed, 20 W; ``m'boy``, ``Ol'lady`` (an elision) are still swapped.
+
 Samples are the fixtures (see ``fixtures/*/SOURCE.txt``) or short excerpts copied as literals, each
 marked with its corpus (license in ``../shared/data/<corpus>/SOURCE.txt``).
 """
@@ -216,7 +231,7 @@ def test_keep_proper_names_leaves_surnames_teams_works_and_places(rules, proper,
         # 20 Newsgroups: a function word or punctuation before the noun
         ("My father-in-law Sogomon Markovich", "My mother-in-law Sogomon Markovich"),
         (" ARTHUR:  It is Arthur, King of the Britons.", " ARTHUR:  It is Arthur, Queen of the Britons."),
-        ("die in his sins but the Lord would hold", "die in her sins but the Lady would hold"),
+        ("die in his sins but the Lord would hold", "die in her sins but the Lord would hold"),  # God stays
     ],
 )
 def test_keep_proper_names_still_swaps_titles_and_roles(proper, text, want):
@@ -246,6 +261,57 @@ def test_keep_proper_names_travels_with_the_config(proper):
     again = GenderSwapper.from_config(proper.config)
     assert again.config.keep_proper_names
     assert again.swap("Uncanny X-Men") == "Uncanny X-Men"
+
+
+# -- possessive her before a superlative, compounds, s/he, her's, God, suffixes ------------------------
+
+
+@pytest.mark.parametrize("model", ["none", WITH_MODEL])
+def test_her_best_is_possessive_on_real_text(model):
+    swapper = GenderSwapper(spacy_model=MODEL if model == "model" else "none")
+    # DialogSum fixture, SST-2 train
+    dialogue = swapper.swap(containing(dialogsum_texts(), "she did her best to pull out the thorn"))
+    assert "he did his best to pull out the thorn" in dialogue
+    assert swapper.swap("madonna gives her best performance since abel ferrara had") == (
+        "madonna gives his best performance since abel ferrara had"
+    )
+    assert swapper.swap("halle berry does her best to keep up with him") == "halle berry does his best to keep up with her"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Material structures include man-made objects such as ",  # BOLD
+        "Surely this sets the standard and not just man-made traditions.",  # 20 Newsgroups
+        "It has hundreds of thousands of dollars, and many man-hours invested in its development.",  # 20 Newsgroups
+        "the olvwm(1) (version3.3) man-page says it's called",  # 20 Newsgroups
+        "develop a system which was man-ratable, could land reliably",  # 20 Newsgroups
+        "If a philosopher is not an atheist, s/he tends to be called a theologian.",  # 20 Newsgroups
+        "Why?  You think (s)he's worried about road-rash?",  # 20 Newsgroups
+        'Kurat, Y. T.; "Osmanli Imparatorlugu\'nun Paylasilmasi," (Ankara, 1976).',  # 20 Newsgroups
+        "GEN 2:18  And the LORD God said, It is  not  good",  # 20 Newsgroups
+        "The fact is God could cause you to believe anything He wants you to.",  # 20 Newsgroups
+        "May our Lord Jesus be with u , watching over",  # WNUT-17
+    ],
+)
+def test_compounds_s_he_suffixes_and_god_stay_on_real_text(rules, text):
+    assert rules.swap(text) == text
+
+
+@pytest.mark.parametrize(
+    "text, want",
+    [
+        # 20 Newsgroups: her's, a misspelling of hers
+        ("my wife kept putting her's off, both myself and her", "my husband kept putting his off, both myself and him"),
+        ("Her's was brought on by breast cancer", "His was brought on by breast cancer"),
+        # 20 Newsgroups: a title before a name; a sentence start; an elision
+        ("The bird was named after Lord Baltimore when", "The bird was named after Lady Baltimore when"),
+        ("Praise the Lord. He is good.", "Praise the Lord. She is good."),
+        ("Guess who wrote it, Joe m'boy?", "Guess who wrote it, Joe m'girl?"),
+    ],
+)
+def test_her_s_titles_and_elisions_are_swapped_on_real_text(rules, text, want):
+    assert rules.swap(text) == want
 
 
 # -- the lexicon and the report ------------------------------------------------------------------------

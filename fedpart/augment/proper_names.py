@@ -12,9 +12,15 @@ read the letters next to the word and nothing else, and were chosen by counting,
 corpora in ``../shared/data`` (AG News, SST-2, 20 Newsgroups, DialogSum, XQuAD, WNUT-17, BOLD),
 how many wrong swaps each rule removes against how many right ones (``tests/test_augment_realdata.py``).
 
-:func:`in_host_or_path` and :func:`in_place_or_reference` (first names, with ``names=True``) always
-apply. :func:`in_multiword_name` applies with ``GenderSwapper(keep_proper_names=True)``: it removes
-many more wrong swaps than right ones, but it does leave some right ones (headline case, ``Kills
+God is named with gendered words that stay: ``the Lord``, ``our Lord``, ``Lord God``, ``Lord Jesus``
+(:func:`names_god`; ``Lord Byron`` is a title and swapped), and, in a text that names God, a
+pronoun with the reverential capital in the middle of a sentence (``the Lord said He would come``;
+:func:`is_reverential_capital`, :func:`mentions_god`).
+
+:func:`in_host_or_path`, :func:`names_god`, :func:`is_reverential_capital` and
+:func:`in_place_or_reference` (first names, with ``names=True``) always apply.
+:func:`in_multiword_name` applies with ``GenderSwapper(keep_proper_names=True)``: it removes many
+more wrong swaps than right ones, but it does leave some right ones (headline case, ``Kills
 Woman in Gaza``) and makes a lexicon word's swap depend on its neighbours.
 
 A capitalised noun is read as part of a multi-word name when it directly follows, on the same line
@@ -59,6 +65,15 @@ _PATH_IN_TOKEN = re.compile(r"(?:^|[=:;,(\[{\"'])[/~$]|\w:\\")
 PLACE_PREFIXES = frozenset("san santa santo sao são st ste saint fort ft port lake mount mt cape".split())
 _PLACE_BEFORE = re.compile(r"(\w+)\.? +\Z")
 _CHAPTER_AND_VERSE = re.compile(r" *\d+ *: *\d")
+# God: "the Lord", "our Lord", "Lord God", "Lord Jesus" (LORD: the small capitals of English Bibles)
+_LORD_BEFORE = re.compile(r"\b(?:the|our)\s+\Z", re.IGNORECASE)
+_LORD_AFTER = re.compile(r"\s+(?:God|GOD|Jesus|JESUS|Christ|CHRIST)\b")
+_GOD = re.compile(r"\b(?:God|GOD|Lord|LORD|Jesus|JESUS|Christ|CHRIST)\b")
+#: pronouns written with a capital in the middle of a sentence when they refer to God
+REVERENTIAL_PRONOUNS = frozenset({"he", "his", "him", "himself"})
+# what comes before cannot end a sentence: a letter, comma or semicolon, across whitespace (not a
+# digit: "Luke 10:16-18  He that heareth" starts a quotation after a citation)
+_MID_SENTENCE = re.compile(r"(?:[^\W\d_]|[,;])\s{0,40}\Z")
 
 
 def _word_before(text: str, start: int) -> str | None:
@@ -145,3 +160,28 @@ def in_place_or_reference(text: str, start: int, end: int, first_names: Collecti
     if before is None or not before[:1].isupper() or before.lower() not in first_names:
         return False
     return not _capital_follows(text, end)
+
+
+def names_god(text: str, start: int, end: int) -> bool:
+    """Whether the ``Lord`` (or Bible ``LORD``) at ``[start, end)`` of ``text`` names God: after
+    ``the`` or ``our`` (``the Lord said``, ``our Lord``), or before God, Jesus or Christ (``Lord
+    God``, ``Lord Jesus``). A lower-case lord and a title before a name (``Lord Byron``) do not."""
+    if text[start:end] not in ("Lord", "LORD"):
+        return False
+    return _LORD_BEFORE.search(text, max(0, start - 12), start) is not None or _LORD_AFTER.match(text, end) is not None
+
+
+def is_reverential_capital(text: str, start: int, end: int) -> bool:
+    """Whether the he/his/him/himself at ``[start, end)`` of ``text`` is written with a capital in the
+    middle of a sentence (``said He would``), as English writes pronouns that refer to God. Not at
+    the start of a text or after punctuation that can end a sentence or open a quote."""
+    word = text[start:end]
+    if word.lower() not in REVERENTIAL_PRONOUNS or not (word[:1].isupper() and word[1:].islower()):
+        return False
+    return _MID_SENTENCE.search(text, max(0, start - 48), start) is not None
+
+
+def mentions_god(text: str) -> bool:
+    """Whether ``text`` names God (God, Lord, Jesus or Christ, capitalised), so that a reverential
+    capital in it refers to God."""
+    return _GOD.search(text) is not None

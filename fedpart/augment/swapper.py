@@ -20,6 +20,11 @@ How a text is rewritten:
   things and stay (``www.she.com``, ``teer1.acpub.duke.edu``, ``rx.man``, ``/usr/man``;
   :mod:`fedpart.augment.proper_names`). With ``keep_proper_names=True``, so do capitalised nouns
   that read as part of a multi-word name (``Larry King``, ``Dallas Cowboys``, ``Spider-Man``).
+* Some lexicon spellings are not the gendered word and stay: ``man`` in compounds where it means a
+  human being (``man-made``, ``man-hours``, ``man-of-war``), ``he`` in ``s/he``, a suffix written
+  after a word and an apostrophe (Turkish ``Erdoğan'nun``), and God (``the Lord said He would
+  come``; :func:`~fedpart.augment.proper_names.names_god`). ``her's``, a misspelling of ``hers``,
+  becomes ``his``.
 * ``her`` and ``his`` are resolved by part of speech (:mod:`fedpart.augment.disambiguation`); only
   those words are sent to the spaCy tagger, in small exact windows (:mod:`fedpart.augment.tagger`),
   batched over all texts of one call -- call :meth:`GenderSwapper.swap_texts` with many texts.
@@ -46,7 +51,15 @@ from typing import Protocol
 from fedpart.augment.casing import match_case
 from fedpart.augment.disambiguation import CUT_OFF, coordinated_target, needs_tag, resolve
 from fedpart.augment.lexicon import Lexicon, load_lexicon, load_name_lexicon
-from fedpart.augment.proper_names import in_host_or_path, in_multiword_name, in_place_or_reference
+from fedpart.augment.proper_names import (
+    in_host_or_path,
+    in_multiword_name,
+    in_place_or_reference,
+    is_reverential_capital,
+    mentions_god,
+    names_god,
+)
+from fedpart.augment.tagger import BRACKET_PAIRS
 from fedpart.errors import InputError
 
 # combining accents (U+0300-036F and the other combining blocks) and the soft hyphen are not ``\w``
@@ -58,14 +71,49 @@ _OPENERS = re.compile(r"\s*[(\[{\u201c\u2018\u00ab\"'#$\u00a3\u20ac]+(?=\w)")
 _COORDINATION = re.compile(r"\s*[/&]\s*")
 # only spaces or tabs left: a text cut off mid-phrase (a prompt, a truncated description)
 _CUT_OFF_END = re.compile(r"[^\S\r\n]+\Z")
-# a word written alone in brackets, as coreference data marks mentions: WinoBias' "because [his] idea"
-_BRACKET_PAIRS = {"[": "]", "(": ")", "{": "}"}
 # abbreviated titles are swapped only where they read as titles: "ms" is a unit or an acronym as
 # often ("20 ms", "MS-DOS", "MS Office", "has MS"), and the same rule holds for mr/mrs so that
 # "mr" -> "ms" is swapped back in the same place
 ABBREVIATED_TITLES = frozenset({"mr", "ms", "mrs"})
 _TITLE_AFTER = re.compile(r"\.?[^\S\n]+[^\W\d_]")
 _DIGIT_BEFORE = re.compile(r"\d\s*$")
+
+
+# "man" where it means a human being or names a thing, as the first part of a hyphenated compound:
+# man-made, man-hours, man-of-war, man-eating, a Unix man-page ("manmade" and "manpower" are one
+# word, not in the lexicon); on ../shared/data all 25 such swaps were wrong
+GENERIC_MAN_COMPOUNDS = frozenset(
+    """made hour hours day days month months year years power portable rated ratable tended eating eater
+    eaters page pages of-war""".split()
+)
+_COMPOUND_AFTER = re.compile(r"-(of-war|\w+)", re.IGNORECASE)
+# "s/he" and "(s)he" are written for either gender already
+_NEUTRAL_BEFORE = re.compile(r"(?<!\w)(?:s/|\(s\))\Z", re.IGNORECASE)
+# "her's", a common misspelling of "hers", is swapped whole ("his", not "his's")
+_MISSPELT_HERS = re.compile(r"['\u2019]s(?!\w)", re.IGNORECASE)
+# a word written right after a word and an apostrophe is a suffix of that word, as Turkish writes
+# case endings after a name ("Erdoğan'nun", "Anadolu'nun": not the English "nun"); after one or two
+# letters it is an English word after an elision ("m'boy", "Ol'lady") and is swapped
+_SUFFIX_AFTER = re.compile(r"[^\W\d_]{3}['\u2019]\Z")
+
+
+def in_generic_compound(text: str, start: int, end: int) -> bool:
+    """Whether the man/men at ``[start, end)`` of ``text`` opens a hyphenated compound in which it
+    means a human being or names a thing (``man-made``, ``man-hours``, ``men-of-war``, ``man-page``)."""
+    match = _COMPOUND_AFTER.match(text, end)
+    return match is not None and match.group(1).lower() in GENERIC_MAN_COMPOUNDS
+
+
+def is_neutral_pronoun(text: str, start: int) -> bool:
+    """Whether the ``he`` at ``start`` of ``text`` ends ``s/he`` or ``(s)he``, which name either gender."""
+    return _NEUTRAL_BEFORE.search(text, max(0, start - 4), start) is not None
+
+
+def is_suffix(text: str, start: int) -> bool:
+    """Whether the word at ``start`` directly follows a word of three or more letters and an
+    apostrophe (straight or curly): a suffix of that word (Turkish ``Erdoğan'nun``), not a word.
+    English clitics come after the word they join (``she's``, ``man's``) and are not affected."""
+    return _SUFFIX_AFTER.search(text, max(0, start - 4), start) is not None
 
 
 def is_title(text: str, start: int, end: int, all_capitals: bool) -> bool:
@@ -192,7 +240,7 @@ def verbatim_spans(text: str) -> list[tuple[int, int]]:
 def bracketed(text: str, start: int, end: int) -> bool:
     """Whether the word at ``[start, end)`` is written alone in brackets, ``[his]`` or ``(her)``: a
     mention marked up by the data (WinoBias), whose closing bracket ends no phrase."""
-    closer = _BRACKET_PAIRS.get(text[start - 1]) if start > 0 else None
+    closer = BRACKET_PAIRS.get(text[start - 1]) if start > 0 else None
     return closer is not None and text.startswith(closer, end)
 
 
@@ -458,6 +506,7 @@ class GenderSwapper:
         targets, names = self._targets, self._names
         verbatim = verbatim_spans(text)
         all_capitals = text.isupper()
+        god: bool | None = None  # whether the text names God, looked up at the first capital He
         hits = []
         for match in WORD.finditer(text):
             if verbatim and any(start <= match.start() < end for start, end in verbatim):
@@ -466,9 +515,24 @@ class GenderSwapper:
             lower = word.lower()
             start, end = match.span()
             found = targets.get(lower)
+            if start > 0 and text[start - 1] in "'\u2019" and is_suffix(text, start):
+                continue
             if found is not None:
                 if lower in ABBREVIATED_TITLES and not is_title(text, start, end, all_capitals):
                     continue
+                if lower in ("man", "men") and in_generic_compound(text, start, end):
+                    continue
+                if lower == "lord" and names_god(text, start, end):
+                    continue
+                if is_reverential_capital(text, start, end):
+                    god = mentions_god(text) if god is None else god
+                    if god:
+                        continue
+                if lower == "he" and is_neutral_pronoun(text, start):
+                    continue
+                if lower == "her" and "hers" in targets and _MISSPELT_HERS.match(text, end):
+                    end += 2
+                    word, found = text[start:end], targets["hers"]
                 if lower in self._nouns and in_multiword_name(text, start, end, self._gendered, all_capitals):
                     continue
                 if in_host_or_path(text, start, end):

@@ -200,8 +200,10 @@ def merge_windows(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int, list
 
 _WHITESPACE = re.compile(r"\s+")
 _ODD_SPACE = re.compile(r"[^\S ]| {2}")
-# one word alone in brackets, as coreference data marks mentions ("because [her] idea")
-_BRACKETED_WORD = re.compile(r"\[(\w+)\]|\((\w+)\)|\{(\w+)\}")
+#: opening -> closing bracket of a word written alone in brackets, as coreference data marks mentions:
+#: WinoBias' "because [her] idea" (also read by :func:`fedpart.augment.swapper.bracketed`)
+BRACKET_PAIRS = {"[": "]", "(": ")", "{": "}"}
+_BRACKETED_WORD = re.compile("|".join(rf"{re.escape(o)}\w+{re.escape(c)}" for o, c in BRACKET_PAIRS.items()))
 
 
 def tagging_view(text: str) -> tuple[str, Callable[[int], int] | None]:
@@ -218,7 +220,7 @@ def tagging_view(text: str) -> tuple[str, Callable[[int], int] | None]:
     view = text
     if text.isupper() and len(text.lower()) == len(text):
         view = text.lower()
-    if "[" in view or "(" in view or "{" in view:
+    if any(opener in view for opener in BRACKET_PAIRS):
         view = _BRACKETED_WORD.sub(lambda m: f" {m.group()[1:-1]} ", view)
     if not _ODD_SPACE.search(view):
         return view, None
