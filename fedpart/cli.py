@@ -126,12 +126,36 @@ def _column_map(kwargs: dict[str, Any]) -> Any:
     return ColumnMap(**{name: kwargs.pop(f"{name}_col") for name, _, _ in TASK_COLUMN_OPTIONS})
 
 
+class OneLineUsageError(click.ClickException):
+    """A click usage error (bad option value, unknown option, missing argument) shown as one
+    ``error:`` line naming the command's ``--help``, instead of click's usage, hint and error lines;
+    exit code 2 as click's."""
+
+    exit_code = 2
+
+    @classmethod
+    def of(cls, error: click.UsageError) -> OneLineUsageError:
+        command = error.ctx.command_path if error.ctx is not None else "fedpart"
+        return cls(f"{error.format_message().rstrip('.')}; see '{command} --help'")
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class FedpartGroup(click.Group):
-    """A click group that turns fedpart errors into one-line messages and exit codes."""
+    """A click group that turns fedpart errors and usage errors into one-line messages and exit codes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:  # fedpart's own options (an unknown one, --version given a value)
+            raise OneLineUsageError.of(error) from error
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as error:  # a command's options and arguments, or an unknown command
+            raise OneLineUsageError.of(error) from error
         except FedpartError as error:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -156,7 +180,7 @@ class FedpartGroup(click.Group):
             ctx.exit(1)
 
 
-@click.group(cls=FedpartGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("fedpart", cls=FedpartGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fedpart")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.pass_context

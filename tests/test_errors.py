@@ -14,6 +14,7 @@ import fedpart
 from fedpart.cli import main
 from fedpart.errors import FedpartError, InputError, OutputError, PlanError
 from fedpart.io.shards import ShardWriter
+from fedpart.manifest import Manifest
 from fedpart.io.sources import ReadOptions
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "ag_news" / "sample.csv"
@@ -221,11 +222,31 @@ def test_alpha_must_be_positive_and_finite(tmp_path, alpha):
 
 def test_alpha_not_a_number_is_a_usage_error(tmp_path):
     assert_cli_fails(tmp_path, [*SCHEME, "--scheme", "dirichlet", "--clients", "3", "--alpha", "abc"],
-                     "Invalid value for '--alpha'", "'abc'", prefix="Error: ")
+                     "Invalid value for '--alpha'", "'abc'", "see 'fedpart partition --help'")
 
 
 def test_unknown_scheme_is_a_usage_error(tmp_path):
-    assert_cli_fails(tmp_path, [*SCHEME, "--scheme", "random", "--clients", "3"], "'random'", prefix="Error: ")
+    assert_cli_fails(tmp_path, [*SCHEME, "--scheme", "random", "--clients", "3"], "'random'",
+                     "is not one of 'iid', 'dirichlet'")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--foo"], "error: No such option '--foo'; see 'fedpart --help'"),
+    (["nocommand"], "error: No such command 'nocommand'; see 'fedpart --help'"),
+    (["stats", "d", "--plot", "x.png"], "error: No such option '--plot'. Did you mean '--no-plot'?; "
+                                        "see 'fedpart stats --help'"),
+    (["train"], "error: Missing argument 'PARTITION_DIR'; see 'fedpart train --help'"),
+    (["augment", "counterfactual", "x", "--mode", "swap", "--out", "y"],
+     "error: Invalid value for '--mode': 'swap' is not one of 'replace', 'append', 'cds'; "
+     "see 'fedpart augment counterfactual --help'"),
+    (["eval", "nosuch"], "error: No such command 'nosuch'; see 'fedpart eval --help'"),
+])
+def test_every_usage_error_is_one_line_with_exit_code_2(args, fragment):
+    """click's usage errors, of fedpart's own options, a command's or a sub-group's: one line naming
+    the --help to read (not click's usage, hint and error lines)."""
+    result = cli(args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == fragment
 
 
 def test_clients_below_one(tmp_path):
@@ -491,3 +512,29 @@ def test_hugging_face_lookup_only_where_it_decides(tmp_path, monkeypatch, table_
     assert not lookup_decides("ag_news", {"HF_DATASETS_OFFLINE": "true"})
     assert lookup_decides("ag_news", {"HF_HUB_OFFLINE": "0"})
     assert not lookup_decides("ag_news", {"https_proxy": "http://proxy:3128"})
+
+
+def test_a_headerless_csv_read_with_a_header_is_called_out(tmp_path):
+    """AG News' CSV has no header row: read without --column-names, its first row becomes the names.
+    A partition that needs no column warns; one that needs a column says to use --column-names."""
+    from fedpart.io.sources import header_looks_like_data
+
+    data = tmp_path / "news.csv"
+    rows = [f'{1 + i % 4},"Headline number {i}","A description of story {i} that runs on for a while."'
+            for i in range(12)]
+    data.write_text("\n".join(rows) + "\n")
+    result = cli(["partition", str(data), "--scheme", "iid", "--clients", "2", "--out", str(tmp_path / "o"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "warning: " in result.stderr and "its header row looks like data ('1', 'Headline number 0'" in result.stderr
+    assert "--column-names" in result.stderr
+    assert_cli_fails(tmp_path, [str(data), "--task", "tc", "--scheme", "iid", "--clients", "2"],
+                     "no text column", "these names look like a row of data", "name its columns with --column-names")
+    assert_cli_fails(tmp_path, [str(data), "--label-col", "label", "--scheme", "iid", "--clients", "2"],
+                     "no column 'label'", "with --column-names")
+    named = cli(["partition", str(data), "--column-names", "label,title,description", "--scheme", "iid",
+                 "--clients", "2", "--out", str(tmp_path / "named"), "-q"])
+    assert named.exit_code == 0 and named.output == ""  # named: no warning, and all 12 rows
+    assert Manifest.read(tmp_path / "named").rows["written"] == 12
+    assert header_looks_like_data(["3", "title"]) and header_looks_like_data(["-0.5e3"])
+    assert header_looks_like_data(["label", "Unions representing workers at Turner say they are disappointed"])
+    assert not header_looks_like_data(["text", "label", "review body", "Unnamed: 0", "v2", "2020 sales"])
