@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from fedpart.errors import InputError
+from fedpart.errors import FedpartWarning, InputError
 from fedpart.io.conll import CONLL_SUFFIXES
 from fedpart.verify import sha256_of
 
@@ -53,6 +54,28 @@ TEXT_FORMATS = ("csv", "tsv", "jsonl")
 #: a file longer than this is not blank (see :func:`is_blank_file`)
 _BLANK_FILE_MAX_BYTES = 4096
 _JSON_PARSE_ERROR = "JSON parse error:"
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+#: a column name this long with this many spaces reads as a sentence of data, not as a name
+_SENTENCE_CHARS, _SENTENCE_SPACES = 40, 4
+
+
+def header_looks_like_data(names: Sequence[str]) -> bool:
+    """Whether column names read from a header row look like a row of data: a name that is a number
+    (AG News' ``3``) or a sentence, as when a CSV without a header row is read as if it had one."""
+    return any(_NUMBER.fullmatch(name.strip()) is not None
+               or (len(name) > _SENTENCE_CHARS and name.count(" ") >= _SENTENCE_SPACES) for name in names)
+
+
+def columns_listing(names: Sequence[str]) -> str:
+    """``columns are: a, b`` for an error about a missing column, with the way out when the names
+    look like a data row (:func:`header_looks_like_data`)."""
+    listing = f"columns are: {', '.join(names)}"
+    if header_looks_like_data(names):
+        listing += ("; these names look like a row of data: for a CSV/TSV without a header row, name its "
+                    "columns with --column-names")
+    return listing
 
 
 @dataclass(frozen=True)
@@ -146,9 +169,7 @@ class Source:
         for i, col in enumerate(columns):
             if col is not None and col not in present:
                 flag = f" (from {option_names[i]})" if i < len(option_names) else ""
-                raise InputError(
-                    f"{self.description}: no column {col!r}{flag}; columns are: {', '.join(present)}"
-                )
+                raise InputError(f"{self.description}: no column {col!r}{flag}; {columns_listing(present)}")
 
 
 def input_files(source: Source) -> list[str]:
@@ -526,6 +547,12 @@ class LocalSource(Source):
             raise self._read_error(spec, error, self._read_files, ()) from error
         if not self.schema.names:
             raise InputError(f"{spec}: the input has no columns (is it empty?)")
+        if self.format in HEADERLESS_FORMATS and not options.column_names and header_looks_like_data(self.schema.names):
+            shown = ", ".join(repr(n if len(n) <= 30 else n[:27] + "...") for n in self.schema.names[:3])
+            warnings.warn(FedpartWarning(
+                f"{spec}: its header row looks like data ({shown}); if the file has no header row, name its "
+                "columns with --column-names (its first row is read as names, not as a row)"
+            ), stacklevel=2)
         #: row groups to read when this source is a piece of a Parquet file (see :meth:`piece`)
         self._row_groups: tuple[int, ...] | None = None
         self._is_piece = False

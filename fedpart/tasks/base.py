@@ -25,6 +25,7 @@ from fedpart.io.sources import (
     Source,
     SourceUnit,
     check_read_options,
+    columns_listing,
     directory_data_files,
     open_source,
 )
@@ -87,14 +88,14 @@ def pick_column(
     """The input column that plays role ``what``: ``given`` if set, else the first default present."""
     if given is not None:
         if given not in names:
-            raise InputError(f"{where}: no column {given!r} (from {flag}); columns are: {', '.join(names)}")
+            raise InputError(f"{where}: no column {given!r} (from {flag}); {columns_listing(names)}")
         return given
     for name in defaults:
         if name in names:
             return name
     raise InputError(
         f"{where}: no {what} column (looked for {', '.join(map(repr, defaults))}); "
-        f"name it with {flag}; columns are: {', '.join(names)}"
+        f"name it with {flag}; {columns_listing(names)}"
     )
 
 
