@@ -538,3 +538,17 @@ def test_a_headerless_csv_read_with_a_header_is_called_out(tmp_path):
     assert header_looks_like_data(["3", "title"]) and header_looks_like_data(["-0.5e3"])
     assert header_looks_like_data(["label", "Unions representing workers at Turner say they are disappointed"])
     assert not header_looks_like_data(["text", "label", "review body", "Unnamed: 0", "v2", "2020 sales"])
+
+
+def test_a_tc_label_that_is_also_text_is_refused(tmp_path):
+    """--label-col title with the default text title + description: every text would contain its label."""
+    data = tmp_path / "news.csv"
+    data.write_text("label,title,description\n" + "".join(f"{i % 4},Title {i},Story {i}\n" for i in range(12)))
+    assert_cli_fails(tmp_path, [str(data), "--task", "tc", "--label-col", "title", "--scheme", "iid", "--clients", "2"],
+                     "--label-col title is also read as text (text from title, description)", "--text-col")
+    assert_cli_fails(tmp_path, [str(data), "--task", "tc", "--label-col", "title", "--text-col", "title",
+                                "--scheme", "iid", "--clients", "2"], "--label-col title is also read as text")
+    result = cli(["partition", str(data), "--task", "tc", "--label-col", "title", "--text-col", "description",
+                  "--scheme", "iid", "--clients", "2", "--out", str(tmp_path / "ok"), "-q"])
+    assert result.exit_code == 0, result.output  # the warning names each column read once
+    assert "input column 'label' is not read by the task (it reads 'description', 'title') and dropped" in result.stderr

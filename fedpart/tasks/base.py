@@ -169,7 +169,7 @@ def warn_replaced_columns(raw_schema: pa.Schema, reads: Sequence[str], canonical
         warnings.warn(FedpartWarning(
             f"{where}: input column{'s' if len(replaced) > 1 else ''} {names} "
             f"{'are' if len(replaced) > 1 else 'is'} not read by the task "
-            f"(it reads {', '.join(repr(r) for r in reads)}) "
+            f"(it reads {', '.join(repr(r) for r in dict.fromkeys(reads))}) "
             "and dropped: the task's own column takes the name; rename it in the input to keep it"
         ), stacklevel=3)
 

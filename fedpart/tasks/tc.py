@@ -37,6 +37,11 @@ class TextClassification(Task):
     def bind(self, raw_schema: pa.Schema, columns: ColumnMap, where: str) -> BoundTask:
         text_cols = resolve_text_columns(raw_schema, columns, where)
         label = pick_column(raw_schema.names, columns.label, DEFAULT_LABEL, "--label-col", "label", where)
+        if label in text_cols:
+            raise InputError(
+                f"{where}: --label-col {label} is also read as text (text from {', '.join(text_cols)}): each text "
+                "would hold its own label; pick another --label-col, or the text columns with --text-col"
+            )
         warn_replaced_columns(raw_schema, [*text_cols, label], ["text", "label"], where)
         return _BoundTextClassification(raw_schema, text_cols, label)
 
