@@ -552,3 +552,21 @@ def test_a_tc_label_that_is_also_text_is_refused(tmp_path):
                   "--scheme", "iid", "--clients", "2", "--out", str(tmp_path / "ok"), "-q"])
     assert result.exit_code == 0, result.output  # the warning names each column read once
     assert "input column 'label' is not read by the task (it reads 'description', 'title') and dropped" in result.stderr
+
+
+def test_a_directory_read_whole_says_to_glob_its_data_files(tmp_path):
+    """A CoNLL directory beside its notes (.txt counts as CoNLL): the parse error says the directory
+    is read whole and gives the glob that reads only the data files."""
+    folder = tmp_path / "ner"
+    folder.mkdir()
+    sentence = "EU\tB-ORG\nrejects\tO\nGerman\tB-MISC\n\n"
+    (folder / "train.conll").write_text(sentence * 4)
+    (folder / "dev.conll").write_text(sentence * 2)
+    (folder / "SOURCE.txt").write_text("wnut17 from the shared task\nlicence: CC BY 4.0\n")
+    assert_cli_fails(tmp_path, [str(folder), "--task", "st", "--scheme", "iid", "--clients", "2"],
+                     "SOURCE.txt:1:", f"{folder} is a directory, whose every conll file (.conll, .txt) is read",
+                     f"a glob such as '{folder / '*.conll'}'")
+    result = cli(["partition", str(folder / "*.conll"), "--task", "st", "--scheme", "iid", "--clients", "2",
+                  "--out", str(tmp_path / "ok"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert Manifest.read(tmp_path / "ok").rows["written"] == 6

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -81,9 +82,19 @@ class NativeFormatSource(Source):
 
     def iter_batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
         for path in self.files:
-            for batch in self.reader(path, self.batch_rows):
-                if batch.num_rows:
-                    yield batch.select(list(columns)) if columns is not None else batch
+            try:
+                for batch in self.reader(path, self.batch_rows):
+                    if batch.num_rows:
+                        yield batch.select(list(columns)) if columns is not None else batch
+            except InputError as error:
+                if not os.path.isdir(self.description) or len(self.files) < 2:
+                    raise
+                others = Counter(Path(f).suffix for f in self.files if Path(f).suffix != Path(path).suffix)
+                suffix = others.most_common(1)[0][0] if others else Path(path).suffix
+                raise InputError(f"{error}; {self.description} is a directory, whose every {self.format} file "
+                                 f"({', '.join(sorted({Path(f).suffix for f in self.files}))}) is read: name only "
+                                 f"the data files with a glob such as "
+                                 f"'{os.path.join(self.description, '*' + suffix)}'") from error
 
     def split(self, target_rows: int) -> list[SourceUnit]:
         return [SourceUnit(i, path) for i, path in enumerate(self.files)]
