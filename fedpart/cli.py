@@ -291,7 +291,7 @@ def convert(input: str | None, out: str, label_col: str | None, overwrite: bool,
     from fedpart.tasks import TaskOptions
 
     if task is None:
-        raise InputError("fedpart convert needs --task (tc, st, qa or s2s)")
+        raise InputError(f"fedpart convert needs --task ({', '.join(TASKS[:-1])} or {TASKS[-1]})")
     columns = replace(_column_map(kwargs), text=_split_names(text_col), label=label_col)
     options = TaskOptions(
         columns=columns, drop_invalid=drop_invalid,
@@ -302,6 +302,20 @@ def convert(input: str | None, out: str, label_col: str | None, overwrite: bool,
     click.echo(f"wrote {report.rows} rows ({', '.join(report.columns)}) to {report.out}")
     for reason, count in report.dropped_invalid.items():
         click.echo(f"dropped {count} row(s) that {reason}")
+
+
+THREADS_OPTION = click.option(
+    "--threads", type=click.IntRange(min=1), default=None,
+    help="CPU threads for torch [torch's default: one per core]; on a machine other jobs share, 1 avoids "
+         "threads stalling on busy cores.")
+
+
+def _set_torch_threads(threads: int | None) -> None:
+    """torch's intra-op CPU threads, when ``--threads`` was given."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def federated_options(default_algo: str) -> Any:
@@ -330,9 +344,7 @@ def federated_options(default_algo: str) -> Any:
         click.option("--eval-every", type=int, default=1, show_default=True,
                      help="Evaluate every N rounds (and after the last) into metrics.jsonl."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
-        click.option("--threads", type=click.IntRange(min=1), default=None,
-                     help="CPU threads for torch [torch's default: one per core]; on a machine other jobs "
-                          "share, 1 avoids threads stalling on busy cores."),
+        THREADS_OPTION,
         click.option("--seed", type=SEED, default=0, show_default=True,
                      help="Seeds the initial weights, client sampling and minibatch order (recorded in config.json)."),
         click.option("--out", "-o", required=True, help="Run directory."),
@@ -368,10 +380,7 @@ def _run_rounds_with_progress(run: Any, rounds: int, desc: str, quiet: bool, out
                               threads: int | None = None) -> None:
     """Call ``run(progress)`` with a tqdm bar over ``rounds`` showing the latest metrics; print the
     last evaluated metrics. ``threads`` sets torch's intra-op CPU threads first."""
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
+    _set_torch_threads(threads)
 
     bar = None
     if not quiet:
@@ -525,8 +534,9 @@ def evaluate() -> None:
               help="Seeds the sampled continuations and the bootstrap resamples.")
 @click.option("--plot", "plot_path", default="bias.png", show_default=True, help="Where to write the plot.")
 @click.option("--json", "json_path", help="Also write every measurement (and per-profession polarity) here.")
+@THREADS_OPTION
 def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: int | None, eval_data: str | None,
-              device: str, plot_path: str, json_path: str | None, **options: Any) -> None:
+              device: str, plot_path: str, json_path: str | None, threads: int | None, **options: Any) -> None:
     """Compare RUNS' gender bias and utility: a table (value [95% CI]) and a bias-vs-utility plot."""
     from fedpart.figures import plot_path as resolve_plot_path
     from fedpart.train.bias_eval import BiasEvalOptions, evaluate_runs, format_bias_table, write_bias_plot
@@ -544,6 +554,7 @@ def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: in
     lm_options = [f"--{name.replace('_', '-')}" for name in ("prompts", "max_per_profession", "samples",
                                                            "max_new_tokens", "min_new_tokens", "temperature", "top_k")
                   if _given(name)]
+    _set_torch_threads(threads)
     results = evaluate_runs(runs, prompts=prompts, options=settings, device=device, eval_data=eval_data,
                             lm_options=lm_options)
     click.echo(format_bias_table(results))

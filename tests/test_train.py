@@ -267,7 +267,7 @@ def test_train_and_report_cli(agnews_parts, tmp_path):
     assert result.exit_code == 2 and "--rounds must be at least 1" in result.output
 
 
-def test_train_threads_option_sets_torchs_cpu_threads(agnews_parts, tmp_path):
+def test_threads_option_sets_torchs_cpu_threads(agnews_parts, tmp_path):
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # so that the option has something to change
     try:
@@ -279,6 +279,11 @@ def test_train_threads_option_sets_torchs_cpu_threads(agnews_parts, tmp_path):
         result = CliRunner().invoke(main, ["train", str(agnews_parts), "--task", "tc", "--threads", "0",
                                            "--out", str(tmp_path / "u")])
         assert result.exit_code == 2 and "--threads" in result.output
+        torch.set_num_threads(2)
+        result = CliRunner().invoke(main, ["eval", "bias", str(tmp_path / "t"), "--device", "cpu", "--threads", "1",
+                                           "--spacy-model", "none", "--n-boot", "10", "--plot", str(tmp_path / "b.png")])
+        assert result.exit_code == 0, result.output
+        assert torch.get_num_threads() == 1  # eval bias takes the option too
     finally:
         torch.set_num_threads(before)
 

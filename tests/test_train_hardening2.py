@@ -61,6 +61,7 @@ def test_a_run_diverging_in_its_first_round_is_an_error_that_leaves_nothing(part
     result = invoke("train", parts, "--task", "tc", "--algo", algo, *mu, "--lr", "1e30", "--rounds", "2",
                     "--clients-per-round", "3", "--out", tmp_path / "r", *CPU)
     assert_one_line_error(result, "round 1: training diverged", "lower --lr than 1e+30")
+    assert "--overwrite" not in result.output  # nothing is left to overwrite
     assert not (tmp_path / "r").exists()
 
 
@@ -81,8 +82,10 @@ def test_a_later_diverging_round_keeps_the_checkpoint_but_never_finishes(parts, 
         return state, chosen
 
     monkeypatch.setattr(runner, "federated_round", nan_in_round_2)
-    with pytest.raises(runner.DivergedError, match="round 2: training diverged"):
+    with pytest.raises(runner.DivergedError, match="round 2: training diverged") as raised:
         train(parts, task="tc", out=tmp_path / "r", config=TWO, device="cpu")
+    assert str(raised.value).endswith(f"train again with a lower --lr than {TWO.lr:g} and --overwrite "
+                                      f"({tmp_path / 'r'} keeps the rounds before it)")
     assert torch.load(tmp_path / "r" / CHECKPOINT_FILE)["round"] == 1
     assert not (tmp_path / "r" / FINISHED_FILE).exists() and not (tmp_path / "r" / MODEL_FILE).exists()
     assert [json.loads(line)["round"] for line in (tmp_path / "r" / METRICS_FILE).read_text().splitlines()] == [1]

@@ -71,7 +71,7 @@ def open_input(
     if task is None:
         if columns is not None or drop_invalid:
             raise InputError(
-                "--drop-invalid and the --*-col options of the task reader need --task (tc, st, qa or s2s)"
+                "--drop-invalid and the --*-col options of the task reader need --task (tc, st, qa, s2s or lm)"
             )
         return open_source(spec, read)
     from fedpart.tasks import ColumnMap, TaskOptions, get_task

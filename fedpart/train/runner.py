@@ -303,8 +303,7 @@ def check_finite_weights(weights: torch.Tensor, round_index: int, advice: str) -
     """
     if not bool(torch.isfinite(weights).all()):
         raise DivergedError(f"round {round_index}: training diverged (the aggregated weights are NaN or infinite) "
-                            f"and round {round_index} was not saved; train again (--overwrite for the same --out) "
-                            f"with {advice}")
+                            f"and round {round_index} was not saved; train again with {advice}")
 
 
 def _save_checkpoint(out: Path, round_index: int, state: ServerState, elapsed_s: float) -> None:
@@ -580,6 +579,8 @@ def run_rounds(
         kept = resuming or (out / CHECKPOINT_FILE).exists()
         if not kept:
             _discard_run_dir(out, created)
+        elif isinstance(error, DivergedError):
+            raise DivergedError(f"{error} and --overwrite ({out} keeps the rounds before it)") from error
         elif isinstance(error, KeyboardInterrupt) and not isinstance(error, RunInterrupted):
             raise RunInterrupted(f"interrupted; {out} keeps the run up to its last checkpoint: continue it with the "
                                  "same command and --resume") from error
