@@ -256,7 +256,7 @@ def partition(input: str | None, out: str, quiet: bool, no_plot: bool, input_for
     """Split INPUT (file, directory, glob or hf://NAME) into client shards under --out."""
     from fedpart.engine import partition as run_partition
     from fedpart.io.sources import ReadOptions
-    from fedpart.stats import format_stats_table
+    from fedpart.stats import PLOT_FILE, format_stats_table
 
     spec = _input_spec(input, hf_name)
     columns = _column_map(kwargs)
@@ -271,6 +271,8 @@ def partition(input: str | None, out: str, quiet: bool, no_plot: bool, input_for
         test = f" and a test split ({manifest.test.rows} rows)" if manifest.test is not None else ""
         click.echo(f"wrote {manifest.num_clients} client shards ({client_rows} rows){test} to {out}")
         click.echo(format_stats_table(manifest))
+        if (Path(out) / PLOT_FILE).is_file():  # written unless --no-plot (as stats prints it)
+            click.echo(f"plot: {Path(out) / PLOT_FILE}")
 
 
 @main.command()

@@ -49,6 +49,8 @@ def test_partition_prints_a_summary_and_the_stats_table(partitioned):
         f"wrote 6 client shards ({client_rows} rows) and a test split ({600 - client_rows} rows) to {out}"
     )
     assert manifest.test.rows == 600 - client_rows > 0
+    assert result.stdout.splitlines()[-1] == f"plot: {out / 'label_distribution.png'}"  # as stats prints it
+    assert (out / "label_distribution.png").read_bytes().startswith(PNG_MAGIC)
     assert table_value(result.stdout, "scheme").startswith("dirichlet (num_clients=6, alpha=0.3")
     assert table_value(result.stdout, "scheme").endswith("seed 4")
     assert table_value(result.stdout, "clients") == "6"
