@@ -37,6 +37,7 @@ from fedpart.io.sources import (
     input_files,
     open_source,
     portable_source,
+    warn_if_header_looks_like_data,
 )
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.metrics import client_metrics, client_record, partition_summary
@@ -188,7 +189,9 @@ def _open_input(
                 "task's input columns and need --task; without --task the input's columns are kept as they "
                 "are (name the label with --label-col / label_col=)"
             )
-        return open_source(spec, read_options, hf_split=hf_split, hf_config=hf_config), None
+        source = open_source(spec, read_options, hf_split=hf_split, hf_config=hf_config)
+        warn_if_header_looks_like_data(source)  # its columns are taken as they are
+        return source, None
 
     task_obj = get_task(task)
     options = TaskOptions(

@@ -78,6 +78,20 @@ def columns_listing(names: Sequence[str]) -> str:
     return listing
 
 
+def warn_if_header_looks_like_data(source: Source) -> None:
+    """Warn (:class:`FedpartWarning`) when ``source`` is a CSV/TSV read with a header row whose
+    names look like data (:func:`header_looks_like_data`). For inputs whose columns are used as
+    they are (a partition without a task): the task readers' missing-column errors say the same."""
+    options = getattr(source, "options", None)
+    if (getattr(source, "format", None) in HEADERLESS_FORMATS and options is not None and not options.column_names
+            and header_looks_like_data(source.schema.names)):
+        shown = ", ".join(repr(n if len(n) <= 30 else n[:27] + "...") for n in source.schema.names[:3])
+        warnings.warn(FedpartWarning(
+            f"{source.description}: its header row looks like data ({shown}); if the file has no header row, "
+            "name its columns with --column-names (its first row is read as names, not as a row)"
+        ), stacklevel=2)
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """How to read local files.
@@ -547,12 +561,6 @@ class LocalSource(Source):
             raise self._read_error(spec, error, self._read_files, ()) from error
         if not self.schema.names:
             raise InputError(f"{spec}: the input has no columns (is it empty?)")
-        if self.format in HEADERLESS_FORMATS and not options.column_names and header_looks_like_data(self.schema.names):
-            shown = ", ".join(repr(n if len(n) <= 30 else n[:27] + "...") for n in self.schema.names[:3])
-            warnings.warn(FedpartWarning(
-                f"{spec}: its header row looks like data ({shown}); if the file has no header row, name its "
-                "columns with --column-names (its first row is read as names, not as a row)"
-            ), stacklevel=2)
         #: row groups to read when this source is a piece of a Parquet file (see :meth:`piece`)
         self._row_groups: tuple[int, ...] | None = None
         self._is_piece = False
