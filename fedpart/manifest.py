@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,13 @@ class ShardRecord:
     def part_files(self) -> list[str]:
         """The shard's files relative to the partition directory, in row order."""
         return [p["file"] for p in self.parts] if self.parts is not None else [self.file]
+
+
+def _inside(name: Any) -> bool:
+    """Whether the shard path ``name`` (from a manifest) is relative and stays inside the directory."""
+    if not isinstance(name, str) or not name or os.path.isabs(name) or "\\" in name:
+        return False
+    return ".." not in Path(name).parts
 
 
 def _record_dict(record: ShardRecord) -> dict[str, Any]:
@@ -144,4 +152,9 @@ class Manifest:
             raise InputError(f"{path}: malformed manifest ({error}); re-run `fedpart partition`") from error
         if not manifest.clients:
             raise InputError(f"{path}: the manifest lists no clients; re-run `fedpart partition`")
+        for record in [*manifest.clients, *([manifest.test] if manifest.test is not None else [])]:
+            for name in [record.file, *record.part_files]:
+                if not _inside(name):
+                    raise InputError(f"{path}: shard path {name!r} leaves the partition directory (absolute, or "
+                                     "through ..); the manifest was edited: re-run `fedpart partition`")
         return manifest

@@ -35,16 +35,26 @@ def verify_partition(partition_dir: str | os.PathLike[str], manifest: Manifest |
     if manifest is None:
         manifest = Manifest.read(partition_dir)
     for record in [*manifest.clients, *([manifest.test] if manifest.test is not None else [])]:
-        if record.parts is None:
-            _verify_file(partition_dir, record.file, record.sha256)
-            continue
-        _refuse_unlisted_files(partition_dir, record)
-        for part in record.parts:
-            _verify_file(partition_dir, part["file"], part["sha256"])
-        if parts_digest(record.parts) != record.sha256:
-            raise InputError(f"{partition_dir / MANIFEST_FILE}: the part listing of {record.file} does not match "
-                             f"its sha256; {_REPARTITION}")
+        verify_shard(partition_dir, record)
     return manifest
+
+
+def verify_shard(partition_dir: str | os.PathLike[str], record: ShardRecord) -> None:
+    """Check one shard of ``partition_dir`` against its manifest ``record`` (see :func:`verify_partition`).
+
+    Raises:
+        InputError: naming the missing, modified or unlisted file.
+    """
+    partition_dir = Path(partition_dir)
+    if record.parts is None:
+        _verify_file(partition_dir, record.file, record.sha256)
+        return
+    _refuse_unlisted_files(partition_dir, record)
+    for part in record.parts:
+        _verify_file(partition_dir, part["file"], part["sha256"])
+    if parts_digest(record.parts) != record.sha256:
+        raise InputError(f"{partition_dir / MANIFEST_FILE}: the part listing of {record.file} does not match "
+                         f"its sha256; {_REPARTITION}")
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:

@@ -570,3 +570,35 @@ def test_a_directory_read_whole_says_to_glob_its_data_files(tmp_path):
                   "--out", str(tmp_path / "ok"), "-q"])
     assert result.exit_code == 0, result.output
     assert Manifest.read(tmp_path / "ok").rows["written"] == 6
+
+
+def test_load_client_and_load_test_check_the_shard_they_read(tmp_path):
+    """A deleted, truncated or replaced shard is a clear InputError from load_client/load_test (as
+    from train and augment), and a manifest whose shard paths leave the directory is refused."""
+    import json
+    import shutil
+
+    out = tmp_path / "parts"
+    fedpart.partition(FIXTURE, out=out, scheme="iid", clients=3, test_frac=0.2, label_col="label", plot=False,
+                      read_options=AG)
+    assert fedpart.load_client(out, 0, format="arrow").num_rows == Manifest.read(out).clients[0].rows
+    broken = shutil.copytree(out, tmp_path / "broken")
+    (broken / "clients" / "client-00000.parquet").unlink()
+    with pytest.raises(InputError, match="client-00000.parquet: shard listed in manifest.json is missing"):
+        fedpart.load_client(broken, 0, format="arrow")
+    shard = broken / "clients" / "client-00001.parquet"
+    shard.write_bytes(shard.read_bytes()[:100])
+    with pytest.raises(InputError, match="client-00001.parquet: shard does not match the sha256"):
+        fedpart.load_client(broken, 1, format="polars")
+    (broken / "test.parquet").unlink()
+    with pytest.raises(InputError, match="test.parquet: shard listed in manifest.json is missing"):
+        fedpart.load_test(broken)
+    assert fedpart.load_client(broken, 2, format="arrow").num_rows > 0  # an intact shard still loads
+    for bad in ("../../etc/passwd", "/etc/passwd"):
+        manifest = json.loads((out / "manifest.json").read_text())
+        manifest["clients"][0]["file"] = bad
+        edited = tmp_path / f"edited{len(bad)}"
+        shutil.copytree(out, edited)
+        (edited / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(InputError, match=f"shard path '{bad}' leaves the partition directory"):
+            fedpart.load_client(edited, 1)

@@ -44,7 +44,8 @@ def load_client(directory: str | Path, client_id: int, format: str = "datasets")
     ``pyarrow.Table`` (``format="arrow"``), with the input's columns plus the row-id column.
 
     Raises:
-        InputError: not a partition directory, or no such client.
+        InputError: not a partition directory, no such client, or the shard's files are missing or
+            not the ones the manifest records (checked by sha256 before they are read).
     """
     manifest = Manifest.read(directory)
     if isinstance(client_id, bool) or not isinstance(client_id, (int, np.integer)):
@@ -53,12 +54,22 @@ def load_client(directory: str | Path, client_id: int, format: str = "datasets")
         raise InputError(
             f"{directory}: no client {client_id}; clients are 0..{manifest.num_clients - 1}"
         )
-    return _convert(shard_paths(directory, manifest.clients[int(client_id)]), format)
+    return _load_shard(directory, manifest.clients[int(client_id)], format)
 
 
 def load_test(directory: str | Path, format: str = "datasets") -> Any:
-    """Load the global test split written with ``--test-frac``."""
+    """Load the global test split written with ``--test-frac`` (checked as in :func:`load_client`)."""
     manifest = Manifest.read(directory)
     if manifest.test is None:
         raise InputError(f"{directory}: has no test split; partition with --test-frac F to make one")
-    return _convert(shard_paths(directory, manifest.test), format)
+    return _load_shard(directory, manifest.test, format)
+
+
+def _load_shard(directory: str | Path, record: ShardRecord, format: str) -> Any:
+    """The shard of ``record`` as ``format``, after checking its files against the manifest."""
+    from fedpart.verify import verify_shard
+
+    if format not in FORMATS:
+        raise InputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+    verify_shard(directory, record)
+    return _convert(shard_paths(directory, record), format)
