@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 from fedpart.errors import InputError
 
@@ -33,10 +34,28 @@ def check_finite(value: float, flag: str) -> float:
     return value
 
 
+def check_number(value: object, flag: str) -> float:
+    """Return ``value`` as a float, or raise :class:`InputError` unless it is a real number (not a
+    bool, a string or ``None``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{flag} must be a number, got {value!r}")
+    return float(value)
+
+
 def check_float32(value: float, flag: str) -> float:
-    """Return ``value``, or raise :class:`InputError` if it is not finite (:func:`check_finite`) or
-    beyond the range of 32-bit floats (:data:`FLOAT32_MAX`), the type of the models' parameters."""
-    if abs(check_finite(value, flag)) > FLOAT32_MAX:
+    """Return ``value``, or raise :class:`InputError` if it is not a number (:func:`check_number`),
+    not finite (:func:`check_finite`) or beyond the range of 32-bit floats (:data:`FLOAT32_MAX`),
+    the type of the models' parameters."""
+    if abs(check_finite(check_number(value, flag), flag)) > FLOAT32_MAX:
         raise InputError(f"{flag} {value:g} overflows torch's 32-bit floats (largest {FLOAT32_MAX:.4g}); "
                          f"use a much smaller {flag}")
     return value
+
+
+def check_path(value: object, name: str) -> str | os.PathLike[str]:
+    """Return ``value``, or raise :class:`InputError` unless it is a path: a non-empty ``str`` or an
+    ``os.PathLike`` such as :class:`pathlib.Path` (``name``: the argument, for the message)."""
+    if isinstance(value, str) and value or isinstance(value, os.PathLike) and not isinstance(value, bytes):
+        return value
+    raise InputError(f"{name} must be a path (a str or pathlib.Path), got {value!r}")
+

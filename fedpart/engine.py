@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from fedpart._version import __version__
 from fedpart.assign import RowAssigner
-from fedpart.checks import check_seed
+from fedpart.checks import check_path, check_seed
 from fedpart.counting import CountResult, ValueCounts, count_values, counted_type
 from fedpart.errors import InputError, OutputError, PlanError
 from fedpart.io.output_dir import atomic_output_dir, check_output_not_over_inputs, check_output_path
@@ -311,6 +311,10 @@ def partition(
         InputError, PlanError, OutputError: with a one-line message saying what to change.
     """
     progress = progress or _no_progress
+    check_path(input, "input")
+    check_path(out, "out")
+    if not isinstance(row_id_col, str):
+        raise InputError(f"row_id_col must be a column name (a str), got {row_id_col!r}")
     seed = check_seed(seed)
     test_frac = check_test_frac(test_frac)
     if isinstance(text_col, str):  # one column, not a sequence of one-letter names

@@ -602,3 +602,17 @@ def test_load_client_and_load_test_check_the_shard_they_read(tmp_path):
         (edited / "manifest.json").write_text(json.dumps(manifest))
         with pytest.raises(InputError, match=f"shard path '{bad}' leaves the partition directory"):
             fedpart.load_client(edited, 1)
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(input=None), r"input must be a path \(a str or pathlib.Path\), got None"),
+    (dict(input=[str(FIXTURE)]), "input must be a path"),
+    (dict(input=b"data.csv"), "input must be a path"),
+    (dict(out=3), "out must be a path"),
+    (dict(row_id_col=None), r"row_id_col must be a column name \(a str\), got None"),
+])
+def test_partition_api_refuses_wrong_argument_types(tmp_path, changes, message):
+    arguments = {**dict(input=FIXTURE, out=tmp_path / "o", scheme="iid", clients=2, read_options=AG), **changes}
+    with pytest.raises(InputError, match=message):
+        fedpart.partition(arguments.pop("input"), **arguments)
+    assert not (tmp_path / "o").exists()

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 import fedpart
 from fedpart.cli import main
 from fedpart.distill.runner import DistillConfig
+from fedpart.distill.runner import distill as fedpart_distill
 from fedpart.errors import ExcessClientsWarning
 from fedpart.manifest import Manifest
 from fedpart.train.federated import FederatedConfig
@@ -415,4 +416,45 @@ def test_an_hf_model_directory_without_a_tokenizer_vocabulary_is_refused(parts, 
     result = invoke("train", parts, "--task", "tc", "--device", "cpu", "--clients-per-round", "2",
                     "--hf-model", model_dir, "--out", tmp_path / "r")
     assert_one_line_error(result, "cannot load its Hugging Face tokenizer")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(rounds="2"), "--rounds must be an integer, got '2'"),
+    (dict(rounds=2.5), "--rounds must be an integer, got 2.5"),
+    (dict(local_epochs=True), "--local-epochs must be an integer, got True"),
+    (dict(batch_size=None), "--batch-size must be an integer, got None"),
+    (dict(lr="0.1"), "--lr must be a number, got '0.1'"),
+    (dict(algo="fedprox", mu=None), "--mu must be a number, got None"),
+    (dict(server_opt="adam", server_tau=0), r"server_tau \(the server Adam's epsilon\) must be > 0"),
+    (dict(server_betas=(2, 0.5)), r"server_betas must be two numbers in \[0, 1\)"),
+    (dict(server_betas="x"), r"server_betas must be two numbers in \[0, 1\)"),
+])
+def test_federated_config_refuses_wrong_types_with_the_option_name(changes, message):
+    with pytest.raises(fedpart.InputError, match=message):
+        FederatedConfig(**changes)
+
+
+def test_federated_config_takes_numpy_numbers_as_plain_python_ones():
+    import numpy as np
+
+    config = FederatedConfig(rounds=np.int64(3), lr=np.float32(0.1), server_betas=[0.9, 0.999])
+    assert (config.rounds, config.lr, config.server_betas) == (3, 0.1, (0.9, 0.999))
+    assert type(config.rounds) is int and type(config.lr) is float  # config.json is JSON
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(config=None), "config must be a FederatedConfig"),
+    (dict(config={"rounds": 1}), "config must be a FederatedConfig"),
+    (dict(device=None), "device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got None"),
+    (dict(eval_data=3), r"eval_data must be a path \(a str or pathlib.Path\), got 3"),
+    (dict(out=None), "out must be a path"),
+    (dict(stop_after=0), "stop_after must be at least 1, got 0"),
+])
+def test_train_and_distill_refuse_wrong_argument_types(parts, finished, tmp_path, changes, message):
+    arguments = {**dict(out=tmp_path / "r", config=FederatedConfig(rounds=1), device="cpu"), **changes}
+    with pytest.raises(fedpart.InputError, match=message):
+        train(parts, task="tc", **arguments)
+    with pytest.raises(fedpart.InputError, match=message):
+        fedpart_distill(finished, data=parts, **arguments)
     assert not (tmp_path / "r").exists()

@@ -18,6 +18,7 @@ uninterrupted one. Parameters stay on the training device.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from torch.optim.sgd import sgd
 
 from fedpart.errors import InputError
 from fedpart.checks import check_float32, check_seed
+from fedpart.partitioners.params import plain_float
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 ALGORITHMS = ("fedavg", "fedprox", "centralized")
@@ -68,10 +70,16 @@ class FederatedConfig:
         if self.sampling not in SAMPLINGS:
             raise InputError(f"--sampling must be one of {', '.join(SAMPLINGS)}")
         for name in ("rounds", "clients_per_round", "local_epochs", "batch_size", "eval_every"):
-            if getattr(self, name) < 1:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise InputError(f"--{name.replace('_', '-')} must be an integer, got {value!r}")
+            if value < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-        for name in ("lr", "mu", "server_lr"):  # nan passes every comparison below
-            check_float32(getattr(self, name), f"--{name.replace('_', '-')}")
+            object.__setattr__(self, name, int(value))  # numpy integers too: config.json is JSON
+        for name in ("lr", "mu", "server_lr", "server_tau"):  # nan passes every comparison below
+            flag = name if name == "server_tau" else f"--{name.replace('_', '-')}"  # server_tau: no CLI option
+            object.__setattr__(self, name, plain_float(check_float32(getattr(self, name), flag)))
+        self._check_server_adam()
         if self.lr <= 0 or self.server_lr <= 0:
             raise InputError("--lr and --server-lr must be > 0")
         if self.mu < 0:  # mu = 0 is allowed: FedProx then equals FedAvg
@@ -80,6 +88,16 @@ class FederatedConfig:
             raise InputError(f"--mu applies to --algo fedprox only; drop it or use --algo fedprox "
                              f"(got --algo {self.algo})")
         check_seed(self.seed)
+
+    def _check_server_adam(self) -> None:
+        """``server_betas``: two numbers in [0, 1); ``server_tau`` (Adam's epsilon): > 0."""
+        betas = self.server_betas
+        if (isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) or len(betas) != 2
+                or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+            raise InputError(f"server_betas must be two numbers in [0, 1) (Adam's beta1, beta2), got {betas!r}")
+        object.__setattr__(self, "server_betas", (float(betas[0]), float(betas[1])))
+        if self.server_tau <= 0:
+            raise InputError(f"server_tau (the server Adam's epsilon) must be > 0, got {self.server_tau!r}")
 
 
 def check_options_apply(algo: str, given: Collection[str]) -> None:

@@ -31,9 +31,11 @@ import pyarrow.parquet as pq
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from fedpart.checks import check_path
 from fedpart.errors import DivergedError, ExcessClientsWarning, InputError, OutputError
 from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable, write_text_atomic
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
+from fedpart.partitioners.params import check_int_at_least
 from fedpart.tasks import TASK_NAMES, ColumnMap, TaskOptions, get_task
 from fedpart.tasks.models import make_hf_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
@@ -286,6 +288,23 @@ def _manifest_digest(partition_dir: Path) -> str:
     return sha256_of(partition_dir / MANIFEST_FILE)
 
 
+def check_run_arguments(config: Any, device: Any, stop_after: Any, **paths: Any) -> None:
+    """The Python API's arguments of :func:`train` and ``distill`` that the CLI types already: a
+    :class:`FederatedConfig`, a device string, ``stop_after`` ``None`` or >= 1, and paths.
+
+    Raises:
+        InputError: naming the argument.
+    """
+    if not isinstance(config, FederatedConfig):
+        raise InputError(f"config must be a FederatedConfig (e.g. FederatedConfig(rounds=5)), got {config!r:.80}")
+    if not isinstance(device, str):
+        raise InputError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if stop_after is not None:
+        check_int_at_least(stop_after, "stop_after", 1)
+    for name, value in paths.items():
+        check_path(value, name)
+
+
 def warn_excess_clients(config: FederatedConfig, manifest: Manifest, partition_dir: Path) -> None:
     """Warn when a federated run asks for more clients per round than the partition has non-empty ones."""
     nonempty = sum(c.rows > 0 for c in manifest.clients)
@@ -373,6 +392,10 @@ def train(
         ``resume``/``overwrite``, is or contains an input (partition, evaluation data, model
         directory), or ``resume`` with a different configuration.
     """
+    check_run_arguments(config, device, stop_after, partition_dir=partition_dir, out=out)
+    for name, value in (("eval_data", eval_data), ("hf_model", hf_model)):
+        if value is not None:
+            check_path(value, name)
     partition_dir = Path(partition_dir)
     manifest = Manifest.read(partition_dir)
     if task is None:
