@@ -207,8 +207,9 @@ def _map_task_columns(
     """With a task, ``label_col``/``text_col`` name *input* columns: fold them into the ColumnMap."""
     from dataclasses import replace
 
-    from fedpart.tasks import ColumnMap
+    from fedpart.tasks import ColumnMap, get_task
 
+    get_task(task)  # an unknown --task says so before its options are judged
     columns = columns or ColumnMap()
     if label_col is not None:
         if task != "tc":
@@ -317,8 +318,8 @@ def partition(
         raise InputError(f"row_id_col must be a column name (a str), got {row_id_col!r}")
     seed = check_seed(seed)
     test_frac = check_test_frac(test_frac)
-    if isinstance(text_col, str):  # one column, not a sequence of one-letter names
-        text_col = (text_col,)
+    if isinstance(text_col, str):  # comma-separated as --text-col, not a sequence of one-letter names
+        text_col = tuple(name.strip() for name in text_col.split(",") if name.strip())
     if not isinstance(read_options, ReadOptions):
         raise InputError(
             "read_options must be a fedpart ReadOptions (e.g. ReadOptions(column_names=(...))), "

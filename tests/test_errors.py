@@ -616,3 +616,12 @@ def test_partition_api_refuses_wrong_argument_types(tmp_path, changes, message):
     with pytest.raises(InputError, match=message):
         fedpart.partition(arguments.pop("input"), **arguments)
     assert not (tmp_path / "o").exists()
+
+
+def test_text_col_as_one_string_is_comma_separated_as_on_the_command_line(tmp_path):
+    for name, text_col in (("string", "title, description"), ("tuple", ("title", "description"))):
+        fedpart.partition(FIXTURE, task="tc", text_col=text_col, label_col="label", out=tmp_path / name,
+                          scheme="iid", clients=2, read_options=AG, plot=False)
+    assert (tmp_path / "string" / "manifest.json").read_text() == (tmp_path / "tuple" / "manifest.json").read_text()
+    assert fedpart.load_client(tmp_path / "string", 0, format="arrow").equals(
+        fedpart.load_client(tmp_path / "tuple", 0, format="arrow"))

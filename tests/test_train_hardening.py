@@ -22,6 +22,7 @@ from fedpart.manifest import Manifest
 from fedpart.train.federated import FederatedConfig
 from fedpart.train.runner import check_partition_task, load_trained, train
 from fedpart.train.rundir import FINISHED_FILE
+from conftest import AG_NEWS_CSV  # noqa: E402
 from conftest import assert_refused as assert_one_line_error  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -458,3 +459,39 @@ def test_train_and_distill_refuse_wrong_argument_types(parts, finished, tmp_path
     with pytest.raises(fedpart.InputError, match=message):
         fedpart_distill(finished, data=parts, **arguments)
     assert not (tmp_path / "r").exists()
+
+
+def test_resume_without_a_run_starts_one_and_says_so(parts, tmp_path):
+    result = invoke("train", parts, "--task", "tc", "--rounds", "1", "--clients-per-round", "2", "--device", "cpu",
+                    "--resume", "--out", tmp_path / "r", "-q")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {tmp_path / 'r'}: no run to --resume there yet; starting a new one" in result.output
+    assert (tmp_path / "r" / FINISHED_FILE).is_file()
+    again = invoke("train", parts, "--task", "tc", "--rounds", "1", "--clients-per-round", "2", "--device", "cpu",
+                   "--resume", "--out", tmp_path / "r", "-q")
+    assert again.exit_code == 0 and "no run to --resume" not in again.output  # finished: nothing to run
+
+
+def test_unknown_task_and_header_only_input_are_named_as_such(tmp_path):
+    with pytest.raises(fedpart.InputError, match="unknown --task 'TC'"):
+        fedpart.partition(AG_NEWS_CSV, task="TC", label_col="label", out=tmp_path / "o", scheme="iid", clients=2)
+    (tmp_path / "empty.csv").write_text("text,label\n")
+    with pytest.raises(fedpart.InputError, match="text column 'text' holds no values at all"):
+        fedpart.partition(tmp_path / "empty.csv", task="tc", out=tmp_path / "o", scheme="iid", clients=1)
+
+
+def test_parquet_evaluation_data_gets_the_task_readers_checks(parts, tmp_path):
+    """An --eval-data Parquet file with empty texts is refused as a CSV with them is, with the
+    convert command that writes a clean copy; that copy is accepted."""
+    bad = tmp_path / "eval.parquet"
+    pq.write_table(pa.table({"text": ["she won", None, "", "he lost"], "label": [1, 2, 1, 3]}), bad)
+    result = invoke("train", parts, "--task", "tc", "--rounds", "1", "--clients-per-round", "2", "--device", "cpu",
+                    "--eval-data", bad, "--out", tmp_path / "r", "-q")
+    assert_one_line_error(result, f"{bad}: 2 row(s) have an empty text (first: row 1: text is None)",
+                          f"`fedpart convert {bad} --task tc --drop-invalid --out FILE.parquet`")
+    assert not (tmp_path / "r").exists()
+    clean = tmp_path / "clean.parquet"
+    assert invoke("convert", bad, "--task", "tc", "--drop-invalid", "--out", clean).exit_code == 0
+    result = invoke("train", parts, "--task", "tc", "--rounds", "1", "--clients-per-round", "2", "--device", "cpu",
+                    "--eval-data", clean, "--out", tmp_path / "r", "-q")
+    assert result.exit_code == 0, result.output

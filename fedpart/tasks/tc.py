@@ -59,6 +59,8 @@ def resolve_text_columns(raw_schema: pa.Schema, columns: ColumnMap, where: str) 
     else:  # raises, listing the columns, when no default text column exists
         text_cols = [pick_column(names, None, DEFAULT_TEXT, "--text-col", "text", where)]
     for col in text_cols:
+        if pa.types.is_null(raw_schema.field(col).type):  # what Arrow infers for a CSV with a header and no rows
+            raise InputError(f"{where}: text column {col!r} holds no values at all (has the input any rows?)")
         if not (pa.types.is_string(raw_schema.field(col).type) or pa.types.is_large_string(raw_schema.field(col).type)):
             raise InputError(
                 f"{where}: text column {col!r} has type {raw_schema.field(col).type}, expected strings; "

@@ -26,13 +26,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from fedpart.checks import check_path
-from fedpart.errors import DivergedError, ExcessClientsWarning, InputError, OutputError
+from fedpart.errors import DivergedError, ExcessClientsWarning, FedpartWarning, InputError, OutputError
 from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable, write_text_atomic
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.partitioners.params import check_int_at_least
@@ -170,7 +171,36 @@ def read_evaluation_table(path: Path, task: str, flag: str = "--eval-data") -> p
         raise InputError(_evaluation_hint(str(error), path, task, flag)) from error
     if table.num_rows == 0:
         raise InputError(f"{path}: the {_data_role(flag)} has no rows")
+    if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):  # the task readers check the other formats
+        check_rows_valid(table, task, path, flag)
     return table
+
+
+def check_rows_valid(table: pa.Table, task: str, path: Path, flag: str) -> None:
+    """Refuse a canonical ``table`` with rows the task's reader would refuse (an empty text, tags
+    of another length than the tokens, an answer away from its ``answer_start``): a Parquet file is
+    read as it is, so it gets the reader's checks here.
+
+    Raises:
+        InputError: per reason, how many rows and the first, with the way to a clean copy.
+    """
+    bound = get_task(task).bind(table.schema, ColumnMap(), str(path))
+    invalid: dict[str, list[int]] = {}  # reason -> [rows, first row]
+    examples: dict[str, str] = {}
+    offset = 0
+    for batch in table.to_batches():
+        for check in bound.validate(batch):
+            bad = np.flatnonzero(~check.valid)
+            if bad.size:
+                counted = invalid.setdefault(check.reason, [0, offset + int(bad[0])])
+                counted[0] += int(bad.size)
+                examples.setdefault(check.reason, check.example)
+        offset += batch.num_rows
+    if invalid:
+        details = "; ".join(f"{rows} row(s) {reason} (first: row {first}: {examples[reason]})"
+                            for reason, (rows, first) in invalid.items())
+        raise InputError(f"{path}: {details}; fix the {_data_role(flag)}, or write a copy without those rows with "
+                         f"`fedpart convert {path} --task {task} --drop-invalid --out FILE.parquet`")
 
 
 def _data_role(flag: str) -> str:
@@ -448,6 +478,8 @@ def check_run_dir(out: Path, resume: bool, overwrite: bool) -> bool:
                               "run's settings); cannot --resume it: pass --overwrite to start again")
         return True
     if not out.exists() or not any(out.iterdir()):
+        if resume:  # scripts pass --resume on every call: the first one starts the run
+            warnings.warn(FedpartWarning(f"{out}: no run to --resume there yet; starting a new one"), stacklevel=3)
         return False
     if resume:
         raise OutputError(f"{out}: has no {CHECKPOINT_FILE} to --resume from; pass --overwrite to start again")
