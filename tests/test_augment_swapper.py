@@ -440,3 +440,25 @@ def test_ag_news_markup_keeps_its_font_name_while_its_titles_are_swapped(rules):
     assert len(fonts) == 2 and len(titled) == 1
     assert all("verdana,MS Sans Serif" in rules.swap(t) for t in fonts)
     assert "Ms Berlusconi" in rules.swap(titled[0])
+
+
+def test_token_lists_keep_the_gendered_words_of_entities_that_name_things():
+    """With NER tags, words inside a place, team, company or work stay (WNUT-17 excerpts: Dallas
+    Cowboys, Prince William County, Electric Lady Studios); person entities and MISC nationality
+    nouns still swap, and so does everything outside entities."""
+    from fedpart.augment.swapper import names_a_thing
+
+    swapper = GenderSwapper(spacy_model="none")
+    tokens = ["Cowboys", "beat", "his", "team", "near", "Prince", "William", "Co", "at", "Electric", "Lady",
+              "Studios", "with", "Prince", "Harry", "the", "Englishman"]
+    tags = ["B-group", "O", "O", "O", "O", "B-location", "I-location", "I-location", "O", "B-corporation",
+            "I-corporation", "I-corporation", "O", "B-person", "I-person", "O", "B-MISC"]
+    result = swapper.swap_token_lists([tokens], [tags])[0]
+    assert result.tokens == ["Cowboys", "beat", "her", "team", "near", "Prince", "William", "Co", "at", "Electric",
+                             "Lady", "Studios", "with", "Princess", "Harry", "the", "Englishwoman"]
+    assert [s.source for s in result.swaps] == ["his", "Prince", "Englishman"]  # the kept ones are not counted
+    assert swapper.swap_tokens(tokens) == ["Cowgirls", "beat", "her", "team", "near", "Princess", "William", "Co",
+                                           "at", "Electric", "Gentleman", "Studios", "with", "Princess", "Harry",
+                                           "the", "Englishwoman"]  # without tags nothing tells the names apart
+    assert names_a_thing("I-creative-work") and names_a_thing("B-ORG") and names_a_thing("LOC")
+    assert not any(names_a_thing(t) for t in ("O", None, "B-PER", "I-person", "B-MISC", ""))

@@ -129,6 +129,10 @@ def is_title(text: str, start: int, end: int, all_capitals: bool) -> bool:
 
 
 _PERSON_TYPES = frozenset({"PER", "PERSON"})
+#: entity types (CoNLL-2003, OntoNotes, WNUT-17) that name things, not people; MISC is not one of
+#: them: it holds nationality nouns such as "Englishman", whose swap is right
+THING_TYPES = frozenset({"LOC", "LOCATION", "GPE", "FAC", "ORG", "ORGANIZATION", "CORPORATION", "GROUP",
+                         "PRODUCT", "CREATIVE-WORK", "WORK_OF_ART", "EVENT"})
 _TAG_PREFIXES = frozenset("BIESLU")
 
 
@@ -306,13 +310,25 @@ def apply_swaps(text: str, swaps: Sequence[Swap]) -> str:
     return "".join(pieces)
 
 
+def entity_type(tag: str | None) -> str | None:
+    """The upper-case entity type of a NER tag in BIO/IOBES/BILOU/IO schemes (``B-PER`` -> ``PER``,
+    ``I-location`` -> ``LOCATION``); ``None`` for ``O`` and no tag."""
+    if not tag or tag.upper() == "O":
+        return None
+    prefix, sep, rest = tag.partition("-")
+    return (rest if sep and prefix.upper() in _TAG_PREFIXES else tag).upper()
+
+
 def is_person_tag(tag: str | None) -> bool:
     """True for tags of a person entity in BIO/IOBES/BILOU/IO schemes (B-PER, I-person, PER, ...)."""
-    if not tag:
-        return False
-    prefix, sep, rest = tag.partition("-")
-    kind = rest if sep and prefix.upper() in _TAG_PREFIXES else tag
-    return kind.upper() in _PERSON_TYPES
+    return entity_type(tag) in _PERSON_TYPES
+
+
+def names_a_thing(tag: str | None) -> bool:
+    """True for tags of an entity that names a place, organisation, group, product or work
+    (:data:`THING_TYPES`): its gendered words belong to the name (B-group ``Cowboys`` of the Dallas
+    Cowboys, B-location ``Prince`` of Prince Edward Island) and stay."""
+    return entity_type(tag) in THING_TYPES
 
 
 def _as_path_tuple(pairs: str | PathLike[str] | Sequence[str | PathLike[str]] | None) -> tuple[str, ...]:
@@ -427,7 +443,9 @@ class GenderSwapper:
     def swap_tokens(self, tokens: Sequence[str], tags: Sequence[str] | None = None) -> list[str]:
         """Swap a token list one-for-one (``len(out) == len(tokens)``), so NER ``tags`` stay aligned.
 
-        With ``names`` on and ``tags`` given, names are swapped only in PER/PERSON entity tokens.
+        With ``tags`` given, words of entities that name things (:func:`names_a_thing`: places,
+        organisations, groups, products, works) stay, and with ``names`` on, names are swapped only
+        in PER/PERSON entity tokens.
         """
         return self.swap_token_lists([tokens], None if tags is None else [tags])[0].tokens  # type: ignore[return-value]
 
@@ -487,14 +505,20 @@ class GenderSwapper:
                 out.append(SwappedTokens(None))
                 continue
             new = list(tokens)
+            tags = tag_lists[len(out)] if tag_lists is not None else None
             by_token: dict[int, list[Swap]] = {}
+            kept: list[Swap] = []
             for swap in result.swaps:
-                by_token.setdefault(bisect.bisect_right(offsets, swap.start) - 1, []).append(swap)
+                k = bisect.bisect_right(offsets, swap.start) - 1
+                if tags is not None and k < len(tags) and names_a_thing(tags[k]):
+                    continue  # part of the name of a place, team, company or work
+                by_token.setdefault(k, []).append(swap)
+                kept.append(swap)
             for k, swaps in by_token.items():
                 base = offsets[k]
                 local = [Swap(s.start - base, s.end - base, s.source, s.target) for s in swaps]
                 new[k] = apply_swaps(tokens[k], local)  # type: ignore[arg-type]
-            out.append(SwappedTokens(new, result.swaps))
+            out.append(SwappedTokens(new, tuple(kept)))
         return out
 
     # -- the core -----------------------------------------------------------------------------------
