@@ -688,12 +688,17 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
 @click.argument("directory")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of a table.")
 @click.option("--no-plot", is_flag=True, help="Do not (re)write DIRECTORY/label_distribution.png.")
-def stats(directory: str, as_json: bool, no_plot: bool) -> None:
-    """Print size and label-skew statistics of a partition and plot its label distribution."""
+@click.option("--no-verify", is_flag=True,
+              help="Do not check the shards' sha256 against the manifest first (faster on large partitions).")
+def stats(directory: str, as_json: bool, no_plot: bool, no_verify: bool) -> None:
+    """Check a partition's shards, print its size and label-skew statistics and plot its label distribution."""
     from fedpart.manifest import Manifest
     from fedpart.stats import format_stats_table, stats_record, write_label_plot
+    from fedpart.verify import verify_partition
 
     manifest = Manifest.read(directory)
+    if not no_verify:  # statistics of a damaged partition would describe shards that are not there
+        verify_partition(directory, manifest)
     plot = None
     if not no_plot:
         try:

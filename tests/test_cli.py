@@ -102,6 +102,19 @@ def test_stats_rewrites_the_plot_unless_told_not_to(tmp_path):
     assert (out / "label_distribution.png").read_bytes().startswith(PNG_MAGIC)
 
 
+def test_stats_checks_the_shards_first_unless_told_not_to(tmp_path):
+    out = tmp_path / "part"
+    assert invoke("partition", str(FIXTURE), *AG_ARGS, "--clients", "3", "-q", "--out", str(out)).exit_code == 0
+    shard = out / "clients" / "client-00002.parquet"
+    shard.write_bytes(shard.read_bytes()[:-8])
+    result = invoke("stats", str(out))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == (f"error: {shard}: shard does not match the sha256 in manifest.json; the "
+                                     "partition was modified or corrupted; re-run `fedpart partition`")
+    skipped = invoke("stats", str(out), "--no-verify", "--no-plot")
+    assert skipped.exit_code == 0 and table_value(skipped.stdout, "clients") == "3"
+
+
 def test_stats_of_a_directory_that_is_not_a_partition(tmp_path):
     result = invoke("stats", str(tmp_path))
     assert result.exit_code == 2
