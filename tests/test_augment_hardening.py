@@ -19,6 +19,7 @@ from fedpart.augment.files import augment_counterfactual
 from fedpart.augment.swapper import SwapperConfig
 from fedpart.augment.tagger import find_default_model, tagging_view
 from fedpart.cli import main
+from fedpart.errors import InputError
 from fedpart.io.sources import ReadOptions
 from fedpart.tasks import ColumnMap
 from fedpart.verify import sha256_of
@@ -492,3 +493,18 @@ def test_a_ray_client_address_without_a_port_is_refused_with_the_default_port(tm
         check_reachable(address)
     assert f"--ray-address {address}:10001" in str(caught.value)
     assert time.monotonic() - started < 1  # Ray would retry port 443 for 30 s
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: counterfactual(["she"], batch_rows=0), "batch_rows must be an integer >= 1, got 0"),
+    (lambda: counterfactual(["she"], text_cols=3), r"text_cols \(--text-col\) must be column names"),
+    (lambda: counterfactual(["she"], seed=-1), "--seed must be an integer from 0"),
+    (lambda: GenderSwapper(spacy_model=3), r"spacy_model \(--spacy-model\) must be 'auto', 'none'"),
+    (lambda: GenderSwapper(batch_size="x"), "batch_size must be an integer >= 1, got 'x'"),
+    (lambda: GenderSwapper(pairs=3), r"pairs \(--pairs\) must be a pair file's path"),
+    (lambda: GenderSwapper(spacy_model="none").swap_tokens("She told her"), "token list 0 is a string"),
+    (lambda: GenderSwapper(spacy_model="none").swap_tokens(["she", "x"], ["O"]), "2 tokens but 1 tags"),
+])
+def test_python_api_arguments_of_the_wrong_type_are_input_errors(call, message):
+    with pytest.raises(InputError, match=message):
+        call()

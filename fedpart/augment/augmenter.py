@@ -49,6 +49,7 @@ import pyarrow as pa
 from fedpart.augment.report import ReportCounts
 from fedpart.augment.substitution import substitution_mask
 from fedpart.augment.swapper import GenderSwapper, SwappedText, SwapperConfig
+from fedpart.checks import check_seed
 from fedpart.errors import InputError
 
 TASKS = ("tc", "st", "qa", "s2s", "lm")
@@ -93,12 +94,11 @@ class CounterfactualOptions:
             raise InputError(f"unknown mode {self.mode!r} (--mode); use one of {', '.join(MODES)}")
         if not (isinstance(self.p, (int, float)) and 0.0 <= self.p <= 1.0):
             raise InputError(f"p (--p) is {self.p!r}; it must be a probability between 0 and 1")
-        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool):
-            raise InputError(f"seed (--seed) is {self.seed!r}; it must be an integer")
+        check_seed(self.seed)
         if self.text_cols is not None:
             if self.task != "tc":
                 raise InputError(f"text_cols (--text-col) applies to task tc only, not {self.task!r}")
-            if isinstance(self.text_cols, str) or not self.text_cols:
+            if isinstance(self.text_cols, str) or not self.text_cols or not all(isinstance(c, str) for c in self.text_cols):
                 raise InputError(f"text_cols must be a non-empty tuple of column names, got {self.text_cols!r}")
         if self.text_parts and (self.task != "tc" or self.text_cols not in (None, ("text",))):
             raise InputError("text_parts applies to task tc with the text column 'text' only")

@@ -254,8 +254,12 @@ def counterfactual(
         InputError: bad options, a missing or non-string text column, non-string values, a bad pair
             file, or a spaCy model that is not installed.
     """
+    if isinstance(batch_rows, bool) or not isinstance(batch_rows, (int, np.integer)) or batch_rows < 1:
+        raise InputError(f"batch_rows must be an integer >= 1, got {batch_rows!r}")
     if isinstance(text_cols, str):
         text_cols = tuple(c.strip() for c in text_cols.split(","))
+    elif text_cols is not None and not isinstance(text_cols, Sequence):
+        raise InputError(f"text_cols (--text-col) must be column names (a str or a list of them), got {text_cols!r}")
     if isinstance(pairs, str):
         pairs = (pairs,)
     config = (

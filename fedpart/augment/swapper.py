@@ -229,6 +229,13 @@ class SwapperConfig:
     batch_size: int = 1000
     keep_proper_names: bool = False
 
+    def __post_init__(self) -> None:
+        if self.spacy_model is not None and not isinstance(self.spacy_model, str):
+            raise InputError(f"spacy_model (--spacy-model) must be 'auto', 'none' or a model name or path, "
+                             f"got {self.spacy_model!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise InputError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+
 
 #: URLs and e-mail addresses: their words are names of things, never swapped (he@x.org, www.she.com)
 _VERBATIM = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE)
@@ -336,6 +343,8 @@ def _as_path_tuple(pairs: str | PathLike[str] | Sequence[str | PathLike[str]] | 
         return ()
     if isinstance(pairs, (str, PathLike)):
         return (str(pairs),)
+    if not isinstance(pairs, Sequence) or not all(isinstance(p, (str, PathLike)) for p in pairs):
+        raise InputError(f"pairs (--pairs) must be a pair file's path or a list of them, got {pairs!r:.80}")
     return tuple(str(p) for p in pairs)
 
 
@@ -483,6 +492,12 @@ class GenderSwapper:
                 joined.append(None)
                 starts.append([])
                 continue
+            if isinstance(tokens, str):  # a sentence is not a token list: it would be swapped letter by letter
+                raise InputError(f"token list {n} is a string {tokens!r:.60}; pass a list of tokens "
+                                 "(GenderSwapper.swap takes a text)")
+            tags = tag_lists[n] if tag_lists is not None else None
+            if tags is not None and len(tags) != len(tokens):
+                raise InputError(f"token list {n} has {len(tokens)} tokens but {len(tags)} tags; give one tag per token")
             offsets, pos = [], 0
             for k, token in enumerate(tokens):
                 if token is not None and not isinstance(token, str):
