@@ -462,3 +462,12 @@ def test_token_lists_keep_the_gendered_words_of_entities_that_name_things():
                                            "the", "Englishwoman"]  # without tags nothing tells the names apart
     assert names_a_thing("I-creative-work") and names_a_thing("B-ORG") and names_a_thing("LOC")
     assert not any(names_a_thing(t) for t in ("O", None, "B-PER", "I-person", "B-MISC", ""))
+
+
+def test_keep_proper_names_is_not_undone_by_an_acronym_after_the_name():
+    """An all-capital word after the name (Twitter's RT) is no headline case: the name stays (the one
+    change on the corpora of ../shared/data, WNUT-17: 'for Clark Duke RT @...')."""
+    swapper = GenderSwapper(spacy_model="none", keep_proper_names=True)
+    assert swapper.swap("for Clark Duke RT @someone") == "for Clark Duke RT @someone"
+    assert swapper.swap("for Clark Duke today") == "for Clark Duke today"
+    assert swapper.swap("Hopes to Follow Dad Into Politics") == "Hopes to Follow Mom Into Politics"  # headline case

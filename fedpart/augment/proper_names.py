@@ -54,7 +54,9 @@ FUNCTION_WORDS = frozenset(
     let like says said""".split()
 )
 _WORD_BEFORE = re.compile(r"(\w+) +\Z")
-_WORD_AFTER = re.compile(r" +(\w)")
+_WORD_AFTER = re.compile(r" +(\w+)")
+#: an all-capital word of at most this many letters after a name is an acronym (RT, TV, US)
+_ACRONYM_LETTERS = 3
 # one hyphen, not a dash written "--"
 _HYPHEN_BEFORE = re.compile(r"(\w+)-\Z")
 _HYPHEN_AFTER = re.compile(r"-(\w+)")
@@ -85,9 +87,14 @@ def _word_before(text: str, start: int) -> str | None:
 
 
 def _capital_follows(text: str, end: int) -> bool:
-    """Whether the next word after ``end``, across spaces only, starts with a capital letter."""
+    """Whether the next word after ``end``, across spaces only, starts with a capital letter and is
+    no short acronym (``Clark Duke RT``: Twitter's RT does not make the name headline case; a
+    longer word in capitals is kept as a capital: AG News' datelines, ``Hamas Man GAZA (Reuters)``)."""
     match = _WORD_AFTER.match(text, end)
-    return match is not None and match.group(1).isupper()
+    if match is None or not match.group(1)[0].isupper():
+        return False
+    following = match.group(1)
+    return not (2 <= len(following) <= _ACRONYM_LETTERS and following.isupper())
 
 
 def _starts_name(word: str, gendered: Collection[str]) -> bool:
