@@ -99,6 +99,11 @@ class Manifest:
     def num_clients(self) -> int:
         return len(self.clients)
 
+    @property
+    def shards(self) -> list[ShardRecord]:
+        """Every shard: the client shards, then the test split when there is one."""
+        return [*self.clients, *([self.test] if self.test is not None else [])]
+
     def to_dict(self) -> dict[str, Any]:
         """The manifest as plain JSON-able data (fields in declaration order)."""
         # shallow by hand: dataclasses.asdict deep-copies every value, slow with thousands of clients
@@ -152,7 +157,7 @@ class Manifest:
             raise InputError(f"{path}: malformed manifest ({error}); re-run `fedpart partition`") from error
         if not manifest.clients:
             raise InputError(f"{path}: the manifest lists no clients; re-run `fedpart partition`")
-        for record in [*manifest.clients, *([manifest.test] if manifest.test is not None else [])]:
+        for record in manifest.shards:
             for name in [record.file, *record.part_files]:
                 if not _inside(name):
                     raise InputError(f"{path}: shard path {name!r} leaves the partition directory (absolute, or "

@@ -34,7 +34,7 @@ def verify_partition(partition_dir: str | os.PathLike[str], manifest: Manifest |
     partition_dir = Path(partition_dir)
     if manifest is None:
         manifest = Manifest.read(partition_dir)
-    for record in [*manifest.clients, *([manifest.test] if manifest.test is not None else [])]:
+    for record in manifest.shards:
         verify_shard(partition_dir, record)
     return manifest
 

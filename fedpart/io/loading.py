@@ -16,9 +16,8 @@ FORMATS = ("datasets", "polars", "arrow")
 
 
 def _convert(paths: list[Path], format: str) -> Any:
-    """The rows of ``paths`` (one shard file, or a Ray shard's listed parts, in order) as ``format``."""
-    if format not in FORMATS:
-        raise InputError(f"unknown format {format!r}; use one of {', '.join(FORMATS)}")
+    """The rows of ``paths`` (one shard file, or a Ray shard's listed parts, in order) as ``format``
+    (one of :data:`FORMATS`, checked by :func:`_load_shard`)."""
     if format == "polars":
         import polars as pl
 
