@@ -174,6 +174,27 @@ def warn_replaced_columns(raw_schema: pa.Schema, reads: Sequence[str], canonical
         ), stacklevel=3)
 
 
+def tally_invalid(bound: BoundTask, batch: pa.RecordBatch, offset: int, invalid: dict[str, int],
+                  first: dict[str, tuple[int, str]]) -> np.ndarray:
+    """Which rows of the canonical ``batch`` pass every check of ``bound`` (a boolean mask). The
+    failures are added to ``invalid`` (rows per reason) and ``first`` (per reason, the first
+    failing row's position -- ``offset`` is the batch's first row -- and its example)."""
+    valid = np.ones(batch.num_rows, dtype=bool)
+    for check in bound.validate(batch):
+        bad = np.flatnonzero(~check.valid)
+        if bad.size:
+            invalid[check.reason] = invalid.get(check.reason, 0) + int(bad.size)
+            first.setdefault(check.reason, (offset + int(bad[0]), check.example))
+            valid &= check.valid
+    return valid
+
+
+def describe_invalid(invalid: dict[str, int], first: dict[str, tuple[int, str]]) -> str:
+    """``N row(s) REASON (first: row P: EXAMPLE)`` for each reason of :func:`tally_invalid`."""
+    return "; ".join(f"{count} row(s) {reason} (first: row {first[reason][0]}: {first[reason][1]})"
+                     for reason, count in invalid.items())
+
+
 class InvalidRowsError(InputError):
     """Rows that fail the task's validation, without ``--drop-invalid``: per reason, how many and the
     first (input position, example); ``rows_read`` counts every row of the stream."""
@@ -181,11 +202,8 @@ class InvalidRowsError(InputError):
     def __init__(self, description: str, invalid: dict[str, int], first: dict[str, tuple[int, str]],
                  rows_read: int) -> None:
         self.description, self.invalid, self.first, self.rows_read = description, invalid, first, rows_read
-        details = "; ".join(
-            f"{count} row(s) {reason} (first: row {first[reason][0]}: {first[reason][1]})"
-            for reason, count in invalid.items()
-        )
-        super().__init__(f"{description}: {details}; fix the data or pass --drop-invalid to drop and report them")
+        super().__init__(f"{description}: {describe_invalid(invalid, first)}; fix the data or pass --drop-invalid "
+                         "to drop and report them")
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable (Ray tasks return it) with its fields
         return type(self), (self.description, self.invalid, self.first, self.rows_read)
@@ -242,14 +260,8 @@ class TaskSource(Source):
         for raw_batch in self.raw.iter_batches():
             batch = self.bound.to_canonical(raw_batch)
             positions = np.arange(row_offset, row_offset + batch.num_rows, dtype=np.int64)
+            valid = tally_invalid(self.bound, batch, row_offset, invalid, first_example)
             row_offset += batch.num_rows
-            valid = np.ones(batch.num_rows, dtype=bool)
-            for check in self.bound.validate(batch):
-                bad = np.flatnonzero(~check.valid)
-                if bad.size:
-                    invalid[check.reason] = invalid.get(check.reason, 0) + int(bad.size)
-                    first_example.setdefault(check.reason, (int(positions[bad[0]]), check.example))
-                    valid &= check.valid
             if not valid.all():
                 if not self.options.drop_invalid:
                     continue

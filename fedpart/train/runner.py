@@ -26,7 +26,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
@@ -38,6 +37,7 @@ from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceabl
 from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
 from fedpart.partitioners.params import check_int_at_least
 from fedpart.tasks import TASK_NAMES, ColumnMap, TaskOptions, get_task
+from fedpart.tasks.base import describe_invalid, tally_invalid
 from fedpart.tasks.models import make_hf_task_model, make_task_model
 from fedpart.tasks.models.base import Batch, TaskModel
 from fedpart.train.federated import FederatedConfig, ServerState, federated_round, mean_train_loss
@@ -185,22 +185,16 @@ def check_rows_valid(table: pa.Table, task: str, path: Path, flag: str) -> None:
         InputError: per reason, how many rows and the first, with the way to a clean copy.
     """
     bound = get_task(task).bind(table.schema, ColumnMap(), str(path))
-    invalid: dict[str, list[int]] = {}  # reason -> [rows, first row]
-    examples: dict[str, str] = {}
+    invalid: dict[str, int] = {}
+    first: dict[str, tuple[int, str]] = {}
     offset = 0
     for batch in table.to_batches():
-        for check in bound.validate(batch):
-            bad = np.flatnonzero(~check.valid)
-            if bad.size:
-                counted = invalid.setdefault(check.reason, [0, offset + int(bad[0])])
-                counted[0] += int(bad.size)
-                examples.setdefault(check.reason, check.example)
+        tally_invalid(bound, batch, offset, invalid, first)
         offset += batch.num_rows
     if invalid:
-        details = "; ".join(f"{rows} row(s) {reason} (first: row {first}: {examples[reason]})"
-                            for reason, (rows, first) in invalid.items())
-        raise InputError(f"{path}: {details}; fix the {_data_role(flag)}, or write a copy without those rows with "
-                         f"`fedpart convert {path} --task {task} --drop-invalid --out FILE.parquet`")
+        raise InputError(f"{path}: {describe_invalid(invalid, first)}; fix the {_data_role(flag)}, or write a copy "
+                         f"without those rows with `fedpart convert {path} --task {task} --drop-invalid "
+                         "--out FILE.parquet`")
 
 
 def _data_role(flag: str) -> str:
