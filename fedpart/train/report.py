@@ -178,15 +178,11 @@ def run_settings(run: RunSummary) -> dict[str, Any]:
 def teacher_partition_settings(teacher: Any) -> dict[str, Any]:
     """``teacher_partition`` and ``teacher_partition_<setting>`` (:func:`read_partition_settings`)
     of the run directory ``teacher``: the partition the teacher was trained on."""
-    from fedpart.train.rundir import CONFIG_FILE as TEACHER_CONFIG
-
-    config = read_json_object(Path(teacher) / TEACHER_CONFIG) if isinstance(teacher, str) else None
-    if config is None:
-        partition: Any = None
-        settings = {**dict.fromkeys(PARTITION_SETTINGS), "partition_manifest": "missing"}
-    else:
-        partition, settings = trained_partition(config)[0], read_partition_settings(config)
-    return {"teacher_partition": partition, **{f"teacher_{name}": value for name, value in settings.items()}}
+    # a teacher directory gone (or no run's) has no partition: read as an empty config, "missing"
+    config = (read_json_object(Path(teacher) / CONFIG_FILE) if isinstance(teacher, str) else None) or {}
+    settings = read_partition_settings(config)
+    return {"teacher_partition": trained_partition(config)[0],
+            **{f"teacher_{name}": value for name, value in settings.items()}}
 
 
 def run_record(run: RunSummary, settings: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -360,7 +356,8 @@ def write_report_plot(runs: list[RunSummary], path: str | Path, metric: str | No
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 1 + 4 * len(panels)), dpi=100, sharex=True, squeeze=False)
     for ax, ((task, name), members) in zip(axes[:, 0], panels.items()):
         for run in members:
-            rounds, values = zip(*run.values(name)) if run.values(name) else ((), ())
+            points = run.values(name)
+            rounds, values = zip(*points) if points else ((), ())
             ax.plot(rounds, values, marker="o", markersize=3, label=labels[id(run)])
         ax.set_ylabel(f"{name} ({task})")
         ax.grid(alpha=0.3)
