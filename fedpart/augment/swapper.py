@@ -507,39 +507,34 @@ class GenderSwapper:
             joined.append(" ".join(t or "" for t in tokens))
             starts.append(offsets)
 
-        def in_person_entity(i: int, start: int) -> bool:
+        def ner_tag(i: int, start: int) -> str | None:
             tags = tag_lists[i]  # type: ignore[index]
-            k = bisect.bisect_right(starts[i], start) - 1
-            return tags is not None and k < len(tags) and is_person_tag(tags[k])
+            return None if tags is None else tags[bisect.bisect_right(starts[i], start) - 1]
 
-        names_only_in_persons = tag_lists is not None and bool(self._names)
-        results = self._swap(joined, in_person_entity if names_only_in_persons else None)
+        results = self._swap(joined, ner_tag if tag_lists is not None else None)
         out: list[SwappedTokens] = []
         for tokens, offsets, result in zip(token_lists, starts, results):
             if tokens is None:
                 out.append(SwappedTokens(None))
                 continue
             new = list(tokens)
-            tags = tag_lists[len(out)] if tag_lists is not None else None
             by_token: dict[int, list[Swap]] = {}
-            kept: list[Swap] = []
             for swap in result.swaps:
-                k = bisect.bisect_right(offsets, swap.start) - 1
-                if tags is not None and k < len(tags) and names_a_thing(tags[k]):
-                    continue  # part of the name of a place, team, company or work
-                by_token.setdefault(k, []).append(swap)
-                kept.append(swap)
+                by_token.setdefault(bisect.bisect_right(offsets, swap.start) - 1, []).append(swap)
             for k, swaps in by_token.items():
                 base = offsets[k]
                 local = [Swap(s.start - base, s.end - base, s.source, s.target) for s in swaps]
                 new[k] = apply_swaps(tokens[k], local)  # type: ignore[arg-type]
-            out.append(SwappedTokens(new, tuple(kept)))
+            out.append(SwappedTokens(new, result.swaps))
         return out
 
     # -- the core -----------------------------------------------------------------------------------
 
-    def _hits(self, i: int, text: str, name_filter: Callable[[int, int], bool] | None) -> list[tuple[int, int, str, tuple[str, ...]]]:
-        """(start, end, surface, targets) of every lexicon word of ``text``."""
+    def _hits(self, i: int, text: str, ner_tag: Callable[[int, int], str | None] | None
+              ) -> list[tuple[int, int, str, tuple[str, ...]]]:
+        """(start, end, surface, targets) of every lexicon word of ``text``. ``ner_tag(i, start)``
+        (token lists with tags): the NER tag of the word at ``start``; words of entities that name
+        things (:func:`names_a_thing`) stay, and first names are swapped only in person entities."""
         if self._keys.isdisjoint(WORD.findall(text.lower())):
             return []
         targets, names = self._targets, self._names
@@ -557,6 +552,8 @@ class GenderSwapper:
             if start > 0 and text[start - 1] in "'\u2019" and is_suffix(text, start):
                 continue
             if found is not None:
+                if ner_tag is not None and names_a_thing(ner_tag(i, start)):
+                    continue  # part of the name of a place, team, company or work
                 if lower in ABBREVIATED_TITLES and not is_title(text, start, end, all_capitals):
                     continue
                 if lower in ("man", "men") and in_generic_compound(text, start, end):
@@ -580,7 +577,7 @@ class GenderSwapper:
                 found = names.get(lower)
                 if found is None or not word[0].isupper():
                     continue
-                if name_filter is not None and not name_filter(i, start):
+                if ner_tag is not None and not is_person_tag(ner_tag(i, start)):
                     continue
                 if in_place_or_reference(text, start, end, names):
                     continue
@@ -590,7 +587,7 @@ class GenderSwapper:
     def _swap(
         self,
         texts: Sequence[str | None],
-        name_filter: Callable[[int, int], bool] | None,
+        ner_tag: Callable[[int, int], str | None] | None,
         protect: Sequence[Collection[int] | None] | None = None,
     ) -> list[SwappedText]:
         all_hits: list[list[tuple[int, int, str, tuple[str, ...]]]] = []
@@ -602,7 +599,7 @@ class GenderSwapper:
                 continue
             if not isinstance(text, str):
                 raise InputError(f"text {i} is {type(text).__name__} {text!r:.60}, expected a string or None")
-            hits = self._hits(i, text, name_filter)
+            hits = self._hits(i, text, ner_tag)
             all_hits.append(hits)
             if self.tagger is not None:
                 for start, end, word, found in hits:
