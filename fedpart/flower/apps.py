@@ -46,8 +46,8 @@ from fedpart.flower.task_data import (
 from fedpart.manifest import Manifest
 from fedpart.tasks.models.base import rows
 from fedpart.train.federated import local_update, mean_train_loss
-from fedpart.train.rundir import CHECKPOINT_FILE, CONFIG_FILE, ENVIRONMENT_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE
-from fedpart.train.runner import environment
+from fedpart.train.rundir import CHECKPOINT_FILE, CONFIG_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE
+from fedpart.train.runner import record_environment
 
 # --------------------------------------------------------------------------- client side
 
@@ -163,8 +163,7 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
          **asdict(config), "featurisation": task_model.describe()}, indent=2, default=str) + "\n", encoding="utf-8")
     (out / METRICS_FILE).write_text("", encoding="utf-8")
     # the server's software (it evaluates on the CPU); the clients' machines may differ
-    (out / ENVIRONMENT_FILE).write_text(json.dumps(
-        {**environment(torch.device("cpu")), "flwr": version("flwr")}, indent=2) + "\n", encoding="utf-8")
+    record_environment(out, torch.device("cpu"), resuming=False, extra={"flwr": version("flwr")})
 
     torch.manual_seed(config.seed)  # the initial weights of fedpart train
     model = task_model.build_model()

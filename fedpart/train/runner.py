@@ -538,10 +538,11 @@ def environment(device: torch.device) -> dict[str, Any]:
             "torch_threads": torch.get_num_threads() if device.type == "cpu" else None}
 
 
-def record_environment(out: Path, device: torch.device, resuming: bool) -> None:
+def record_environment(out: Path, device: torch.device, resuming: bool, extra: dict[str, Any] | None = None) -> None:
     """Write ``environment.json`` for a new run; on ``--resume`` from another environment, add it
-    to the record's ``resumed_with`` list (the run's numbers then come from both)."""
-    current = environment(device)
+    to the record's ``resumed_with`` list (the run's numbers then come from both). ``extra``: more
+    versions to record (a Flower run's ``flwr``)."""
+    current = {**environment(device), **(extra or {})}
     path = out / ENVIRONMENT_FILE
     recorded = read_json_object(path) if resuming else None
     if recorded is None:
