@@ -10,7 +10,8 @@ obtained):
   1 worker and ``--workers`` workers. Only her/his whose role depends on the tag are tagged, in exact
   context windows, batched, with tok2vec + tagger only.
 * ``naive-full``: ``nlp.pipe`` over every text with the default pipeline (tagger, parser, NER,
-  lemmatizer...), then every lexicon word is swapped, her/his by the tag of their spaCy token.
+  lemmatizer...), then the swapper's own rules, her/his by the tag of their spaCy token
+  (:class:`FullTextTagger` in place of fedpart's windowed tagger).
 * ``naive-tagger``: the same with only tok2vec + tagger enabled (what disabling components alone buys).
 
 The naive pipelines run on the base corpus (``--naive-words``, default all of it); fedpart's output
@@ -30,8 +31,9 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -94,45 +96,51 @@ def run_fedpart(table: pa.Table, copies: int, workers: int, batch_rows: int, kee
     }
 
 
+class FullTextTagger:
+    """The naive way to get tags: ``nlp.pipe`` over every text of the call (whether or not it has a
+    word to disambiguate), with whatever pipeline ``nlp`` runs; a site's tag is its spaCy token's.
+    Texts are tagged as :class:`fedpart.augment.tagger.PosTagger` sees them (their ``tagging_view``),
+    so the two differ only in how much they tag."""
+
+    def __init__(self, nlp: Any) -> None:
+        self.nlp, self.tokens = nlp, 0
+
+    @property
+    def description(self) -> str:
+        return f"naive {'+'.join(self.nlp.pipe_names)}"
+
+    def tag(self, texts: Sequence[str], sites: Sequence[tuple[int, int, int]]) -> list[str | None]:
+        from fedpart.augment.tagger import tagging_view
+
+        views = [tagging_view(text) for text in texts]
+        docs = list(self.nlp.pipe([view for view, _ in views], batch_size=256))
+        self.tokens += sum(len(doc) for doc in docs)
+        tags: list[str | None] = []
+        for i, start, end in sites:
+            shift = views[i][1]
+            span = docs[i].char_span(*((shift(start), shift(end)) if shift is not None else (start, end)))
+            tags.append(span[0].tag_ if span is not None and len(span) == 1 else None)
+        return tags
+
+
 def run_naive(texts: list[str], full_pipeline: bool) -> tuple[list[str], float, int]:
-    """nlp.pipe over every text, then swap each lexicon word; her/his by their spaCy token's tag.
+    """nlp.pipe over every text, then the swapper's own rules with its tags (:class:`FullTextTagger`).
 
     Returns (outputs, CPU seconds of this process, spaCy tokens).
     """
     import spacy
 
-    from fedpart.augment.casing import match_case
-    from fedpart.augment.disambiguation import resolve
-    from fedpart.augment.lexicon import load_lexicon
-    from fedpart.augment.swapper import WORD, Swap, apply_swaps, next_word
+    from fedpart.augment import GenderSwapper
     from fedpart.augment.tagger import resolve_model_name
 
-    lexicon = load_lexicon()
-    model = resolve_model_name("auto")
-    nlp = spacy.load(model)
+    nlp = spacy.load(resolve_model_name("auto"))
     if not full_pipeline:
         nlp.select_pipes(enable=["tok2vec", "tagger"])
-    targets = lexicon.targets
-    out = []
-    tokens = 0
+    tagger = FullTextTagger(nlp)
+    swapper = GenderSwapper(tagger=tagger)
     start = time.process_time()
-    for text, doc in zip(texts, nlp.pipe(texts, batch_size=256)):
-        tokens += len(doc)
-        swaps = []
-        for match in WORD.finditer(text):
-            word = match.group()
-            found = targets.get(word.lower())
-            if not found:
-                continue
-            if len(found) == 1:
-                target = found[0]
-            else:
-                span = doc.char_span(match.start(), match.end())
-                tag = span[0].tag_ if span is not None and len(span) == 1 else None
-                target = resolve(word.lower(), tag, next_word(text, match.end()))
-            swaps.append(Swap(match.start(), match.end(), word, match_case(word, target)))
-        out.append(apply_swaps(text, swaps))
-    return out, time.process_time() - start, tokens
+    out = [result.text for result in swapper.swap_texts(texts)]
+    return out, time.process_time() - start, tagger.tokens
 
 
 def rss_child(copies: int, batch_rows: int) -> None:
