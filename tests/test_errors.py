@@ -627,3 +627,13 @@ def test_text_col_as_one_string_is_comma_separated_as_on_the_command_line(tmp_pa
     assert (tmp_path / "string" / "manifest.json").read_text() == (tmp_path / "tuple" / "manifest.json").read_text()
     assert fedpart.load_client(tmp_path / "string", 0, format="arrow").equals(
         fedpart.load_client(tmp_path / "tuple", 0, format="arrow"))
+
+
+def test_an_hf_endpoint_that_is_no_host_name_is_a_clear_error():
+    """An HF_ENDPOINT whose host cannot even be encoded (a label over 63 letters) fails the lookup
+    without a network, as a clear InputError naming the host."""
+    from fedpart.io.hub import check_hub_reachable
+
+    host = "a" * 70 + ".org"
+    with pytest.raises(InputError, match=f"hf://ag_news: cannot reach the Hugging Face Hub \\({host}: .*idna"):
+        check_hub_reachable("hf://ag_news", "ag_news", {"HF_ENDPOINT": f"https://{host}"})
