@@ -8,7 +8,6 @@ under ``fedpart --debug``. Nothing heavy (torch, spaCy, datasets) is imported at
 from __future__ import annotations
 
 import json
-import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -72,19 +71,6 @@ class Seed(click.ParamType):
 
 FINITE_FLOAT = FiniteFloat()
 SEED = Seed()
-
-
-def _check_output_file(path: str, flag: str) -> None:
-    """Raise :class:`OutputError` before any work if ``path`` cannot be written: a directory, a
-    missing or read-only parent directory, or a read-only file."""
-    target = Path(path)
-    parent = target.parent
-    if target.is_dir():
-        raise OutputError(f"{path}: is a directory; {flag} names the file to write")
-    if not parent.is_dir():
-        raise OutputError(f"{path}: directory {parent} does not exist; create it or choose another {flag}")
-    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise OutputError(f"{path}: not writable; choose another {flag}")
 
 
 def task_input_options(func: Any) -> Any:
@@ -491,14 +477,16 @@ def report(runs: tuple[str, ...], plot_path: str, json_path: str | None, csv_pat
     """Compare training RUNS: a table of final metrics and the settings that differ between the
     runs, a metric-vs-round plot, and optionally the comparison as JSON/CSV records."""
     from fedpart.figures import plot_path as resolve_plot_path
-    from fedpart.train.report import (check_metric, check_report_targets, format_report, load_run, run_record,
-                                      run_settings, write_report_csv, write_report_json, write_report_plot)
+    from fedpart.io.output_file import check_distinct_outputs, check_output_file
+    from fedpart.train.report import (check_metric, format_report, load_run, run_record, run_settings,
+                                      write_report_csv, write_report_json, write_report_plot)
 
     plot_path = str(resolve_plot_path(plot_path))
-    targets = {flag: path for flag, path in (("--json", json_path), ("--csv", csv_path)) if path}
-    check_report_targets(runs, targets, plot=plot_path)
-    for flag, path in {"--plot": plot_path, **targets}.items():
-        _check_output_file(path, flag)
+    check_distinct_outputs({"--plot": plot_path, "--json": json_path, "--csv": csv_path})
+    check_output_file(plot_path, "--plot")  # a plot may go into a run: the run's files are not replaced
+    for flag, path in (("--json", json_path), ("--csv", csv_path)):
+        if path:  # records inside a run would read as part of it
+            check_output_file(path, flag, avoid={run: "the run" for run in runs})
     summaries = [load_run(run) for run in runs]
     if metric is not None:
         check_metric(summaries, metric)
@@ -541,17 +529,16 @@ def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: in
               device: str, plot_path: str, json_path: str | None, threads: int | None, **options: Any) -> None:
     """Compare RUNS' gender bias and utility: a table (value [95% CI]) and a bias-vs-utility plot."""
     from fedpart.figures import plot_path as resolve_plot_path
+    from fedpart.io.output_dir import write_text_atomic
+    from fedpart.io.output_file import check_distinct_outputs, check_output_file
     from fedpart.train.bias_eval import BiasEvalOptions, evaluate_runs, format_bias_table, write_bias_plot
 
     plot_path = str(resolve_plot_path(plot_path))
-    inputs = {Path(name).resolve(): name for name in [*runs, *filter(None, [prompts, eval_data])]}
-    for path, flag in ((plot_path, "--plot"), (json_path, "--json")):
-        if path:
-            _check_output_file(path, flag)
-            if Path(path).resolve() in inputs:
-                raise OutputError(f"{path}: is the input {inputs[Path(path).resolve()]}; choose another {flag}")
-    if json_path and Path(json_path).resolve() == Path(plot_path).resolve():
-        raise OutputError(f"{json_path}: --json and --plot name the same file; choose two files")
+    check_distinct_outputs({"--plot": plot_path, "--json": json_path})
+    inputs = {name: "the input" for name in filter(None, [prompts, eval_data])}
+    check_output_file(plot_path, "--plot", avoid=inputs)  # as in `fedpart report`, a plot may go into a run
+    if json_path:
+        check_output_file(json_path, "--json", avoid={**inputs, **{run: "the run" for run in runs}})
     settings = BiasEvalOptions(max_per_profession=max_per_profession, **options)
     lm_options = [f"--{name.replace('_', '-')}" for name in ("prompts", "max_per_profession", "samples",
                                                            "max_new_tokens", "min_new_tokens", "temperature", "top_k")
@@ -562,8 +549,8 @@ def eval_bias(runs: tuple[str, ...], prompts: str | None, max_per_profession: in
     click.echo(format_bias_table(results))
     click.echo(f"plot: {write_bias_plot(results, plot_path)}")
     if json_path:
-        Path(json_path).write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
-        click.echo(f"json: {json_path}")
+        text = json.dumps([r.to_dict() for r in results], indent=2) + "\n"
+        click.echo(f"json: {write_text_atomic(json_path, text)}")
 
 
 @main.group()
@@ -649,7 +636,7 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
 
     from fedpart.augment import CounterfactualOptions, SwapperConfig, write_report
     from fedpart.augment.files import augment_counterfactual as run_augment
-    from fedpart.augment.report import check_report_path
+    from fedpart.io.output_file import check_output_file
     from fedpart.errors import InputError
     from fedpart.io.sources import ReadOptions
 
@@ -671,7 +658,7 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
                               keep_proper_names=keep_proper_names),
     )
     if report_path:
-        check_report_path(report_path, others=(input, out))
+        check_output_file(report_path, "--report", avoid={input: "the input", out: "the output"})
     with _echo_fedpart_warnings_after():  # e.g. no spaCy model
         report = run_augment(
             input, out=out, options=options, task=task, workers=workers, overwrite=overwrite,

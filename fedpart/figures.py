@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fedpart.errors import InputError
+from fedpart.io.output_file import make_parent
 
 #: file extensions a plot may have (matplotlib's Agg formats that save without extra software)
 PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
@@ -45,8 +46,8 @@ def plot_path(path: str | os.PathLike[str], flag: str = "--plot") -> Path:
 
 def save_figure(fig: Any, path: str | os.PathLike[str], flag: str = "--plot") -> Path:
     """Save the matplotlib figure ``fig`` to :func:`plot_path` of ``path`` in that format, without
-    run-dependent metadata; return the file written."""
-    path = plot_path(path, flag)
+    run-dependent metadata; return the file written (its missing folders created)."""
+    path = make_parent(plot_path(path, flag))
     extension = path.suffix[1:].lower()
     fig.savefig(path, format=extension, metadata=_VOLATILE_METADATA.get(extension))
     return path

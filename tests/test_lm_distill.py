@@ -219,20 +219,21 @@ def fedpart_bias_options():
 def test_eval_bias_cli_on_bold_prompts(teacher, tmp_path):
     result = CliRunner().invoke(main, [
         "eval", "bias", str(teacher), "--prompts", str(BOLD), "--samples", "2", "--n-boot", "100",
-        "--spacy-model", "none", "--device", "cpu", "--plot", str(tmp_path / "bias.png"),
-        "--json", str(tmp_path / "bias.json"),
+        "--spacy-model", "none", "--device", "cpu", "--plot", str(tmp_path / "out" / "bias.png"),
+        "--json", str(tmp_path / "out" / "bias.json"),  # the missing folder is created
     ])
     assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bias.json", "bias.png"]
     assert result.output.splitlines()[0].split() == [
         "run", "mean_abs_polarity", "skewed_share", "loglik_gap", "perplexity", "generations"]
-    [record] = json.loads((tmp_path / "bias.json").read_text())
+    [record] = json.loads((tmp_path / "out" / "bias.json").read_text())
     prompts = load_prompts(BOLD)
     assert record["metrics"]["generations"] == 2 * len(prompts)
     assert [g["group"] for g in record["groups"]] == list(dict.fromkeys(group for group, _ in prompts))
     assert sum(g["n_texts"] for g in record["groups"]) == 2 * len(prompts)
     teacher_ppl = json.loads((teacher / "metrics.jsonl").read_text().splitlines()[-1])["metrics"]["perplexity"]
     assert record["metrics"]["perplexity"] == pytest.approx(teacher_ppl, rel=1e-4)
-    assert (tmp_path / "bias.png").stat().st_size > 0
+    assert (tmp_path / "out" / "bias.png").stat().st_size > 0
 
 
 def test_eval_bias_errors_are_one_line(teacher, tmp_path):
@@ -247,6 +248,16 @@ def test_eval_bias_errors_are_one_line(teacher, tmp_path):
     result = CliRunner().invoke(main, ["eval", "bias", str(teacher), "--prompts", str(BOLD),
                                        "--eval-data", str(tmp_path / "missing.parquet")])
     assert result.exit_code == 2 and "missing.parquet: no such evaluation file" in result.output
+    before = sorted(p.name for p in teacher.iterdir())
+    for outputs, message in [
+        (["--json", str(teacher / "bias.json")], "lies inside the run"),
+        (["--json", str(BOLD)], "is the input"),
+        (["--plot", str(BOLD)], "cannot write a .json plot"),
+        (["--plot", str(tmp_path / "b.png"), "--json", str(tmp_path / "b.png")], "--plot and --json name the same file"),
+    ]:
+        result = CliRunner().invoke(main, ["eval", "bias", str(teacher), "--prompts", str(BOLD), *outputs])
+        assert result.exit_code == 2 and message in result.output, result.output
+    assert sorted(p.name for p in teacher.iterdir()) == before
 
 
 def test_jsonl_prompts_and_model_size_errors(tmp_path, lm_parts):

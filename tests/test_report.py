@@ -262,13 +262,19 @@ def test_outputs_inside_a_run_or_colliding_are_refused_before_any_work(finished,
                    "lies inside the run", "--json", out=finished / "cmp.json")
     assert_refused(invoke("report", finished, *plot, "--csv", finished / "sub" / "cmp.csv"),
                    "lies inside the run", "--csv")
-    assert_refused(invoke("report", finished, *plot, "--csv", finished), "is the run", "--csv")
+    assert_refused(invoke("report", finished, *plot, "--csv", finished), "is a directory", "--csv")
     assert_refused(invoke("report", finished, *plot, "--json", tmp_path / "x", "--csv", tmp_path / "x"),
                    "--json and --csv name the same file", out=tmp_path / "x")
     assert_refused(invoke("report", finished, *plot, "--json", tmp_path / "r.png"), "--plot and --json")
-    assert_refused(invoke("report", finished, *plot, "--csv", tmp_path / "no" / "x.csv"), "does not exist", "--csv")
     assert sorted(p.name for p in finished.iterdir()) == before
     assert not (tmp_path / "r.png").exists()
+
+
+def test_missing_folders_of_the_outputs_are_created_as_for_out_directories(finished, tmp_path):
+    result = invoke("report", finished, "--plot", tmp_path / "figs" / "r", "--csv", tmp_path / "tables" / "x.csv")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "figs" / "r.png").is_file() and (tmp_path / "tables" / "x.csv").is_file()
+    assert f"plot: {tmp_path / 'figs' / 'r.png'}" in result.output
 
 
 # -- light ----------------------------------------------------------------------------------------------

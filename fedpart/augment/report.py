@@ -20,12 +20,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from fedpart.augment.proper_names import in_host_or_path
 from fedpart.augment.swapper import verbatim_spans
 from fedpart.errors import OutputError
+from fedpart.io.output_dir import write_text_atomic
 from fedpart.verify import sha256_of
 
 REPORT_SCHEMA_VERSION = 1
@@ -222,41 +222,6 @@ def build_report(
     )
 
 
-def check_report_path(path: str | os.PathLike[str], others: Iterable[str | os.PathLike[str]] = ()) -> None:
-    """Check, before any work, that the JSON report can be written to ``path``.
-
-    ``others`` are paths the report must not replace or lie inside (the input and the output: an
-    output directory is written as a whole, and this check would create it before the run, which
-    then finds it already there; an input directory would read the report back as data). A missing
-    file is created and removed again, which is the only sure test (``/proc``, read-only mounts).
-
-    Raises:
-        OutputError: ``path`` is a directory, one of ``others`` or inside one, or cannot be created
-            or written.
-    """
-    target = Path(path)
-    if target.is_dir():
-        raise OutputError(f"{path}: is a directory; give --report a file name such as report.json")
-    for other in others:
-        if Path(other).resolve() == target.resolve():
-            raise OutputError(f"{path}: is the input or the output; give --report another file name")
-        if Path(other).resolve() in target.resolve().parents:
-            raise OutputError(
-                f"{path}: lies inside {other}, the input or the output directory; give --report a path outside it"
-            )
-    try:
-        if target.exists():
-            with open(target, "a", encoding="utf-8"):
-                pass
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(target, "x", encoding="utf-8"):
-                pass
-            target.unlink()
-    except OSError as error:
-        raise OutputError(f"{path}: cannot write the report here ({error.strerror or error}); choose another --report") from error
-
-
 def write_report(report: CounterfactualReport, path: str | os.PathLike[str]) -> None:
     """Write ``report`` as indented JSON to ``path``.
 
@@ -264,8 +229,6 @@ def write_report(report: CounterfactualReport, path: str | os.PathLike[str]) -> 
         OutputError: ``path`` cannot be written.
     """
     try:
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(report.to_dict(), handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
+        write_text_atomic(path, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
     except OSError as error:
         raise OutputError(f"{path}: cannot write the report ({error.strerror or error}); choose another --report") from error

@@ -46,7 +46,8 @@ from fedpart.flower.task_data import (
 from fedpart.manifest import Manifest
 from fedpart.tasks.models.base import rows
 from fedpart.train.federated import local_update, mean_train_loss
-from fedpart.train.rundir import CHECKPOINT_FILE, CONFIG_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE
+from fedpart.train.rundir import (CHECKPOINT_FILE, CONFIG_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE,
+                                  write_json_object)
 from fedpart.train.runner import record_environment
 
 # --------------------------------------------------------------------------- client side
@@ -158,9 +159,9 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
         task_model.save(out)
     test_data, test_table = test_split(run.partition_dir, run.task, task_model)
     # the partition resolved, as fedpart train records it: distill and eval bias find its test split from any directory
-    (out / CONFIG_FILE).write_text(json.dumps(
-        {"task": run.task, "partition": str(run.partition_dir.resolve()), "runtime": "flower", "sampler": run.sampler,
-         **asdict(config), "featurisation": task_model.describe()}, indent=2, default=str) + "\n", encoding="utf-8")
+    write_json_object(out / CONFIG_FILE, {
+        "task": run.task, "partition": str(run.partition_dir.resolve()), "runtime": "flower", "sampler": run.sampler,
+        **asdict(config), "featurisation": task_model.describe()})
     (out / METRICS_FILE).write_text("", encoding="utf-8")
     # the server's software (it evaluates on the CPU); the clients' machines may differ
     record_environment(out, torch.device("cpu"), resuming=False, extra={"flwr": version("flwr")})

@@ -16,13 +16,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from fedpart.errors import OutputError
+from fedpart.io.output_file import make_parent
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` (UTF-8) to a hidden temporary file beside ``path`` and move it into place: a
     reader never sees half a file, and a failed write leaves an earlier ``path`` as it was and no
-    temporary file behind. Returns ``path``."""
-    path = Path(path)
+    temporary file behind. Missing folders of ``path`` are created. Returns ``path``."""
+    path = make_parent(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:

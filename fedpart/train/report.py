@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedpart.errors import InputError, OutputError
+from fedpart.errors import InputError
 from fedpart.io.output_dir import write_text_atomic
 from fedpart.train.rundir import (CONFIG_FILE, ENVIRONMENT_FILE, METRICS_FILE, is_finished_run, not_a_run,
                                   parse_metrics, read_json_object)
@@ -265,29 +265,6 @@ def format_report(runs: list[RunSummary], metric: str | None = None,
         ])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows])
-
-
-def check_report_targets(runs: Sequence[str], targets: dict[str, str], plot: str | None = None) -> None:
-    """Refuse a data output (``targets``: ``{flag: path}``) that is one of the ``runs`` or lies
-    inside one (a report must not overwrite or add to what it reads), or two outputs -- the
-    ``targets`` and the ``--plot`` file -- naming the same file.
-
-    Raises:
-        OutputError: naming the file, the run and the flag.
-    """
-    for flag, path in targets.items():
-        target = Path(path).resolve()
-        for run in runs:
-            run_dir = Path(run).resolve()
-            if target == run_dir or run_dir in target.parents:
-                where = "is the run" if target == run_dir else "lies inside the run"
-                raise OutputError(f"{path}: {where} {run}; choose a {flag} file outside the runs")
-    seen: dict[Path, str] = {}
-    for flag, path in [*([("--plot", plot)] if plot else []), *targets.items()]:
-        target = Path(path).resolve()
-        if target in seen:
-            raise OutputError(f"{path}: {seen[target]} and {flag} name the same file; choose two files")
-        seen[target] = flag
 
 
 def write_report_json(records: Sequence[dict[str, Any]], path: str | Path) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from fedpart.errors import InputError
+from fedpart.io.output_dir import write_text_atomic
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -58,6 +59,11 @@ def read_json_object(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def write_json_object(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON atomically (strict JSON: no NaN; other values by ``str``)."""
+    write_text_atomic(path, json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
 
 
 def not_a_run(run_dir: str | os.PathLike[str], missing: str, what: str = "fedpart run directory") -> InputError:

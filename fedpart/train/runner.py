@@ -55,6 +55,7 @@ from fedpart.train.rundir import (  # noqa: F401 - CONFIG_FILE, METRICS_FILE, MO
     parse_metrics,
     read_json_object,
     read_run_config,
+    write_json_object,
 )
 from fedpart.verify import sha256_of
 from fedpart.verify import verify_partition  # noqa: F401 - re-exported: distill and older callers import it here
@@ -384,7 +385,7 @@ def _truncate_metrics(path: Path, last_round: int) -> None:
     if not path.exists():
         return
     kept = [record for record in parse_metrics(path, allow_partial_last=True) if record["round"] <= last_round]
-    path.write_text("".join(json.dumps(record) + "\n" for record in kept), encoding="utf-8")
+    write_text_atomic(path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def train(
@@ -546,16 +547,11 @@ def record_environment(out: Path, device: torch.device, resuming: bool, extra: d
     path = out / ENVIRONMENT_FILE
     recorded = read_json_object(path) if resuming else None
     if recorded is None:
-        _write_json(path, current)
+        write_json_object(path, current)
         return
     started = {k: v for k, v in recorded.items() if k != "resumed_with"}
     if current != started and current not in recorded.get("resumed_with", []):
-        _write_json(path, {**recorded, "resumed_with": [*recorded.get("resumed_with", []), current]})
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON atomically (strict JSON: no NaN)."""
-    write_text_atomic(path, json.dumps(data, indent=2, default=str, allow_nan=False) + "\n")
+        write_json_object(path, {**recorded, "resumed_with": [*recorded.get("resumed_with", []), current]})
 
 
 def run_rounds(
@@ -613,7 +609,7 @@ def run_rounds(
     if resuming:
         (out / FINISHED_FILE).unlink(missing_ok=True)
         _truncate_metrics(out / METRICS_FILE, start_round)
-        _write_json(out / CONFIG_FILE, {**saved, "rounds": config.rounds})
+        write_json_object(out / CONFIG_FILE, {**saved, "rounds": config.rounds})
         record_environment(out, device, resuming=True)
     else:
         created = _start_run_dir(out)
@@ -621,7 +617,7 @@ def run_rounds(
         if not resuming:
             (out / METRICS_FILE).write_text("", encoding="utf-8")
             task_model.save(out)
-            _write_json(out / CONFIG_FILE, {**run_config, "featurisation": task_model.describe()})
+            write_json_object(out / CONFIG_FILE, {**run_config, "featurisation": task_model.describe()})
             record_environment(out, device, resuming=False)
         return _train_rounds(task_model, data, out, config, device, state, start_round, elapsed, stop_after,
                              progress)
@@ -701,7 +697,7 @@ def _train_rounds(
     torch.save(model.state_dict(), out / MODEL_FILE)
     (out / (CHECKPOINT_FILE + ".tmp")).unlink(missing_ok=True)  # the spare file of _save_checkpoint
     if last == config.rounds:
-        _write_json(out / FINISHED_FILE, {"rounds": config.rounds, "model": MODEL_FILE})
+        write_json_object(out / FINISHED_FILE, {"rounds": config.rounds, "model": MODEL_FILE})
     return records
 
 
