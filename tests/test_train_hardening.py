@@ -461,6 +461,12 @@ def test_train_and_distill_refuse_wrong_argument_types(parts, finished, tmp_path
     assert not (tmp_path / "r").exists()
 
 
+def test_train_refuses_an_hf_model_that_is_not_a_path(parts, tmp_path):
+    with pytest.raises(fedpart.InputError, match=r"hf_model must be a path \(a str or pathlib.Path\), got 3"):
+        train(parts, task="tc", out=tmp_path / "r", config=FederatedConfig(rounds=1), device="cpu", hf_model=3)
+    assert not (tmp_path / "r").exists()
+
+
 def test_resume_without_a_run_starts_one_and_says_so(parts, tmp_path):
     result = invoke("train", parts, "--task", "tc", "--rounds", "1", "--clients-per-round", "2", "--device", "cpu",
                     "--resume", "--out", tmp_path / "r", "-q")

@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import pyarrow as pa
 import torch
 
-from fedpart.checks import check_float32, check_path
+from fedpart.checks import check_float32
 from fedpart.errors import InputError
 from fedpart.io.output_dir import check_output_not_over_inputs
 from fedpart.manifest import MANIFEST_FILE, Manifest
@@ -271,11 +271,10 @@ def distill(
         OutputError: as :func:`fedpart.train.runner.check_run_dir`; ``out`` is or contains an
         input (teacher, data, evaluation data).
     """
-    check_run_arguments(config, device, stop_after, teacher_dir=teacher_dir, data=data, out=out)
+    check_run_arguments(config, device, stop_after, {"eval_data": eval_data}, teacher_dir=teacher_dir, data=data,
+                        out=out)
     if not isinstance(distill_config, DistillConfig):
         raise InputError(f"distill_config must be a DistillConfig, got {distill_config!r:.80}")
-    if eval_data is not None:
-        check_path(eval_data, "eval_data")
     teacher_dir, data = Path(teacher_dir), Path(data)
     torch_device = resolve_device(device)
     check_run_dir(Path(out), resume, overwrite)

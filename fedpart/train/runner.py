@@ -313,9 +313,11 @@ def _manifest_digest(partition_dir: Path) -> str:
     return sha256_of(partition_dir / MANIFEST_FILE)
 
 
-def check_run_arguments(config: Any, device: Any, stop_after: Any, **paths: Any) -> None:
+def check_run_arguments(config: Any, device: Any, stop_after: Any, optional_paths: dict[str, Any] | None = None,
+                        **paths: Any) -> None:
     """The Python API's arguments of :func:`train` and ``distill`` that the CLI types already: a
-    :class:`FederatedConfig`, a device string, ``stop_after`` ``None`` or >= 1, and paths.
+    :class:`FederatedConfig`, a device string, ``stop_after`` ``None`` or >= 1, ``paths`` and the
+    ``optional_paths`` that are not ``None``.
 
     Raises:
         InputError: naming the argument.
@@ -326,8 +328,9 @@ def check_run_arguments(config: Any, device: Any, stop_after: Any, **paths: Any)
         raise InputError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if stop_after is not None:
         check_int_at_least(stop_after, "stop_after", 1)
-    for name, value in paths.items():
-        check_path(value, name)
+    for name, value in {**paths, **(optional_paths or {})}.items():
+        if value is not None or name in paths:
+            check_path(value, name)
 
 
 def warn_excess_clients(config: FederatedConfig, manifest: Manifest, partition_dir: Path) -> None:
@@ -417,10 +420,8 @@ def train(
         ``resume``/``overwrite``, is or contains an input (partition, evaluation data, model
         directory), or ``resume`` with a different configuration.
     """
-    check_run_arguments(config, device, stop_after, partition_dir=partition_dir, out=out)
-    for name, value in (("eval_data", eval_data), ("hf_model", hf_model)):
-        if value is not None:
-            check_path(value, name)
+    check_run_arguments(config, device, stop_after, {"eval_data": eval_data, "hf_model": hf_model},
+                        partition_dir=partition_dir, out=out)
     partition_dir = Path(partition_dir)
     manifest = Manifest.read(partition_dir)
     if task is None:
