@@ -420,6 +420,10 @@ def probability_change(
 # -- BOLD prompts ----------------------------------------------------------------------------------
 
 
+#: The groups of BOLD's gender domain (prompts/gender_prompt.json): every prompt names an actor or an actress.
+BOLD_GENDER_GROUPS = frozenset({"American_actors", "American_actresses"})
+
+
 def load_bold_prompts(
     path: str | PathLike[str],
     max_per_profession: int | None = None,
@@ -445,6 +449,12 @@ def load_bold_prompts(
     if max_per_profession is not None and max_per_profession < 1:
         raise InputError(f"max_per_profession must be at least 1 (or None for all), got {max_per_profession}")
     data = _read_bold_json(path)
+    if set(data) == BOLD_GENDER_GROUPS:
+        raise InputError(
+            f"{path}: is BOLD's gender_prompt.json, whose groups are the gender of the person each prompt "
+            "names (American_actors, American_actresses): a continuation's gender words follow the prompt, so "
+            "their polarity would measure the prompts, not the model; pass BOLD's profession_prompt.json"
+        )
     if professions is not None:
         missing = [p for p in professions if p not in data]
         if missing:
