@@ -473,6 +473,48 @@ def test_an_unreachable_ray_address_is_a_clean_error_at_once(tmp_path, form):
     assert time.monotonic() - started < 20
 
 
+def test_a_port_that_answers_but_not_as_ray_does_is_refused_at_once(tmp_path):
+    """A web server (or a silent listener) on the port: Ray would wait for its GCS there for minutes."""
+    import http.server
+    import socket
+    import threading
+    import time
+
+    from fedpart.raydata.session import check_reachable
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel does) and never answers
+    try:
+        started = time.monotonic()
+        with pytest.raises(InputError, match=r"something listens on port \d+ but does not answer as Ray does"):
+            check_reachable(f"127.0.0.1:{web.server_address[1]}")
+        with pytest.raises(InputError, match="cannot connect to Ray at --ray-address"):
+            check_reachable(f"127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
+        assert time.monotonic() - started < 5
+    finally:
+        web.shutdown()
+        web.server_close()
+        silent.close()
+
+
+def test_a_grpc_server_passes_the_ray_address_probe():
+    """Ray's GCS and Ray Client are gRPC servers: a real one (grpcio, a Ray dependency) passes."""
+    grpc = pytest.importorskip("grpc")
+    from concurrent import futures
+
+    from fedpart.raydata.session import check_reachable
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        check_reachable(f"127.0.0.1:{port}")
+        check_reachable(f"ray://127.0.0.1:{port}")
+    finally:
+        server.stop(0)
+
+
 def test_ray_endpoint_parses_host_port_forms_only():
     from fedpart.raydata.session import ray_endpoint
 

@@ -78,11 +78,13 @@ def ray_endpoint(address: str | None) -> tuple[str, int] | None:
 
 def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Open (and close) a TCP connection to the ``host:port`` of ``address`` within ``timeout``
-    seconds; nothing for addresses without one (:func:`ray_endpoint`).
+    seconds and check that a gRPC server answers there; nothing for addresses without a port
+    (:func:`ray_endpoint`).
 
     Raises:
-        InputError: nothing accepts connections there (closed port, unknown host), the port is
-            above 65535, or a ``ray://`` address has no port.
+        InputError: nothing accepts connections there (closed port, unknown host), what does
+            is not a gRPC server (:func:`answers_http2`), the port is above 65535, or a ``ray://``
+            address has no port.
     """
     endpoint = ray_endpoint(address)
     if endpoint is None:
@@ -95,10 +97,36 @@ def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> 
     if endpoint[1] > 65535:  # getaddrinfo would quietly take it modulo 65536
         raise connection_error(address, ValueError(f"port {endpoint[1]} is above 65535"))
     try:
-        with socket.create_connection(endpoint, timeout=timeout):
-            pass
+        with socket.create_connection(endpoint, timeout=timeout) as connection:
+            speaks_grpc = answers_http2(connection)
     except OSError as error:
         raise connection_error(address, error) from None
+    if not speaks_grpc:  # e.g. a web server on that port: Ray would wait for its GCS there for minutes
+        raise connection_error(address, ConnectionError(
+            f"something listens on port {endpoint[1]} but does not answer as Ray does (gRPC); give the head "
+            "node's GCS port (6379 unless `ray start --port` said otherwise) or ray://HOST:10001"))
+
+
+#: An HTTP/2 client's first bytes: the connection preface, then an empty SETTINGS frame.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def answers_http2(connection: socket.socket) -> bool:
+    """Whether the server on ``connection`` answers an HTTP/2 preface with a SETTINGS frame, as
+    every gRPC server does first (Ray's GCS and Ray Client are gRPC servers); a server of another
+    protocol answers otherwise or closes. Timeouts are those of ``connection``.
+
+    Raises:
+        OSError: the connection fails or times out.
+    """
+    connection.sendall(HTTP2_PREFACE)
+    header = b""
+    while len(header) < 9:  # a frame header: 3 bytes length, 1 byte type (4: SETTINGS), ...
+        chunk = connection.recv(9 - len(header))
+        if not chunk:
+            return False
+        header += chunk
+    return header[3] == 4
 
 
 def connection_error(address: str | None, error: BaseException) -> InputError:
