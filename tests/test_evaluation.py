@@ -60,6 +60,15 @@ def test_squad_normalisation_and_scores():
     assert scores["f1"] == pytest.approx(100 * (1 + 0.8) / 3)
 
 
+def test_squad_rows_without_gold_answers_are_scored_as_squad_v2_does():
+    """evaluate-v2.0.py: an unanswerable question scores 1 for an empty prediction, 0 otherwise."""
+    assert squad_scores(["", "The", "Denver"], [[], [], []]) == {"exact_match": 100 * 2 / 3, "f1": 100 * 2 / 3}
+    scores = squad_scores(["Denver Broncos", "Denver"], [["Denver Broncos"], []])
+    assert scores == {"exact_match": 50.0, "f1": 50.0}
+    # answerable rows keep v1.1's rule: an empty prediction scores 0
+    assert squad_scores([""], [["Denver"]]) == {"exact_match": 0.0, "f1": 0.0}
+
+
 def test_rouge_by_hand():
     pred, ref = "the cat sat on the mat", "the cat lay on the mat"
     # unigrams: overlap the x2, cat, on, mat = 5 of 6 -> F1 5/6
