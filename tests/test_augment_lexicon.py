@@ -30,14 +30,14 @@ def _write(tmp_path, name, text):
 def test_builtin_lexicon_is_versioned_large_and_covers_every_category():
     text = resources.files("fedpart.data").joinpath("gender_pairs.tsv").read_text(encoding="utf-8")
     pairs, version = parse_pairs(text, "gender_pairs.tsv")
-    assert version == "1.2.0"
+    assert version == "1.3.0"
     assert len(pairs) >= 200
     categories = Counter(p.category for p in pairs)
     for category in ("pronoun", "person", "kinship", "title", "royalty", "occupation"):
         assert categories[category] > 0, category
     lexicon = load_lexicon()
     assert lexicon.pair_count == len(pairs)
-    assert lexicon.version == "1.2.0"
+    assert lexicon.version == "1.3.0"
     # the required examples, both ways
     for male, female in [("actor", "actress"), ("chairman", "chairwoman"), ("policeman", "policewoman"),
                          ("king", "queen"), ("mr", "ms"), ("himself", "herself"), ("fathers", "mothers")]:
@@ -129,7 +129,7 @@ def test_user_pairs_add_override_and_switch_off(tmp_path):
     assert lexicon.targets["chairwoman"] == ("chairman",)  # built-in reverse stays
     assert lexicon.targets["squire"] == ("damsel",) and lexicon.targets["damsel"] == ("squire",)
     assert "monk" not in lexicon.targets and "nun" not in lexicon.targets
-    assert lexicon.version == "1.2.0+user"
+    assert lexicon.version == "1.3.0+user"
     assert str(path) in lexicon.sources
 
 

@@ -319,7 +319,7 @@ def test_her_s_titles_and_elisions_are_swapped_on_real_text(rules, text, want):
 
 def test_lexicon_1_2_swaps_role_nouns_of_the_news(rules):
     lexicon = load_lexicon()
-    assert lexicon.version == "1.2.0" and lexicon.pair_count == 298
+    assert lexicon.version == "1.3.0" and lexicon.pair_count == 299
     ag = [rules.swap(t) for t in ag_news_texts()]
     assert "Sadr Militiawomen Still in Control of Iraq" in containing(ag, "Still in Control of Iraq")
     assert "killed more than 50 Shi'ite  militiawomen on Wednesday" in containing(ag, "killed more than 50 Shi'ite")

@@ -422,6 +422,25 @@ def test_ms_is_swapped_only_as_a_title(rules, text, want):
     assert rules.swap(want) == text
 
 
+@pytest.mark.parametrize(("text", "want"), [
+    ("Sir Elton John met Lady Smith.", "Dame Elton John met Lord Smith."),  # not Madam, Gentleman
+    ("Dame Judi Dench met Lord Byron.", "Sir Judi Dench met Lady Byron."),
+    ("Yes sir, said the lady to my lord.", "Yes madam, said the gentleman to my lady."),  # nouns
+    ("Lady, come here. Sir, sit.", "Gentleman, come here. Madam, sit."),  # addressed, not before a name
+    ("I miss Miss Ross. Miss you!", "I miss Mr Ross. Miss you!"),  # miss: only a title before a name
+    ("MISS ROSS AND SIR JOHN", "MR ROSS AND DAME JOHN"),
+])
+def test_titles_before_a_name_take_the_titles_counterpart(rules, text, want):
+    """Sir/Dame, Lord/Lady and Miss before a name are titles, whose counterparts are titles."""
+    assert rules.swap(text) == want
+
+
+def test_titles_before_a_name_in_token_lists():
+    swapper = GenderSwapper(spacy_model="none")
+    assert swapper.swap_tokens(["Sir", "Elton", "John", "and", "I", "miss", "Miss", "Ross"]) == [
+        "Dame", "Elton", "John", "and", "I", "miss", "Mr", "Ross"]
+
+
 def test_abbreviated_titles_in_tokens_of_an_all_capital_headline_are_titles(rules):
     assert rules.swap_token_lists([["MR", "BEAN", "MEETS", "MS", "X"]])[0].tokens == ["MS", "BEAN", "MEETS", "MR", "X"]
     assert rules.swap_token_lists([["MS", "Office", "for", "Mr", "X"]])[0].tokens == ["MS", "Office", "for", "Ms", "X"]
@@ -458,7 +477,7 @@ def test_token_lists_keep_the_gendered_words_of_entities_that_name_things():
                              "Lady", "Studios", "with", "Princess", "Harry", "the", "Englishwoman"]
     assert [s.source for s in result.swaps] == ["his", "Prince", "Englishman"]  # the kept ones are not counted
     assert swapper.swap_tokens(tokens) == ["Cowgirls", "beat", "her", "team", "near", "Princess", "William", "Co",
-                                           "at", "Electric", "Gentleman", "Studios", "with", "Princess", "Harry",
+                                           "at", "Electric", "Lord", "Studios", "with", "Princess", "Harry",
                                            "the", "Englishwoman"]  # without tags nothing tells the names apart
     assert names_a_thing("I-creative-work") and names_a_thing("B-ORG") and names_a_thing("LOC")
     assert not any(names_a_thing(t) for t in ("O", None, "B-PER", "I-person", "B-MISC", ""))

@@ -76,6 +76,11 @@ _CUT_OFF_END = re.compile(r"[^\S\r\n]+\Z")
 # "mr" -> "ms" is swapped back in the same place
 ABBREVIATED_TITLES = frozenset({"mr", "ms", "mrs"})
 _TITLE_AFTER = re.compile(r"\.?[^\S\n]+[^\W\d_]")
+#: titles written before a name whose counterpart there is not the common noun's: Sir Elton John ->
+#: Dame Elton John (not Madam), Lady Smith -> Lord Smith (not Gentleman); "miss" is gendered only
+#: as such a title (Miss Ross -> Mr Ross; "I miss her" keeps it)
+NAME_TITLES = {"sir": "dame", "dame": "sir", "lady": "lord", "lord": "lady", "miss": "mr"}
+_NAME_AFTER = re.compile(r"[^\S\n]+[^\W\d_]")
 _DIGIT_BEFORE = re.compile(r"\d\s*$")
 
 
@@ -114,6 +119,17 @@ def is_suffix(text: str, start: int) -> bool:
     apostrophe (straight or curly): a suffix of that word (Turkish ``Erdoğan'nun``), not a word.
     English clitics come after the word they join (``she's``, ``man's``) and are not affected."""
     return _SUFFIX_AFTER.search(text, max(0, start - 4), start) is not None
+
+
+def before_name(text: str, start: int, end: int, all_capitals: bool) -> bool:
+    """Whether the word at ``[start, end)`` of ``text`` is written as a title directly before a name:
+    with a capital (or in text written in capitals throughout) and followed, after spaces, by a
+    word with a capital (``Sir Elton``, ``Lady Smith``; not ``my lady.`` or ``Lady, come``)."""
+    word = text[start:end]
+    if not (word[0].isupper() and (word.istitle() or all_capitals)):
+        return False
+    match = _NAME_AFTER.match(text, end)
+    return match is not None and match.group()[-1].isupper()
 
 
 def is_title(text: str, start: int, end: int, all_capitals: bool) -> bool:
@@ -556,6 +572,11 @@ class GenderSwapper:
                     continue  # part of the name of a place, team, company or work
                 if lower in ABBREVIATED_TITLES and not is_title(text, start, end, all_capitals):
                     continue
+                if lower in NAME_TITLES:
+                    if before_name(text, start, end, all_capitals):
+                        found = (NAME_TITLES[lower],)
+                    elif lower == "miss":
+                        continue
                 if lower in ("man", "men") and in_generic_compound(text, start, end):
                     continue
                 if lower == "lord" and names_god(text, start, end):
