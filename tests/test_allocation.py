@@ -11,7 +11,8 @@ from fedpart.errors import PlanError
 from fedpart.partitioners.allocation import (
     check_min_client_size,
     deal_by_hypergeometric,
-    reserve_minimum,
+    reserve_by_mix,
+    round_columns,
     round_preserving_sum,
 )
 
@@ -114,7 +115,27 @@ def test_deal_refuses_more_rows_than_exist():
         deal_by_hypergeometric(np.array([3, 2]), np.array([4, 2]), np.random.default_rng(0))
 
 
-# --- reserve_minimum / check_min_client_size ------------------------------------------------------
+# --- round_columns ---------------------------------------------------------------------------------
+
+@FAST
+@given(st.lists(weights_st, min_size=1, max_size=6), st.data())
+def test_round_columns_equals_round_preserving_sum_column_by_column(columns, data):
+    size = min(len(c) for c in columns)
+    weights = np.array([c[:size] for c in columns]).T
+    weights[:, weights.sum(axis=0) == 0] = 1.0
+    totals = np.array([data.draw(st.integers(0, 10_000)) for _ in columns])
+    out = round_columns(weights, totals)
+    for column, total in enumerate(totals):
+        assert out[:, column].tolist() == round_preserving_sum(weights[:, column], int(total)).tolist()
+
+
+def test_round_columns_gives_zeros_to_an_empty_column_and_refuses_weightless_rows():
+    assert round_columns(np.array([[0.0, 1.0], [0.0, 3.0]]), np.array([0, 4])).tolist() == [[0, 1], [0, 3]]
+    with pytest.raises(PlanError, match="all zero"):
+        round_columns(np.array([[0.0], [0.0]]), np.array([2]))
+
+
+# --- reserve_by_mix / check_min_client_size ---------------------------------------------------------
 
 @FAST
 @given(
@@ -123,26 +144,51 @@ def test_deal_refuses_more_rows_than_exist():
     st.integers(0, 2**32 - 1),
     st.data(),
 )
-def test_reserve_minimum_gives_every_client_exactly_the_minimum(key_counts, clients, seed, data):
+def test_reserve_by_mix_gives_every_client_exactly_the_minimum(key_counts, clients, seed, data):
     key_counts = np.array(key_counts)
     minimum = data.draw(st.integers(0, int(key_counts.sum()) // clients))
-    quotas = reserve_minimum(key_counts, clients, minimum, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    # Dirichlet mixes with exact zeros too (underflow at tiny alpha), as the partitioner draws them
+    mix = rng.dirichlet(np.full(clients, 0.05), size=key_counts.size) * (rng.random((key_counts.size, clients)) < 0.7)
+    quotas = reserve_by_mix(key_counts, mix, minimum)
     assert quotas.shape == (key_counts.size, clients)
     assert quotas.sum(axis=0).tolist() == [minimum] * clients
     assert np.all(quotas.sum(axis=1) <= key_counts) and (quotas >= 0).all()
+    assert np.array_equal(quotas, reserve_by_mix(key_counts, mix, minimum))  # deterministic
 
 
-def test_reserve_minimum_infeasible_says_what_fits():
+def test_reserve_by_mix_follows_each_clients_mix():
+    """Each client's reserve is its own mix, not an IID sample: client 0 wants key 0 only, client 1
+    mostly key 1; key 2 is nobody's."""
+    mix = np.array([[1.0, 0.0], [0.0, 3.0], [0.0, 1.0]])
+    quotas = reserve_by_mix(np.array([100, 100, 100]), mix, 8)
+    assert quotas.tolist() == [[8, 0], [0, 6], [0, 2]]
+
+
+def test_reserve_by_mix_moves_to_other_keys_where_a_key_runs_out():
+    """Three clients all want key 0, which has 5 rows: they share them in proportion to what they
+    asked, and take the rest from the keys left (client 2, with no weight there, by their rows left)."""
+    mix = np.array([[2.0, 1.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    quotas = reserve_by_mix(np.array([5, 10, 10]), mix, 4)
+    # round 1 asks key 0 for 3, 2 and 4 rows (client 0: 4 x 2/3 rounded up; client 1: 4 x 1/2;
+    # client 2: all 4), 9 > 5: the 5 are shared 2, 1, 2 (5 x 3/9, 5 x 2/9, 5 x 4/9, largest
+    # remainder), beside 1 of key 1 for client 0 and 2 of key 2 for client 1. Round 2: clients 0
+    # and 1 take their last row by their mixes; client 2 has weight only on key 0, used up, so it
+    # takes 2 rows by the rows left (9 of key 1, 8 of key 2: one each)
+    assert quotas.tolist() == [[2, 1, 2], [2, 0, 1], [0, 3, 1]]
+
+
+def test_reserve_by_mix_infeasible_says_what_fits():
     with pytest.raises(PlanError) as info:
-        reserve_minimum(np.array([10, 9]), 4, 5, np.random.default_rng(0))
+        reserve_by_mix(np.array([10, 9]), np.ones((2, 4)), 5)
     message = str(info.value)
     assert "--min-client-size 5" in message and "4 clients" in message and "20 rows" in message
     assert "19" in message and "--min-client-size 4 or fewer" in message
 
 
-def test_reserve_minimum_exactly_feasible_uses_every_row():
-    quotas = reserve_minimum(np.array([7, 5]), 4, 3, np.random.default_rng(0))
-    assert quotas.sum(axis=1).tolist() == [7, 5]
+def test_reserve_by_mix_exactly_feasible_uses_every_row():
+    quotas = reserve_by_mix(np.array([7, 5]), np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]), 3)
+    assert quotas.sum(axis=1).tolist() == [7, 5] and quotas.sum(axis=0).tolist() == [3, 3, 3, 3]
 
 
 def test_check_min_client_size_names_the_smallest_client():

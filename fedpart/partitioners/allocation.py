@@ -63,26 +63,64 @@ def deal_by_hypergeometric(
     return quotas
 
 
-def reserve_minimum(
-    key_counts: np.ndarray, num_clients: int, min_client_size: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Reserve ``min_client_size`` rows for every client before a skewed plan distributes the rest.
+def round_columns(weights: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """:func:`round_preserving_sum` of every column of ``weights`` (``(n, m)``, non-negative) to
+    ``totals`` (``(m,)``), vectorised; a column with total 0 gets zeros, and one whose weights are
+    all zero must have total 0."""
+    weights = np.asarray(weights, dtype=np.float64)
+    totals = np.asarray(totals, dtype=np.int64)
+    sums = weights.sum(axis=0)
+    if np.any((totals > 0) & ~(sums > 0)):
+        raise PlanError("cannot allocate rows: the proportions are all zero or not finite")
+    exact = np.divide(weights * totals, sums, out=np.zeros_like(weights), where=sums > 0)
+    floors = np.floor(exact).astype(np.int64)
+    shortfall = totals - floors.sum(axis=0)
+    # rank of each entry's remainder within its column (0: largest; ties: lower index first)
+    order = np.argsort(-(exact - floors), axis=0, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(weights.shape[0])[:, None], axis=0)
+    return floors + (ranks < shortfall).astype(np.int64)
 
-    Returns a ``(n_keys, n_clients)`` quota matrix with every column summing to ``min_client_size``.
-    This guarantees the minimum without rejection sampling (Flower/NIID-Bench redraw until it holds).
+
+def reserve_by_mix(key_counts: np.ndarray, mix: np.ndarray, min_client_size: int) -> np.ndarray:
+    """Reserve ``min_client_size`` rows for every client, each client's rows split over the keys in
+    proportion to its column of ``mix`` (``(n_keys, num_clients)``, non-negative: e.g. the rows the
+    skewed plan would give it), so the reserve keeps the plan's skew instead of diluting it with
+    an IID sample. Where keys run out, a client's remaining reserve follows its mix over the keys
+    left (or, if it has no weight on any of them, their rows left). Deterministic; no rejection loop:
+    every round exhausts a key or completes the reserve, so at most ``n_keys + 1`` rounds.
+
+    Returns a ``(n_keys, num_clients)`` quota matrix with every column summing to ``min_client_size``
+    and row ``k`` summing to at most ``key_counts[k]``.
 
     Raises:
         PlanError: ``min_client_size * num_clients`` exceeds the number of rows.
     """
-    total = int(np.sum(key_counts))
-    need = min_client_size * num_clients
-    if need > total:
+    key_counts = np.asarray(key_counts, dtype=np.int64)
+    mix = np.asarray(mix, dtype=np.float64)
+    num_clients = mix.shape[1]
+    total = int(key_counts.sum())
+    need_total = min_client_size * num_clients
+    if need_total > total:
         raise PlanError(
-            f"--min-client-size {min_client_size} x {num_clients} clients needs {need} rows but the "
+            f"--min-client-size {min_client_size} x {num_clients} clients needs {need_total} rows but the "
             f"input has {total}; {min_size_advice(total, num_clients, min_client_size)}"
         )
-    sizes = np.full(num_clients, min_client_size, dtype=np.int64)
-    return deal_by_hypergeometric(key_counts, sizes, rng)
+    reserved = np.zeros(mix.shape, dtype=np.int64)
+    need = np.full(num_clients, min_client_size, dtype=np.int64)
+    left = key_counts.copy()
+    while need.any():
+        weights = mix * (left > 0)[:, None]
+        lost = (need > 0) & ~(weights.sum(axis=0) > 0)  # every key of its mix is used up
+        weights[:, lost] = left[:, None]
+        wanted = round_columns(weights, need)
+        over = wanted.sum(axis=1) > left
+        if over.any():  # share each over-asked key's rows out in proportion to what was asked
+            wanted[over] = round_columns(wanted[over].T, left[over]).T
+        reserved += wanted
+        left -= wanted.sum(axis=1)
+        need -= wanted.sum(axis=0)
+    return reserved
 
 
 def min_size_advice(total: int, num_clients: int, min_client_size: int) -> str:

@@ -1,4 +1,4 @@
-"""Feature skew over clusters: Dirichlet skew (Hsu et al. 2019) applied to k-means cluster ids.
+"""Feature skew: the Dirichlet skew of :mod:`~fedpart.partitioners.dirichlet` over k-means cluster ids.
 
 FedNLP's ``niid_cluster``: examples are embedded and clustered (:mod:`fedpart.clustering`), then each
 cluster's rows are split among clients in ``Dir(alpha)`` proportions. The engine derives the

@@ -1,11 +1,14 @@
 """Label-count ("pathological") skew: every client holds rows of exactly ``C`` labels.
 
-NIID-Bench's ``#C=k`` (Li et al. 2022) and the shard scheme of McMahan et al. 2017. Labels are dealt
-round-robin over a seeded shuffle of the labels, so every label is held by some client and holder
-counts differ by at most one; a label's rows are split as evenly as possible among its holders (as
-NIID-Bench's ``array_split``). Unlike NIID-Bench no label's rows are ever dropped: if ``clients x C`` is
-smaller than the number of labels the request is refused. A label with fewer rows than clients holding
-it leaves some of them with rows of fewer than ``C`` labels: a warning says so.
+NIID-Bench's ``#C=k`` (Li et al. 2022) and the shard scheme of McMahan et al. 2017. Each client's
+labels are drawn at random among the labels with the fewest holders so far, preferring labels with
+rows for one more holder (:func:`draw_label_sets`), so every label is held by some client, holder
+counts differ by at most one, and any set of ``C`` labels can occur; a label's rows are split as
+evenly as possible among its holders (as NIID-Bench's ``array_split``). Unlike NIID-Bench, whose
+uniform draw can leave a label unheld and its rows dropped, no row is ever dropped: if
+``clients x C`` is smaller than the number of labels the request is refused. A label with fewer
+rows than clients holding it leaves some of them with rows of fewer than ``C`` labels: a warning
+says so.
 """
 
 from __future__ import annotations
@@ -54,13 +57,7 @@ class LabelCountPartitioner(Partitioner):
                 f"{per_client * self.num_clients} of the {n_labels} labels and rows would be lost; use "
                 f"--labels-per-client {-(-n_labels // self.num_clients)} or more clients"
             )
-        label_order = rng.permutation(n_labels)
-        client_order = rng.permutation(self.num_clients)
-        holds = np.zeros((n_labels, self.num_clients), dtype=bool)
-        for slot_client, client in enumerate(client_order):
-            # consecutive entries of a cyclic sequence of distinct labels are distinct (C <= K)
-            slots = slot_client * per_client + np.arange(per_client)
-            holds[label_order[slots % n_labels], client] = True
+        holds = draw_label_sets(key_counts, self.num_clients, per_client, rng)
         quotas = np.zeros((n_labels, self.num_clients), dtype=np.int64)
         for label in range(n_labels):
             holders = np.flatnonzero(holds[label])
@@ -74,6 +71,27 @@ class LabelCountPartitioner(Partitioner):
             "use fewer --clients or more --labels-per-client",
         )
         return Allocation(self.num_clients, quotas=quotas)
+
+
+def draw_label_sets(key_counts: np.ndarray, num_clients: int, per_client: int, rng: np.random.Generator
+                    ) -> np.ndarray:
+    """``(n_labels, num_clients)`` booleans: the ``per_client`` labels each client holds.
+
+    Client by client, the labels are drawn at random among the least-held ones (the fewest holders
+    so far), preferring among those the labels with rows left for one more holder (``key_counts``:
+    rows per label); remaining ties are broken by ``rng``. So every label is held once
+    ``num_clients x per_client >= n_labels``, holder counts differ by at most one, and any set of
+    ``per_client`` labels can occur (each pass over the labels is a fresh random grouping), as in
+    NIID-Bench's uniform draw, which can leave a label unheld.
+    """
+    n_labels = key_counts.size
+    holds = np.zeros((n_labels, num_clients), dtype=bool)
+    held = np.zeros(n_labels, dtype=np.int64)
+    for client in range(num_clients):
+        chosen = np.lexsort((rng.random(n_labels), key_counts <= held, held))[:per_client]
+        holds[chosen, client] = True
+        held[chosen] += 1
+    return holds
 
 
 def warn_labels_short(quotas: np.ndarray, holds: np.ndarray, per_client: int) -> None:
