@@ -603,6 +603,8 @@ def _echo_fedpart_warnings_after() -> Iterator[None]:
               help="Read INPUT as this task's data and swap its annotations consistently [default: tc columns as-is].")
 @click.option("--text-col", help="tc: with --task, the input column(s) joined into `text` (as in partition); "
                                  "without --task, the column(s) to swap; comma-separated [text].")
+@click.option("--also-swap", help="Other string columns to swap as well, comma-separated (e.g. extra reference "
+                                  "summaries: summary2,summary3); other columns are copied unchanged.")
 @click.option("--mode", type=click.Choice(["replace", "append", "cds"]), default="replace", show_default=True,
               help="replace: counterfactuals only; append: originals + counterfactuals; cds: replace each row with probability --p.")
 @click.option("--p", "p", type=float, default=0.5, show_default=True, help="cds: substitution probability.")
@@ -625,7 +627,8 @@ def _echo_fedpart_warnings_after() -> Iterator[None]:
               help="With --task: drop rows that fail the task's validation (e.g. a bad answer_start) instead of failing.")
 @_task_column_options
 @engine_options
-def augment_counterfactual(input: str, out: str, task: str | None, text_col: str | None, mode: str, p: float,
+def augment_counterfactual(input: str, out: str, task: str | None, text_col: str | None, also_swap: str | None,
+                           mode: str, p: float,
                            seed: int, pairs: tuple[str, ...], names: bool, name_pairs: str | None,
                            spacy_model: str, keep_proper_names: bool, workers: int, append_unchanged: bool,
                            report_path: str | None,
@@ -636,8 +639,8 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
 
     from fedpart.augment import CounterfactualOptions, SwapperConfig, write_report
     from fedpart.augment.files import augment_counterfactual as run_augment
-    from fedpart.io.output_file import check_output_file
     from fedpart.errors import InputError
+    from fedpart.io.output_file import check_output_file
     from fedpart.io.sources import ReadOptions
 
     columns = _column_map(kwargs)  # pops the --*-col options; the engine options remain
@@ -653,7 +656,7 @@ def augment_counterfactual(input: str, out: str, task: str | None, text_col: str
         columns = None
     options = CounterfactualOptions(
         task=task or "tc", text_cols=None if task_text else _split_names(text_col), mode=mode, p=p, seed=seed,
-        append_unchanged=append_unchanged,
+        append_unchanged=append_unchanged, also_swap=_split_names(also_swap) or (),
         swapper=SwapperConfig(pairs=pairs, names=names, name_pairs=name_pairs, spacy_model=spacy_model,
                               keep_proper_names=keep_proper_names),
     )

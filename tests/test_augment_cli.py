@@ -83,3 +83,61 @@ def test_directory_of_files_gives_one_parquet_per_file(tmp_path):
     assert result.exit_code == 0, result.output
     assert pq.read_table(out / "a.parquet").column("text").to_pylist() == ["He is here.", "No one."]
     assert pq.read_table(out / "sub" / "b.parquet").column("text").to_pylist() == ["Her dog barked at her."]
+
+
+DIALOGSUM_TEST = FIXTURES.parent.parent / "shared" / "data" / "dialogsum" / "dialogsum.test.jsonl"
+
+
+def test_also_swap_swaps_the_extra_reference_summaries_of_a_multi_reference_test_set(tmp_path):
+    """DialogSum test has three references; --target-col takes one, --also-swap the others, so every
+    reference of a counterfactual row speaks of the same genders as its dialogue."""
+    import pytest
+
+    from fedpart.augment import GenderSwapper
+
+    if not DIALOGSUM_TEST.exists():
+        pytest.skip("the shared DialogSum copy is not present")
+    data = tmp_path / "test.jsonl"
+    data.write_text("".join(DIALOGSUM_TEST.read_text(encoding="utf-8").splitlines(keepends=True)[:40]), encoding="utf-8")
+    out = tmp_path / "cf.parquet"
+    result = CliRunner().invoke(main, ["augment", "counterfactual", str(data), "--task", "s2s", "--source-col", "dialogue",
+                                       "--target-col", "summary1", "--also-swap", "summary2, summary3",
+                                       "--spacy-model", "none", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = pq.read_table(out).to_pylist()
+    originals = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    rules = GenderSwapper(spacy_model="none")
+    changed = 0
+    for row, original in zip(rows, originals):
+        texts = [original[c] for c in ("dialogue", "summary1", "summary2", "summary3")]
+        swapped = rules.swap_texts(texts)
+        assert [row[c] for c in ("source", "target", "summary2", "summary3")] == [r.text for r in swapped]
+        assert row["n_swaps"] == sum(r.n_swaps for r in swapped)
+        assert (row["fname"], row["topic2"]) == (original["fname"], original["topic2"])  # copied
+        changed += row["summary2"] != original["summary2"]
+    assert changed >= 5  # the extra references did hold gendered words
+    refused = CliRunner().invoke(main, ["augment", "counterfactual", str(data), "--task", "s2s", "--source-col",
+                                        "dialogue", "--target-col", "summary1", "--also-swap", "summary9",
+                                        "--out", str(tmp_path / "x.parquet")])
+    assert refused.exit_code == 2 and "--also-swap summary9: no such column; the input has columns source, target" \
+        in refused.output and not (tmp_path / "x.parquet").exists()
+
+
+def test_also_swap_in_the_python_api_for_st_and_its_refusals():
+    import pyarrow as pa
+    import pytest
+
+    from fedpart.augment import counterfactual
+    from fedpart.errors import InputError
+
+    table = pa.table({"tokens": [["She", "won"]], "tags": [["O", "O"]], "sentence": ["She won her race"]})
+    out, report = counterfactual(table, task="st", also_swap="sentence", spacy_model="none")
+    assert out.column("tokens").to_pylist() == [["He", "won"]]
+    assert out.column("sentence").to_pylist() == ["He won his race"] and out.column("n_swaps").to_pylist() == [3]
+    assert report.swaps == 3
+    with pytest.raises(InputError, match="--also-swap tags: is a column the task st reads"):
+        counterfactual(table, task="st", also_swap=["tags"], spacy_model="none")
+    with pytest.raises(InputError, match=r"--also-swap tokens: has type list<item: string>; it names string columns"):
+        counterfactual(table, task="tc", text_cols="sentence", also_swap="tokens", spacy_model="none")
+    with pytest.raises(InputError, match="also_swap .--also-swap. must be column names"):
+        counterfactual(["she"], also_swap=3)

@@ -23,8 +23,10 @@ Task columns (fedpart's canonical names; other columns are copied unchanged):
 * ``qa``: ``context`` and ``question`` are swapped; each answer's text is re-cut from the swapped
   context at the recomputed ``answer_start``, so ``context[answer_start:answer_start+len(text)] ==
   text`` holds for every answer whose input span held (``title`` is kept). A context word that an
-  answer boundary cuts (answer ``son`` inside ``sons``) is left unswapped, so the answer keeps its
-  text; such words are counted (``qa_words_kept``);
+  answer boundary cuts is swapped when its part on one side of the cut stays (``chair|man`` ->
+  ``chair|woman``: the answer starting at the cut becomes ``woman ...``), else left unswapped, so
+  the answer keeps a meaningful text (answer ``son`` inside ``sons``); such words are counted
+  (``qa_words_kept``);
 * ``s2s``: ``source`` and ``target`` are swapped by the same rules;
 * ``lm``: ``text`` is swapped (what a partition made with ``--task lm`` holds).
 
@@ -39,7 +41,7 @@ Grouping by ``cf_of`` keeps a row and its counterfactual together (e.g. on one c
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +77,9 @@ class CounterfactualOptions:
             ``text``; see the module docstring).
         row_id_col: the column of each row's input position (a partition's ``--row-id-col``):
             ``cf_of`` and the ``cds`` draws use it when the input has it.
+        also_swap: other string columns to swap by the same rules, for any task (``--also-swap``:
+            e.g. DialogSum test's extra references ``summary2``, ``summary3``); other columns are
+            copied unchanged.
     """
 
     task: str = "tc"
@@ -86,6 +91,7 @@ class CounterfactualOptions:
     swapper: SwapperConfig = field(default_factory=SwapperConfig)
     text_parts: tuple[str, ...] = ()
     row_id_col: str = ROW_ID
+    also_swap: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -102,13 +108,30 @@ class CounterfactualOptions:
                 raise InputError(f"text_cols must be a non-empty tuple of column names, got {self.text_cols!r}")
         if self.text_parts and (self.task != "tc" or self.text_cols not in (None, ("text",))):
             raise InputError("text_parts applies to task tc with the text column 'text' only")
+        if isinstance(self.also_swap, str) or not all(isinstance(c, str) and c for c in self.also_swap):
+            raise InputError(f"also_swap (--also-swap) must be a tuple of column names, got {self.also_swap!r}")
+        object.__setattr__(self, "also_swap", tuple(dict.fromkeys(self.also_swap)))
+        own = {*self.task_columns, *TASK_COLUMNS[self.task], *self.text_parts, self.row_id_col, *OUTPUT_COLUMNS}
+        taken = [c for c in self.also_swap if c in own]
+        if taken:
+            raise InputError(f"--also-swap {taken[0]}: is a column the task {self.task} reads or fedpart writes; "
+                             "--also-swap names other string columns to swap as well")
 
     @property
-    def string_columns(self) -> tuple[str, ...]:
-        """The string columns this task swaps as whole texts."""
+    def task_columns(self) -> tuple[str, ...]:
+        """The string columns the task itself swaps as whole texts."""
         if self.task == "tc":
             return tuple(self.text_cols or ("text",))
         return {"st": (), "qa": ("context", "question"), "s2s": ("source", "target"), "lm": ("text",)}[self.task]
+
+    @property
+    def string_columns(self) -> tuple[str, ...]:
+        """Every string column swapped as whole texts: the task's, then ``also_swap``."""
+        return (*self.task_columns, *self.also_swap)
+
+
+#: the non-text columns each task reads (kept aligned, never swapped as texts)
+TASK_COLUMNS = {"tc": ("label",), "st": ("tokens", "tags"), "qa": ("answers", "id", "title"), "s2s": (), "lm": ()}
 
 
 # -- schema checks ---------------------------------------------------------------------------------
@@ -145,10 +168,15 @@ def check_schema(schema: pa.Schema, options: CounterfactualOptions) -> pa.Schema
         "s2s": "the s2s task needs source and target string columns",
         "lm": "the lm task needs a text string column",
     }[options.task]
-    for column in (*options.string_columns, *options.text_parts):
+    for column in (*options.task_columns, *options.text_parts):
         f = _require(schema, column, options.task, hint)
         if not _is_string(f.type):
             raise InputError(f"column {column!r} has type {f.type}, expected strings; {hint}")
+    for column in options.also_swap:
+        if column not in schema.names:
+            raise InputError(f"--also-swap {column}: no such column; the input has columns {', '.join(schema.names)}")
+        if not _is_string(schema.field(column).type):
+            raise InputError(f"--also-swap {column}: has type {schema.field(column).type}; it names string columns")
     if options.task == "st":
         for column in ("tokens", "tags"):
             if column == "tags" and column not in schema.names:
@@ -299,9 +327,10 @@ class CounterfactualAugmenter:
             results = self.swapper.swap_token_lists(rows.column("tokens").to_pylist(), tags)
             tally(results)
             columns["tokens"] = pa.array([r.tokens for r in results], type=rows.schema.field("tokens").type)
+            self._swap_columns(rows, self.options.also_swap, tally, columns)
             return _Counterfactuals(columns, n_swaps, pairs)
 
-        string_cols = list(self.options.string_columns)
+        string_cols = list(self.options.task_columns)
         values = {c: rows.column(c).to_pylist() for c in string_cols}
         if task == "qa":
             # swap each distinct context once; questions are swapped in the same tagger pass
@@ -319,17 +348,28 @@ class CounterfactualAugmenter:
             columns["context"] = pa.array([r.text for r in contexts], type=rows.schema.field("context").type)
             columns["question"] = pa.array([r.text for r in questions], type=rows.schema.field("question").type)
             columns["answers"] = self._answers(rows, values["context"], contexts, counts)
+            self._swap_columns(rows, self.options.also_swap, tally, columns)
             return _Counterfactuals(columns, n_swaps, pairs)
 
-        flat = [text for c in string_cols for text in values[c]]
-        swapped = self.swapper.swap_texts(flat)
-        for j, column in enumerate(string_cols):
-            part = swapped[j * n : (j + 1) * n]
-            tally(part)
-            columns[column] = pa.array([r.text for r in part], type=rows.schema.field(column).type)
+        swapped = self._swap_columns(rows, self.options.string_columns, tally, columns)
         if self.options.text_parts:
             columns.update(self._text_parts(rows, values["text"], swapped[:n]))
         return _Counterfactuals(columns, n_swaps, pairs)
+
+    def _swap_columns(self, rows: pa.RecordBatch, names: Sequence[str], tally: Callable[[Sequence[Any]], None],
+                      columns: dict[str, pa.Array]) -> list[SwappedText]:
+        """Swap the string columns ``names`` of ``rows`` in one pass of the swapper (one tagger pass),
+        put them in ``columns``, ``tally`` each column's results; return the results, column after
+        column."""
+        if not names:
+            return []
+        n = rows.num_rows
+        swapped = self.swapper.swap_texts([text for c in names for text in rows.column(c).to_pylist()])
+        for j, column in enumerate(names):
+            part = swapped[j * n : (j + 1) * n]
+            tally(part)
+            columns[column] = pa.array([r.text for r in part], type=rows.schema.field(column).type)
+        return swapped
 
     def _text_parts(
         self, rows: pa.RecordBatch, texts: list[str | None], swapped: list[SwappedText]

@@ -112,7 +112,8 @@ class CounterfactualReport:
     ``rows_changed`` counts written counterfactual rows that differ from their source row;
     ``swaps`` = sum of ``n_swaps`` over written rows; ``swaps_per_pair`` keys are ``source->target``
     (``her->his``); ``null_texts`` counts null values per text column over the rows read;
-    ``qa_words_kept`` counts context words left unswapped because an answer boundary cuts them.
+    ``qa_words_kept`` counts context words left unswapped because an answer boundary cuts them and
+    the swap would change both sides of the cut (:func:`fedpart.augment.swapper.keeps_boundaries`).
     """
 
     task: str

@@ -228,6 +228,7 @@ def counterfactual(
     workers: int = 1,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     swapper: GenderSwapper | None = None,
+    also_swap: Sequence[str] | str = (),
 ) -> tuple[pa.Table, CounterfactualReport]:
     """Counterfactual (gender-swapped) augmentation of a list of texts or a task table.
 
@@ -245,6 +246,8 @@ def counterfactual(
         workers: processes (1: this process).
         batch_rows: rows per unit of work.
         swapper: a ready :class:`GenderSwapper` (overrides names/pairs/name_pairs/spacy_model).
+        also_swap: other string columns to swap by the same rules, for any task (e.g. the extra
+            reference summaries of a multi-reference test set); other columns are copied unchanged.
 
     Returns:
         (table, report): the input's columns plus ``cf_of``, ``is_counterfactual``, ``n_swaps``; and
@@ -269,7 +272,12 @@ def counterfactual(
             tuple(str(p_) for p_ in pairs or ()), names, None if name_pairs is None else str(name_pairs), spacy_model
         )
     )
-    options = CounterfactualOptions(task, None if text_cols is None else tuple(text_cols), mode, p, seed, append_unchanged, config)
+    if isinstance(also_swap, str):
+        also_swap = tuple(c.strip() for c in also_swap.split(",") if c.strip())
+    elif not isinstance(also_swap, Sequence):
+        raise InputError(f"also_swap (--also-swap) must be column names (a str or a list of them), got {also_swap!r}")
+    options = CounterfactualOptions(task, None if text_cols is None else tuple(text_cols), mode, p, seed, append_unchanged,
+                                    config, also_swap=tuple(also_swap))
     batches, schema = _as_batches(data, batch_rows)
     out_schema = check_schema(schema, options)
     stream = AugmentedStream(batches, options, workers, batch_rows, swapper)

@@ -81,6 +81,10 @@ _TITLE_AFTER = re.compile(r"\.?[^\S\n]+[^\W\d_]")
 #: as such a title (Miss Ross -> Mr Ross; "I miss her" keeps it)
 NAME_TITLES = {"sir": "dame", "dame": "sir", "lady": "lord", "lord": "lady", "miss": "mr"}
 _NAME_AFTER = re.compile(r"[^\S\n]+[^\W\d_]")
+# after these words a capitalised "Miss" is the verb of a headline ("Will Miss Targets", "to Miss Start")
+_VERB_BEFORE = re.compile(
+    r"(?<!\w)(?:will|would|to|may|might|can|could|should|shall|must|did|does|do|not|never|won't|can't|cannot|"
+    r"wouldn't|couldn't|shouldn't|didn't|doesn't|don't|'ll|\u2019ll)[^\S\n]+\Z", re.IGNORECASE)
 _DIGIT_BEFORE = re.compile(r"\d\s*$")
 
 
@@ -121,15 +125,20 @@ def is_suffix(text: str, start: int) -> bool:
     return _SUFFIX_AFTER.search(text, max(0, start - 4), start) is not None
 
 
-def before_name(text: str, start: int, end: int, all_capitals: bool) -> bool:
+def before_name(text: str, start: int, end: int) -> bool:
     """Whether the word at ``[start, end)`` of ``text`` is written as a title directly before a name:
-    with a capital (or in text written in capitals throughout) and followed, after spaces, by a
-    word with a capital (``Sir Elton``, ``Lady Smith``; not ``my lady.`` or ``Lady, come``)."""
-    word = text[start:end]
-    if not (word[0].isupper() and (word.istitle() or all_capitals)):
+    with a capital (``Sir``, ``SIR``) and followed, after spaces, by a word with a capital (``Sir
+    Elton``, ``SIR ALEX``, ``Lady Smith``; not ``my lady.`` or ``Lady, come``)."""
+    if not text[start].isupper():
         return False
     match = _NAME_AFTER.match(text, end)
     return match is not None and match.group()[-1].isupper()
+
+
+def is_verb_miss(text: str, start: int) -> bool:
+    """Whether the ``Miss`` at ``start`` of ``text`` follows a modal, ``to`` or a negation: the verb
+    of a headline (``Will Miss Targets``), not a title."""
+    return _VERB_BEFORE.search(text, max(0, start - 12), start) is not None
 
 
 def is_title(text: str, start: int, end: int, all_capitals: bool) -> bool:
@@ -573,7 +582,7 @@ class GenderSwapper:
                 if lower in ABBREVIATED_TITLES and not is_title(text, start, end, all_capitals):
                     continue
                 if lower in NAME_TITLES:
-                    if before_name(text, start, end, all_capitals):
+                    if before_name(text, start, end) and not (lower == "miss" and is_verb_miss(text, start)):
                         found = (NAME_TITLES[lower],)
                     elif lower == "miss":
                         continue
