@@ -70,6 +70,7 @@ _CHAPTER_AND_VERSE = re.compile(r" *\d+ *: *\d")
 # God: "the Lord", "our Lord", "Lord God", "Lord Jesus" (LORD: the small capitals of English Bibles)
 _LORD_BEFORE = re.compile(r"\b(?:the|our)\s+\Z", re.IGNORECASE)
 _LORD_AFTER = re.compile(r"\s+(?:God|GOD|Jesus|JESUS|Christ|CHRIST)\b")
+_POSSESSIVE_S = re.compile(r"['\u2019][sS]\b")
 _GOD = re.compile(r"\b(?:God|GOD|Lord|LORD|Jesus|JESUS|Christ|CHRIST)\b")
 #: pronouns written with a capital in the middle of a sentence when they refer to God
 REVERENTIAL_PRONOUNS = frozenset({"he", "his", "him", "himself"})
@@ -172,10 +173,13 @@ def in_place_or_reference(text: str, start: int, end: int, first_names: Collecti
 def names_god(text: str, start: int, end: int) -> bool:
     """Whether the ``Lord`` (or Bible ``LORD``) at ``[start, end)`` of ``text`` names God: after
     ``the`` or ``our`` (``the Lord said``, ``our Lord``), or before God, Jesus or Christ (``Lord
-    God``, ``Lord Jesus``). A lower-case lord and a title before a name (``Lord Byron``) do not."""
+    God``, ``Lord Jesus``) -- or is kept as a name: the possessive ``Lord's`` names God (``Lord's
+    Prayer``, ``Lord's Day``) or a place (``Lord's`` cricket ground, XQuAD's ``'Lord's Enclosure'``)
+    far more often than a lord. A lower-case lord and a title before a name (``Lord Byron``) do not."""
     if text[start:end] not in ("Lord", "LORD"):
         return False
-    return _LORD_BEFORE.search(text, max(0, start - 12), start) is not None or _LORD_AFTER.match(text, end) is not None
+    return (_LORD_BEFORE.search(text, max(0, start - 12), start) is not None or _LORD_AFTER.match(text, end) is not None
+            or _POSSESSIVE_S.match(text, end) is not None)
 
 
 def is_reverential_capital(text: str, start: int, end: int) -> bool:
