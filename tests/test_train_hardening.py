@@ -211,10 +211,10 @@ def test_output_paths_and_option_combinations_are_checked_first(parts, finished,
     assert_one_line_error(invoke(*args, "--out", tmp_path / "m", "--device", "xpu"), "cpu, cuda or cuda:N")
     assert_one_line_error(invoke(*args, "--out", tmp_path / "m", "--mu", "0.5"), "--mu applies to --algo fedprox")
     assert_one_line_error(invoke(*args, "--out", finished, "--resume", "--overwrite"), "exclude each other")
-    missing = tmp_path / "no" / "such" / "dir"
-    assert_one_line_error(invoke("report", finished, "--plot", missing / "r.png"), "does not exist", "--plot")
-    assert_one_line_error(invoke("eval", "bias", finished, "--json", missing / "b.json", "--plot", tmp_path / "b.png"),
-                          "does not exist", "--json")
+    blocked = tmp_path / "file" / "sub"  # a missing folder is created, one under a file cannot be
+    assert_one_line_error(invoke("report", finished, "--plot", blocked / "r.png"), "is a file, not a folder", "--plot")
+    assert_one_line_error(invoke("eval", "bias", finished, "--json", blocked / "b.json", "--plot", tmp_path / "b.png"),
+                          "is a file, not a folder", "--json")
     assert not (tmp_path / "b.png").exists() and not (tmp_path / "m").exists()
     result = invoke("distill", finished, "--data", parts, "--student-size", "large", "--out", tmp_path / "d")
     assert_one_line_error(result, "--student-size 'large'")
