@@ -215,6 +215,31 @@ def test_a_distillation_started_without_input_digests_can_still_be_resumed(finis
     assert [r["round"] for r in records][-1] == 2 and (tmp_path / "d" / FINISHED_FILE).exists()
 
 
+def test_distilling_on_the_corpus_the_teachers_partition_came_from_warns_of_seen_evaluation_rows(
+        finished, parts, corpus, tmp_path):
+    """--data without a test split scores on the teacher's test split: if --data holds those rows (the
+    whole corpus the teacher's partition was made from), the student's score is on training data."""
+    import warnings
+
+    test = pq.read_table(parts / "test.parquet").select(["text", "label"])
+    whole = tmp_path / "whole.parquet"
+    pq.write_table(pa.concat_tables([pq.read_table(corpus), test]), whole)
+    options = dict(config=FederatedConfig(algo="centralized", rounds=1, lr=0.5),
+                   distill_config=DistillConfig(spacy_model="none"), device="cpu")
+    with pytest.warns(fedpart.errors.FedpartWarning,
+                      match=rf"{test.num_rows} of {test.num_rows} evaluation rows \(.*test.parquet, the teacher's "
+                            r"evaluation data, scored because --data has no test split\) have texts that are also in "
+                            "--data.*pass --eval-data"):
+        distill(finished, data=whole, out=tmp_path / "d", **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fedpart.errors.FedpartWarning)  # the training rows alone: no warning
+        distill(finished, data=corpus, out=tmp_path / "e", **options)
+        distill(finished, data=whole, out=tmp_path / "f", eval_data=str(parts / "test.parquet"), **options)
+    result = invoke("distill", finished, "--data", whole, "--rounds", "1", "--spacy-model", "none",
+                    "--out", tmp_path / "g", *CPU)
+    assert result.exit_code == 0 and f"warning: {test.num_rows} of {test.num_rows} evaluation rows" in result.output
+
+
 # -- 4./5. metrics and elapsed time across an interruption -----------------------------------------
 
 

@@ -25,16 +25,18 @@ the server would hold the teacher and send its (perturbed) soft targets with the
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 
 from fedpart.checks import check_float32
-from fedpart.errors import InputError
+from fedpart.errors import FedpartWarning, InputError
 from fedpart.io.output_dir import check_output_not_over_inputs
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.tasks.models import get_task_model, make_task_model
@@ -244,6 +246,26 @@ def _evaluation_path(eval_data: str | None, partition_test: Path | None, teacher
     return path
 
 
+def warn_seen_evaluation(test_table: pa.Table, tables: Sequence[pa.Table], test_path: Path) -> None:
+    """Warn when texts of the teacher's evaluation data -- scored because ``--data`` has no test
+    split -- are also in the ``tables`` of ``--data`` (e.g. a corpus file the teacher's partition was
+    made from): the student would be scored on rows it trained on. Memory: the evaluation texts."""
+    if "text" not in test_table.column_names:
+        return
+    held = pc.unique(test_table.column("text").drop_null())
+    seen = [pc.filter(t.column("text"), pc.is_in(t.column("text"), value_set=held))
+            for t in tables if "text" in t.column_names]
+    if not seen:
+        return
+    seen_texts = pc.unique(pa.chunked_array([c for column in seen for c in column.chunks], type=held.type))
+    count = int(pc.sum(pc.is_in(test_table.column("text"), value_set=seen_texts)).as_py() or 0)
+    if count:
+        warnings.warn(
+            f"{count} of {test_table.num_rows} evaluation rows ({test_path}, the teacher's evaluation data, "
+            "scored because --data has no test split) have texts that are also in --data: the student is scored "
+            "partly on what it trained on; pass --eval-data with held-out rows", FedpartWarning, stacklevel=2)
+
+
 def distill(
     teacher_dir: str | os.PathLike[str],
     *,
@@ -313,6 +335,8 @@ def distill(
         test_table = read_evaluation_table(test_path, teacher_task.name)
         if eval_data is not None:  # a partition's own test split is scored as it is, as train does
             check_evaluation_labels(test_table, student, test_path)
+        elif partition_test is None and fit:
+            warn_seen_evaluation(test_table, tables, test_path)
         return RunData([task.featurize(t, torch_device) for t in corpus], [t.num_rows for t in corpus],
                        task.featurize(test_table, torch_device), test_table)
 
