@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import fedpart
 from fedpart.errors import InputError
 from fedpart.flower import FedpartPartitioner
+from fedpart.io.sources import ReadOptions
 
 datasets = pytest.importorskip("datasets")
 AG_NEWS_CSV = Path(__file__).resolve().parent.parent / "fixtures" / "ag_news" / "sample.csv"
@@ -293,7 +294,65 @@ def test_flower_simulation_reaches_fedpart_train_weights(ag_news_parts, tmp_path
         # the round's mean local training loss: Flower's num-examples-weighted mean of the clients'
         assert a["train_loss"] > 0 and a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)
     record = run_record(load_run(tmp_path / "flower"))  # fedpart report reads it
-    assert (record["runtime"], record["sampler"], record["partition_manifest"]) == ("flower", "fedpart", "unverified")
+    assert (record["runtime"], record["sampler"], record["partition_manifest"]) == ("flower", "fedpart", "verified")
     assert record["partition_clients"] == 3 and record["final_accuracy"] == flower_records[-1]["metrics"]["accuracy"]
     environment = json.loads((tmp_path / "flower" / "environment.json").read_text())
     assert environment["torch"] == torch.__version__ and environment["flwr"] and environment["device"] == "cpu"
+
+
+def test_a_flower_server_checks_everything_before_it_writes(ag_news_parts, tmp_path):
+    """A failed Flower run used to clear the run in its out first (model.pt, checkpoint, finished.json)
+    and rewrite its vocabulary; now every refusal comes before anything is written."""
+    pytest.importorskip("torch")
+    pytest.importorskip("flwr")
+    from fedpart.errors import OutputError
+    from fedpart.flower import FlowerRun
+    from fedpart.flower.apps import run_server
+    from fedpart.manifest import Manifest
+    from fedpart.train.federated import FederatedConfig
+    from fedpart.train.runner import train
+
+    config = FederatedConfig(rounds=1, clients_per_round=2, lr=0.5)
+    victim = tmp_path / "victim"
+    train(ag_news_parts, task="tc", out=victim, config=config, device="cpu")
+    before = {p.name: p.read_bytes() for p in victim.iterdir()}
+    no_test = tmp_path / "no-test"
+    fedpart.partition(AG_NEWS_CSV, task="tc", scheme="dirichlet", alpha=0.05, clients=12, seed=0, out=no_test,
+                      plot=False, read_options=ReadOptions(column_names=("label", "title", "description")))
+    empty = tmp_path / "empty-clients"
+    fedpart.partition(AG_NEWS_CSV, task="tc", scheme="dirichlet", alpha=0.05, clients=12, seed=0, test_frac=0.2,
+                      out=empty, plot=False, read_options=ReadOptions(column_names=("label", "title", "description")))
+    assert any(c.rows == 0 for c in Manifest.read(empty).clients)
+    cases = [
+        (dict(partition_dir=no_test, out=victim), InputError, "has no test split; partition with --test-frac"),
+        (dict(partition_dir=ag_news_parts, out=victim), OutputError, "holds a fedpart run, not an earlier Flower run"),
+        (dict(partition_dir=ag_news_parts, out=ag_news_parts), OutputError, "is or contains the input"),
+        (dict(partition_dir=ag_news_parts, out=ag_news_parts / "run"), OutputError, "lies inside the input"),
+        (dict(partition_dir=empty, out=tmp_path / "new", sampler="flower"), InputError,
+         r"clients are empty, and Flower's own sampler draws them.*use sampler 'fedpart'"),
+    ]
+    for arguments, error, message in cases:
+        with pytest.raises(error, match=message):
+            run_server(None, FlowerRun(task="tc", federated=config, **arguments))  # no grid is reached
+    assert {p.name: p.read_bytes() for p in victim.iterdir()} == before
+    assert not (tmp_path / "new").exists() and not (ag_news_parts / "run").exists()
+
+
+def test_waiting_for_supernodes_gives_up_when_none_join():
+    """A simulation with fewer supernodes than partitions never gets more: fail after the stall,
+    not after the 10-minute timeout."""
+    import time
+
+    pytest.importorskip("flwr")
+    from fedpart.errors import FedpartError
+    from fedpart.flower.strategy import map_partitions
+
+    class TwoNodes:
+        def get_node_ids(self):
+            return [11, 12]
+
+    started = time.monotonic()
+    with pytest.raises(FedpartError, match=r"only 2 of 3 SuperNodes connected and none joined for 0 s.*"
+                                           r"num_supernodes=3"):
+        map_partitions(TwoNodes(), 3, timeout=600, stall=0.3)
+    assert time.monotonic() - started < 5

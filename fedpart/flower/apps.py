@@ -37,18 +37,20 @@ from flwr.serverapp import Grid, ServerApp
 from flwr.serverapp.strategy import FedAvg, FedProx
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from fedpart.errors import InputError
+from fedpart.errors import InputError, OutputError
 from fedpart.flower.run_config import FlowerRun
 from fedpart.flower.strategy import NUM_EXAMPLES, PARTITION_ID, TRAIN_LOSS, FedpartFedAvg, map_partitions
 from fedpart.flower.task_data import (
     client_shard, featurized_shard, load_task, prepare_task_state, test_split,
 )
-from fedpart.manifest import Manifest
+from fedpart.io.output_dir import check_output_not_over_inputs
+from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.tasks.models.base import rows
 from fedpart.train.federated import local_update, mean_train_loss
 from fedpart.train.rundir import (CHECKPOINT_FILE, CONFIG_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE,
-                                  write_json_object)
+                                  is_run_dir, read_run_config, write_json_object)
 from fedpart.train.runner import record_environment
+from fedpart.verify import sha256_of
 
 # --------------------------------------------------------------------------- client side
 
@@ -143,10 +145,40 @@ def _strategy(run: FlowerRun, sizes: list[int], partition_nodes: dict[int, int])
     return FedProx(proximal_mu=config.mu, **options) if config.algo == "fedprox" else FedAvg(**options)
 
 
+def check_server_run(run: FlowerRun, manifest: Manifest) -> None:
+    """What :func:`run_server` checks before it writes anything: a test split to evaluate on, no
+    empty client for Flower's own sampler, and an ``out`` that is new, empty or an earlier Flower
+    run -- never the partition, nor a ``fedpart train`` run or other files it would clear.
+
+    Raises:
+        InputError: no test split; empty clients with ``sampler = "flower"``.
+        OutputError: ``out`` is or holds an input, is a file, or holds something else than an earlier
+            Flower run.
+    """
+    if manifest.test is None:
+        raise InputError(f"{run.partition_dir}: has no test split; partition with --test-frac F so the "
+                         "ServerApp can evaluate")
+    empty = sum(c.rows == 0 for c in manifest.clients)
+    if run.sampler == "flower" and empty:
+        raise InputError(f"{run.partition_dir}: {empty} of {len(manifest.clients)} clients are empty, and Flower's "
+                         "own sampler draws them like the others (a round of empty clients cannot be averaged); "
+                         "use sampler 'fedpart', which skips them, or partition with --min-client-size 1")
+    out = run.out
+    check_output_not_over_inputs(out, [run.partition_dir, *([run.task_state_dir] if run.task_state_dir else [])])
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a directory; choose another out")
+    if out.is_dir() and any(out.iterdir()) and (read_run_config(out) or {}).get("runtime") != "flower":
+        what = "a fedpart run" if is_run_dir(out) else "other files"
+        raise OutputError(f"{out}: holds {what}, not an earlier Flower run, which is all a Flower run replaces; "
+                          "choose another out or empty it")
+
+
 def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
-    """The ServerApp's work for ``run``; returns the metric records (also in ``out/metrics.jsonl``)."""
+    """The ServerApp's work for ``run``; returns the metric records (also in ``out/metrics.jsonl``).
+    Everything is checked (:func:`check_server_run`) before ``out`` is written."""
     config, out = run.federated, run.out
     manifest = Manifest.read(run.partition_dir)
+    check_server_run(run, manifest)
     out.mkdir(parents=True, exist_ok=True)
     # an earlier run in `out` leaves files this run writes only at its end (model.pt) or not at all
     # (`fedpart train`'s finished.json and checkpoint.pt): they would describe this run as that one
@@ -160,7 +192,8 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
     test_data, test_table = test_split(run.partition_dir, run.task, task_model)
     # the partition resolved, as fedpart train records it: distill and eval bias find its test split from any directory
     write_json_object(out / CONFIG_FILE, {
-        "task": run.task, "partition": str(run.partition_dir.resolve()), "runtime": "flower", "sampler": run.sampler,
+        "task": run.task, "partition": str(run.partition_dir.resolve()),
+        "manifest_sha256": sha256_of(run.partition_dir / MANIFEST_FILE), "runtime": "flower", "sampler": run.sampler,
         **asdict(config), "featurisation": task_model.describe()})
     (out / METRICS_FILE).write_text("", encoding="utf-8")
     # the server's software (it evaluates on the CPU); the clients' machines may differ

@@ -28,21 +28,29 @@ NUM_EXAMPLES = "num-examples"
 TRAIN_LOSS = "train-loss"
 
 
-def map_partitions(grid: Grid, num_partitions: int, timeout: float = 600.0) -> dict[int, int]:
+def map_partitions(grid: Grid, num_partitions: int, timeout: float = 600.0, stall: float = 60.0) -> dict[int, int]:
     """Ask every connected node its ``partition-id``; return ``{partition id: node id}``.
 
-    Waits (up to ``timeout`` seconds) until ``num_partitions`` nodes are connected.
+    Waits (up to ``timeout`` seconds) until ``num_partitions`` nodes are connected, but gives up
+    after ``stall`` seconds in which no node joined (a simulation with fewer ``num_supernodes`` than
+    partitions never gets more).
 
     Raises:
         FedpartError: too few nodes in time, a node that failed to answer, or partition ids that are
             not exactly ``0..num_partitions-1``.
     """
-    deadline = time.monotonic() + timeout
+    started = last_change = time.monotonic()
+    seen = -1
     while len(nodes := list(grid.get_node_ids())) < num_partitions:
-        if time.monotonic() > deadline:
-            raise FedpartError(f"only {len(nodes)} of {num_partitions} SuperNodes connected within {timeout:.0f} s; "
-                               "start one SuperNode per partition (node config partition-id=0..N-1)")
-        time.sleep(1.0)
+        now = time.monotonic()
+        if len(nodes) != seen:
+            seen, last_change = len(nodes), now
+        if now - started > timeout or now - last_change > stall:
+            waited = f"within {timeout:.0f} s" if now - started > timeout else f"and none joined for {stall:.0f} s"
+            raise FedpartError(f"only {len(nodes)} of {num_partitions} SuperNodes connected {waited}; start one "
+                               "SuperNode per partition (node config partition-id=0..N-1; in a simulation, "
+                               f"num_supernodes={num_partitions})")
+        time.sleep(min(1.0, stall / 10))
     queries = [Message(RecordDict({"config": ConfigRecord()}), dst_node_id=node, message_type=MessageType.QUERY)
                for node in nodes]
     partitions: dict[int, int] = {}

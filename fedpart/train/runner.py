@@ -721,6 +721,9 @@ def load_trained(run_dir: str | os.PathLike[str], device: torch.device) -> tuple
         raise InputError(f"{run_dir / FINISHED_FILE}: not a fedpart completion record (a JSON object with rounds "
                          "and model); the file was edited or damaged: train the run again")
     if not is_finished_run(run_dir):
+        if config.get("runtime") == "flower":
+            raise InputError(f"{run_dir}: an unfinished Flower run (no {MODEL_FILE}: it stopped or failed before its "
+                             "last round); Flower runs cannot be resumed: run it again")
         command = "distill" if config.get("teacher") else "train"
         raise InputError(f"{run_dir}: an unfinished run (no {FINISHED_FILE}: it stopped or failed before its last "
                          f"round); finish it with `fedpart {command} ... --resume` or {command} it again")
