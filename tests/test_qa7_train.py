@@ -257,6 +257,8 @@ def test_a_flower_run_over_an_earlier_run_drops_its_stale_files(parts, tmp_path,
 
     out = tmp_path / "run"
     out.mkdir()
+    # an earlier Flower run (the only kind a Flower run replaces), with files of any run
+    (out / "config.json").write_text(json.dumps({"task": "tc", "runtime": "flower"}), encoding="utf-8")
     (out / "finished.json").write_text(json.dumps({"rounds": 7, "model": "model.pt"}), encoding="utf-8")
     (out / "checkpoint.pt").write_bytes(b"an earlier run's checkpoint")
     (out / "model.pt").write_bytes(b"an earlier run's model")
