@@ -34,11 +34,16 @@ def stats_record(manifest: Manifest) -> dict[str, Any]:
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
+    """A statistic with ``digits`` decimals, whole numbers too (entropy ``2.000``); ``-`` for none."""
     if value is None:
         return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}" if not value.is_integer() else f"{int(value)}"
-    return str(value)
+    return f"{float(value):.{digits}f}"
+
+
+def _rows(value: Any) -> str:
+    """A number of rows: whole (``20``), or with one decimal for a median between two (``33.5``)."""
+    value = float(value)
+    return f"{int(value)}" if value.is_integer() else f"{value:.1f}"
 
 
 def _dropped(rows: dict[str, int]) -> str:
@@ -57,7 +62,7 @@ def format_stats_table(manifest: Manifest) -> str:
         ("scheme", f"{manifest.scheme} ({params}), seed {manifest.seed}"),
         ("input rows", f"{manifest.rows['input']} ({_dropped(manifest.rows)})"),
         ("clients", str(m["clients"])),
-        ("client size min / median / max", f"{_fmt(size['min'])} / {_fmt(size['median'])} / {_fmt(size['max'])}"),
+        ("client size min / median / max", f"{_rows(size['min'])} / {_rows(size['median'])} / {_rows(size['max'])}"),
         ("client size mean +- std", f"{_fmt(size['mean'], 1)} +- {_fmt(size['std'], 1)}"),
         ("empty clients", str(size["empty_clients"])),
     ]
