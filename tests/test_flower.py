@@ -356,3 +356,24 @@ def test_waiting_for_supernodes_gives_up_when_none_join():
                                            r"num_supernodes=3"):
         map_partitions(TwoNodes(), 3, timeout=600, stall=0.3)
     assert time.monotonic() - started < 5
+
+
+def test_a_flower_run_failing_after_it_started_leaves_an_out_the_next_run_replaces(ag_news_parts, tmp_path,
+                                                                                     monkeypatch):
+    pytest.importorskip("torch")
+    pytest.importorskip("flwr")
+    from fedpart.flower import FlowerRun, apps
+    from fedpart.flower.apps import check_server_run
+    from fedpart.manifest import Manifest
+    from fedpart.train.federated import FederatedConfig
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("the vocabulary could not be built")
+
+    run = FlowerRun(partition_dir=ag_news_parts, task="tc", out=tmp_path / "run",
+                    federated=FederatedConfig(rounds=1, clients_per_round=2))
+    monkeypatch.setattr(apps, "prepare_task_state", broken)
+    with pytest.raises(RuntimeError):
+        apps.run_server(None, run)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["runtime"] == "flower"
+    check_server_run(run, Manifest.read(ag_news_parts))  # an earlier Flower run: replaceable

@@ -184,17 +184,19 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
     # (`fedpart train`'s finished.json and checkpoint.pt): they would describe this run as that one
     for stale in (MODEL_FILE, FINISHED_FILE, CHECKPOINT_FILE):
         (out / stale).unlink(missing_ok=True)
+    # the partition resolved, as fedpart train records it: distill and eval bias find its test split
+    # from any directory; written first, so a run failing below leaves an out the next one may replace
+    run_config = {"task": run.task, "partition": str(run.partition_dir.resolve()),
+                  "manifest_sha256": sha256_of(run.partition_dir / MANIFEST_FILE), "runtime": "flower",
+                  "sampler": run.sampler, **asdict(config)}
+    write_json_object(out / CONFIG_FILE, run_config)
     if run.task_state_dir is None:
         task_model = prepare_task_state(run.partition_dir, run.task, out)
     else:
         task_model, _ = load_task(run.task, run.task_state_dir)
         task_model.save(out)
     test_data, test_table = test_split(run.partition_dir, run.task, task_model)
-    # the partition resolved, as fedpart train records it: distill and eval bias find its test split from any directory
-    write_json_object(out / CONFIG_FILE, {
-        "task": run.task, "partition": str(run.partition_dir.resolve()),
-        "manifest_sha256": sha256_of(run.partition_dir / MANIFEST_FILE), "runtime": "flower", "sampler": run.sampler,
-        **asdict(config), "featurisation": task_model.describe()})
+    write_json_object(out / CONFIG_FILE, {**run_config, "featurisation": task_model.describe()})
     (out / METRICS_FILE).write_text("", encoding="utf-8")
     # the server's software (it evaluates on the CPU); the clients' machines may differ
     record_environment(out, torch.device("cpu"), resuming=False, extra={"flwr": version("flwr")})
