@@ -43,7 +43,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import Protocol
@@ -363,6 +363,32 @@ def names_a_thing(tag: str | None) -> bool:
     return entity_type(tag) in THING_TYPES
 
 
+class TokenTags:
+    """The NER tags of token lists joined with single spaces (``starts[i]``: each token's offset in
+    text ``i``), looked up by a word's offset."""
+
+    def __init__(self, tag_lists: Sequence[Sequence[str | None] | None], starts: Sequence[Sequence[int]]) -> None:
+        self.tag_lists, self.starts = tag_lists, starts
+
+    def _token(self, i: int, start: int) -> int:
+        return bisect.bisect_right(self.starts[i], start) - 1
+
+    def tag(self, i: int, start: int) -> str | None:
+        """The tag of the token holding offset ``start`` of text ``i``."""
+        tags = self.tag_lists[i]
+        return None if tags is None else tags[self._token(i, start)]
+
+    def continues_person(self, i: int, start: int) -> bool:
+        """Whether the token at ``start`` of text ``i`` continues a person entity begun by the token
+        before it (``King`` of I-PER after B-PER ``Stephen``; IO tags too): a surname or a later part
+        of the name, not a title before it."""
+        tags = self.tag_lists[i]
+        k = self._token(i, start)
+        if tags is None or k == 0 or not (is_person_tag(tags[k]) and is_person_tag(tags[k - 1])):
+            return False
+        return str(tags[k]).upper()[:2] not in ("B-", "S-", "U-")  # not the first token of a new entity
+
+
 def _as_path_tuple(pairs: str | PathLike[str] | Sequence[str | PathLike[str]] | None) -> tuple[str, ...]:
     if pairs is None:
         return ()
@@ -532,11 +558,7 @@ class GenderSwapper:
             joined.append(" ".join(t or "" for t in tokens))
             starts.append(offsets)
 
-        def ner_tag(i: int, start: int) -> str | None:
-            tags = tag_lists[i]  # type: ignore[index]
-            return None if tags is None else tags[bisect.bisect_right(starts[i], start) - 1]
-
-        results = self._swap(joined, ner_tag if tag_lists is not None else None)
+        results = self._swap(joined, TokenTags(tag_lists, starts) if tag_lists is not None else None)
         out: list[SwappedTokens] = []
         for tokens, offsets, result in zip(token_lists, starts, results):
             if tokens is None:
@@ -555,11 +577,12 @@ class GenderSwapper:
 
     # -- the core -----------------------------------------------------------------------------------
 
-    def _hits(self, i: int, text: str, ner_tag: Callable[[int, int], str | None] | None
+    def _hits(self, i: int, text: str, ner_tags: TokenTags | None
               ) -> list[tuple[int, int, str, tuple[str, ...]]]:
-        """(start, end, surface, targets) of every lexicon word of ``text``. ``ner_tag(i, start)``
-        (token lists with tags): the NER tag of the word at ``start``; words of entities that name
-        things (:func:`names_a_thing`) stay, and first names are swapped only in person entities."""
+        """(start, end, surface, targets) of every lexicon word of ``text``. ``ner_tags`` (token lists
+        with tags): words of entities that name things (:func:`names_a_thing`) stay, so do lexicon
+        words after the first word of a person's name (surnames: Stephen King, Sacha Baron Cohen),
+        and first names are swapped only in person entities."""
         if self._keys.isdisjoint(WORD.findall(text.lower())):
             return []
         targets, names = self._targets, self._names
@@ -577,8 +600,9 @@ class GenderSwapper:
             if start > 0 and text[start - 1] in "'\u2019" and is_suffix(text, start):
                 continue
             if found is not None:
-                if ner_tag is not None and names_a_thing(ner_tag(i, start)):
-                    continue  # part of the name of a place, team, company or work
+                if ner_tags is not None and (names_a_thing(ner_tags.tag(i, start))
+                                             or ner_tags.continues_person(i, start)):
+                    continue  # part of the name of a place, team, company or work, or a surname
                 if lower in ABBREVIATED_TITLES and not is_title(text, start, end, all_capitals):
                     continue
                 if lower in NAME_TITLES:
@@ -607,7 +631,7 @@ class GenderSwapper:
                 found = names.get(lower)
                 if found is None or not word[0].isupper():
                     continue
-                if ner_tag is not None and not is_person_tag(ner_tag(i, start)):
+                if ner_tags is not None and not is_person_tag(ner_tags.tag(i, start)):
                     continue
                 if in_place_or_reference(text, start, end, names):
                     continue
@@ -617,7 +641,7 @@ class GenderSwapper:
     def _swap(
         self,
         texts: Sequence[str | None],
-        ner_tag: Callable[[int, int], str | None] | None,
+        ner_tags: TokenTags | None,
         protect: Sequence[Collection[int] | None] | None = None,
     ) -> list[SwappedText]:
         all_hits: list[list[tuple[int, int, str, tuple[str, ...]]]] = []
@@ -629,7 +653,7 @@ class GenderSwapper:
                 continue
             if not isinstance(text, str):
                 raise InputError(f"text {i} is {type(text).__name__} {text!r:.60}, expected a string or None")
-            hits = self._hits(i, text, ner_tag)
+            hits = self._hits(i, text, ner_tags)
             all_hits.append(hits)
             if self.tagger is not None:
                 for start, end, word, found in hits:
