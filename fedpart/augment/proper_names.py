@@ -67,6 +67,33 @@ _PATH_IN_TOKEN = re.compile(r"(?:^|[=:;,(\[{\"'])[/~$]|\w:\\")
 PLACE_PREFIXES = frozenset("san santa santo sao são st ste saint fort ft port lake mount mt cape".split())
 _PLACE_BEFORE = re.compile(r"(\w+)\.? +\Z")
 _CHAPTER_AND_VERSE = re.compile(r" *\d+ *: *\d")
+# a surname after a title: "Mrs. Brandon", "Dr Anthony" (no capitalised word after it)
+_SURNAME_TITLE_BEFORE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Mister|MR|MRS|MS|DR)\.? +\Z")
+# a name that opens the name of an organisation, place, event or work: "Charles Schwab Corp.", "James
+# Hardie Industries", "Claire's Stores", "Logan Airport", "Charles River", "John Q. Hammons Classic"
+_NAMED_THING_AFTER = re.compile(r"(?:(?:['\u2019]s)?(?: +(?:[A-Z]\.|[A-Z][\w&'\u2019.-]*))){1,4}")
+NAMED_THING_HEADS = frozenset(
+    """corp corp. corporation inc inc. incorporated co co. company companies ltd ltd. llc plc group holdings
+    industries industry enterprises partners stores store bank bancorp capital securities fund foundation trust
+    institute university college school academy hospital clinic airport station river island islands lake bay
+    beach bridge street avenue road park county town city hall center centre museum library stadium arena cup
+    classic open trophy prize award awards memorial festival theatre theater records studios pictures
+    network""".split()
+)
+# capitalised words before a first name that do not make it a surname: sentence openers, greetings,
+# calendar words ("Yesterday John said", "Hi Tom", "on Monday Mary")
+NOT_A_FIRST_NAME = frozenset(
+    """a an the and but or so if as at by for from in into of on to with without yet then now when while after
+    is are was were has have had do does did can could will would shall should might must let ask tell call
+    before since because although though once until unless where why how what who whom which that this these those
+    there here today tonight yesterday tomorrow meanwhile later earlier also still maybe perhaps please sorry
+    thanks thank hi hello hey dear yes no oh ok okay well welcome congratulations goodbye bye good morning
+    evening afternoon night excuse pardon sir madam ma'am mr mrs ms miss dr prof mister uncle aunt auntie
+    grandpa grandma cousin brother sister father mother dad mom mum daddy mommy son daughter king queen prince
+    princess lord lady pope saint st emperor empress monday tuesday wednesday thursday friday saturday sunday
+    january february march april may june july august september october november december christmas easter
+    ap reuters afp upi cnn bbc""".split()
+)
 # God: "the Lord", "our Lord", "Lord God", "Lord Jesus" (LORD: the small capitals of English Bibles)
 _LORD_BEFORE = re.compile(r"\b(?:the|our)\s+\Z", re.IGNORECASE)
 _LORD_AFTER = re.compile(r"\s+(?:God|GOD|Jesus|JESUS|Christ|CHRIST)\b")
@@ -154,20 +181,37 @@ def in_host_or_path(text: str, start: int, end: int) -> bool:
 
 def in_place_or_reference(text: str, start: int, end: int, first_names: Collection[str]) -> bool:
     """Whether the first name at ``[start, end)`` of ``text`` names something other than a person's
-    first name: a place (after San, Santa, St., Fort, ...: ``San Jose``), a book cited by chapter
-    and verse (``John 3:16``), or a surname -- directly after another first name of
-    ``first_names`` (lower case) with no capitalised word after it (``Henry Spencer``; in ``Mary
-    Elizabeth Hartman`` both are first names)."""
+    first name:
+
+    - a place (after San, Santa, St., Fort, ...: ``San Jose``), a book cited by chapter and verse
+      (``John 3:16``);
+    - the first word of an organisation, place, event or work: capitalised words after it include a
+      head noun of :data:`NAMED_THING_HEADS` (``Charles Schwab Corp.``, ``Logan Airport``);
+    - a surname, with no capitalised word after it: after a title (``Mrs. Brandon``), or after a
+      capitalised word that is no sentence opener, greeting or calendar word of
+      :data:`NOT_A_FIRST_NAME` -- another first name (``Henry Spencer``) or one not on the list
+      (``LeBron James``, ``Thierry Henry``; in ``Mary Elizabeth Hartman`` both are first names).
+    """
     if _CHAPTER_AND_VERSE.match(text, end):
         return True
     if start > 0 and text[start - 1] == " ":
         match = _PLACE_BEFORE.search(text, max(0, start - 60), start)
         if match is not None and match.group(1).lower() in PLACE_PREFIXES:
             return True
-    before = _word_before(text, start)
-    if before is None or not before[:1].isupper() or before.lower() not in first_names:
+    after = _NAMED_THING_AFTER.match(text, end)
+    capitals = text[start:end].isupper()  # else a word in capitals after it is a dateline: "Robinson LAKE FOREST"
+    if after is not None and any(
+            (w.lower() in NAMED_THING_HEADS or w.lower().rstrip(".,") in NAMED_THING_HEADS)
+            and (capitals or not (w.isupper() and len(w) > 1)) for w in after.group().split()):
+        return True
+    if _capital_follows(text, end):
         return False
-    return not _capital_follows(text, end)
+    if _SURNAME_TITLE_BEFORE.search(text, max(0, start - 8), start) is not None:
+        return True
+    before = _word_before(text, start)
+    if before is None or not before[:1].isupper() or not before[1:2].isalpha():
+        return False
+    return before.lower() in first_names or (before.lower() not in NOT_A_FIRST_NAME and not before.isupper())
 
 
 def names_god(text: str, start: int, end: int) -> bool:
