@@ -202,7 +202,6 @@ def test_first_names_of_places_books_and_surnames_stay(named):
         "Web of Spider-Man 29 (Hobgoblin, Wolverine appear)      $10.00 ",  # 20 Newsgroups: a comic
         "Uncanny X-Men",  # 20 Newsgroups
         "the last time the Green Bay Packers played the Dallas Cowboys prior to today #39;s meeting.",  # AG News
-        "Mark it down: Notre Dame is back Shaking down the thunder",  # AG News: a university
         "#Person1#: Let's go to Burger Queen for lunch. They have good cheese burgers.",  # DialogSum
         "Adrienne King is an American film, stage, ",  # BOLD
     ],

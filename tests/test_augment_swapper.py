@@ -436,6 +436,9 @@ def test_ms_is_swapped_only_as_a_title(rules, text, want):
     ("Lady, come here. Sir, sit.", "Gentleman, come here. Madam, sit."),  # addressed, not before a name
     ("I miss Miss Ross. Miss you!", "I miss Mr Ross. Miss you!"),  # miss: only a title before a name
     ("MISS ROSS AND SIR JOHN", "MR ROSS AND DAME JOHN"),
+    ("Notre Dame beat NOTRE DAME; Dame Judi won", "Notre Dame beat NOTRE DAME; Sir Judi won"),  # Our Lady
+    ("Mark it down: Notre Dame is back Shaking down the thunder",  # AG News: a university, by default
+     "Mark it down: Notre Dame is back Shaking down the thunder"),
     ("SIR ALEX FERGUSON and SIR Richard Branson met LADY GAGA.",  # capitals inside mixed-case text
      "DAME ALEX FERGUSON and DAME Richard Branson met LORD GAGA."),
     # a headline's verb after a modal, "to" or a negation (AG News rows 1456, 1913, 3357)

@@ -81,6 +81,7 @@ _TITLE_AFTER = re.compile(r"\.?[^\S\n]+[^\W\d_]")
 #: as such a title (Miss Ross -> Mr Ross; "I miss her" keeps it)
 NAME_TITLES = {"sir": "dame", "dame": "sir", "lady": "lord", "lord": "lady", "miss": "mr"}
 _NAME_AFTER = re.compile(r"[^\S\n]+[^\W\d_]")
+_NOTRE_BEFORE = re.compile(r"\bnotre[\s-]+\Z", re.IGNORECASE)
 # after these words a capitalised "Miss" is the verb of a headline ("Will Miss Targets", "to Miss Start")
 _VERB_BEFORE = re.compile(
     r"(?<!\w)(?:will|would|to|may|might|can|could|should|shall|must|did|does|do|not|never|won't|can't|cannot|"
@@ -614,6 +615,8 @@ class GenderSwapper:
                     continue
                 if lower == "lord" and names_god(text, start, end):
                     continue
+                if lower == "dame" and _NOTRE_BEFORE.search(text, max(0, start - 8), start):
+                    continue  # Notre Dame (Our Lady): a cathedral, a university
                 if is_reverential_capital(text, start, end):
                     god = mentions_god(text) if god is None else god
                     if god:
