@@ -199,10 +199,13 @@ def in_place_or_reference(text: str, start: int, end: int, first_names: Collecti
         if match is not None and match.group(1).lower() in PLACE_PREFIXES:
             return True
     after = _NAMED_THING_AFTER.match(text, end)
-    capitals = text[start:end].isupper()  # else a word in capitals after it is a dateline: "Robinson LAKE FOREST"
+    # a word in capitals after a name in lower case is a dateline ("Bryan Robinson LAKE FOREST"); after a
+    # name in capitals only the next word counts ("GEORGE TOWN", not the byline "RACHEL KONRAD CARSON CITY")
+    capitals = text[start:end].isupper()
     if after is not None and any(
             (w.lower() in NAMED_THING_HEADS or w.lower().rstrip(".,") in NAMED_THING_HEADS)
-            and (capitals or not (w.isupper() and len(w) > 1)) for w in after.group().split()):
+            and (not (w.isupper() and len(w) > 1) if not capitals else k == 0)
+            for k, w in enumerate(after.group().split())):
         return True
     if _capital_follows(text, end):
         return False

@@ -583,7 +583,8 @@ class GenderSwapper:
         """(start, end, surface, targets) of every lexicon word of ``text``. ``ner_tags`` (token lists
         with tags): words of entities that name things (:func:`names_a_thing`) stay, so do lexicon
         words after the first word of a person's name (surnames: Stephen King, Sacha Baron Cohen),
-        and first names are swapped only in person entities."""
+        and first names are swapped only in person entities. A first name kept once in ``text``
+        (:func:`in_place_or_reference`: Thierry Henry) is kept in all of it (a later bare Henry)."""
         if self._keys.isdisjoint(WORD.findall(text.lower())):
             return []
         targets, names = self._targets, self._names
@@ -591,6 +592,8 @@ class GenderSwapper:
         all_capitals = text.isupper()
         god: bool | None = None  # whether the text names God, looked up at the first capital He
         hits = []
+        kept_names: set[str] = set()  # first names kept as a surname or a firm's first word
+        name_hits: list[int] = []  # indices in hits of first names
         for match in WORD.finditer(text):
             if verbatim and any(start <= match.start() < end for start, end in verbatim):
                 continue
@@ -637,8 +640,13 @@ class GenderSwapper:
                 if ner_tags is not None and not is_person_tag(ner_tags.tag(i, start)):
                     continue
                 if in_place_or_reference(text, start, end, names):
+                    kept_names.add(lower)
                     continue
+                name_hits.append(len(hits))
             hits.append((start, end, word, found))
+        if kept_names and name_hits:  # a name kept as a surname or a firm's once is kept in the whole text
+            dropped = {k for k in name_hits if hits[k][2].lower() in kept_names}
+            hits = [hit for k, hit in enumerate(hits) if k not in dropped]
         return hits
 
     def _swap(
