@@ -542,8 +542,8 @@ def test_token_lists_keep_gendered_words_after_the_first_word_of_a_persons_name(
 def test_names_that_are_surnames_or_name_things_stay(text, want):
     """--names on AG News + DialogSum dev: these rules remove 89 of 5,315 swaps; of a sample of 58 of
     the first 75, 56 were wrong swaps (LeBron James -> Stephanie) and 2 right ones were lost (Ms.
-    Monica, Dayangku Sarah); the other 14, bare mentions of a kept name, name the same man or firm
-    but for one (a Henry in a DialogSum dialogue that also has a Mr. Henry)."""
+    Monica, Dayangku Sarah); the others, bare mentions of a kept name, name the same man or firm
+    but in one DialogSum dialogue that also has a Mr. Henry."""
     assert GenderSwapper(spacy_model="none", names=True).swap(text) == want
 
 
