@@ -57,6 +57,12 @@ def verify_shard(partition_dir: str | os.PathLike[str], record: ShardRecord) -> 
                          f"its sha256; {_REPARTITION}")
 
 
+def manifest_digest(partition_dir: str | os.PathLike[str]) -> str:
+    """The sha256 of a partition's ``manifest.json`` (which records every shard's): runs and augmented
+    partitions record it, so a partition made again since can be told."""
+    return sha256_of(Path(partition_dir) / MANIFEST_FILE)
+
+
 def sha256_of(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file's bytes, read in :data:`HASH_CHUNK` blocks (memory stays flat).
 

@@ -54,7 +54,7 @@ from fedpart.io.sources import (
 )
 from fedpart.manifest import MANIFEST_FILE, Manifest
 from fedpart.metrics import client_metrics, client_record, partition_summary
-from fedpart.verify import sha256_of, verify_partition
+from fedpart.verify import manifest_digest, sha256_of, verify_partition
 
 #: The report that an augmented directory of files (or of Ray part files) holds beside its data: it
 #: marks the directory as an augment output, the only kind of non-empty directory (besides a
@@ -370,7 +370,7 @@ def source_record(directory: Path) -> dict[str, str]:
     path was typed (``.``, relative, absolute): the directory's own name and its manifest's sha256."""
     return {
         "source_partition": portable_source(str(directory)),
-        "source_manifest_sha256": sha256_of(directory / MANIFEST_FILE),
+        "source_manifest_sha256": manifest_digest(directory),
     }
 
 

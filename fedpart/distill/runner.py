@@ -57,7 +57,7 @@ from fedpart.train.runner import (
     shard_table,
     warn_excess_clients,
 )
-from fedpart.verify import sha256_of, verify_partition
+from fedpart.verify import manifest_digest, sha256_of, verify_partition
 
 CDA_MODES = ("none", "one-sided", "two-sided")
 DISTILLABLE_TASKS = ("lm", "tc")
@@ -225,7 +225,7 @@ def _tables_of(data: Path, task: TaskModel, teacher_dir: Path,
         verify_partition(data, manifest)
         warn_excess_clients(config, manifest, data)
         test = data / manifest.test.file if manifest.test is not None else None
-        tables, digest = [shard_table(data, c, task.name) for c in manifest.clients], sha256_of(data / MANIFEST_FILE)
+        tables, digest = [shard_table(data, c, task.name) for c in manifest.clients], manifest_digest(data)
     elif data.is_file():
         tables, test, digest = [read_evaluation_table(data, task.name, "--data")], None, sha256_of(data)
     else:

@@ -44,13 +44,13 @@ from fedpart.flower.task_data import (
     client_shard, featurized_shard, load_task, prepare_task_state, test_split,
 )
 from fedpart.io.output_dir import check_output_not_over_inputs
-from fedpart.manifest import MANIFEST_FILE, Manifest
+from fedpart.manifest import Manifest
 from fedpart.tasks.models.base import rows
 from fedpart.train.federated import local_update, mean_train_loss
 from fedpart.train.rundir import (CHECKPOINT_FILE, CONFIG_FILE, FINISHED_FILE, METRICS_FILE, MODEL_FILE,
                                   is_run_dir, read_run_config, write_json_object)
 from fedpart.train.runner import record_environment
-from fedpart.verify import sha256_of
+from fedpart.verify import manifest_digest
 
 # --------------------------------------------------------------------------- client side
 
@@ -187,7 +187,7 @@ def run_server(grid: Grid, run: FlowerRun) -> list[dict[str, Any]]:
     # the partition resolved, as fedpart train records it: distill and eval bias find its test split
     # from any directory; written first, so a run failing below leaves an out the next one may replace
     run_config = {"task": run.task, "partition": str(run.partition_dir.resolve()),
-                  "manifest_sha256": sha256_of(run.partition_dir / MANIFEST_FILE), "runtime": "flower",
+                  "manifest_sha256": manifest_digest(run.partition_dir), "runtime": "flower",
                   "sampler": run.sampler, **asdict(config)}
     write_json_object(out / CONFIG_FILE, run_config)
     if run.task_state_dir is None:

@@ -129,11 +129,11 @@ def read_partition_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The partition's scheme, Dirichlet/quantity ``alpha``, client count and seed from its
     ``manifest.json`` (the partition of :func:`trained_partition`), and ``partition_manifest``:
     ``verified`` (its sha256 is the one the run recorded), ``unverified`` (the run recorded none,
-    e.g. a Flower run), ``changed`` (partitioned again since: the settings are left ``None`` rather
+    e.g. a Flower run of an older fedpart), ``changed`` (partitioned again since: the settings are left ``None`` rather
     than describe another partition), ``missing``, ``unreadable``, or ``none`` (a run distilled on a
     data file)."""
     from fedpart.manifest import MANIFEST_FILE, Manifest
-    from fedpart.verify import sha256_of
+    from fedpart.verify import manifest_digest
 
     settings: dict[str, Any] = dict.fromkeys(PARTITION_SETTINGS)
     directory, expected = trained_partition(config)
@@ -141,7 +141,7 @@ def read_partition_settings(config: dict[str, Any]) -> dict[str, Any]:
         return {**settings, "partition_manifest": "none"}
     if not isinstance(directory, str) or not (Path(directory) / MANIFEST_FILE).is_file():
         return {**settings, "partition_manifest": "missing"}
-    if expected is not None and sha256_of(Path(directory) / MANIFEST_FILE) != expected:
+    if expected is not None and manifest_digest(directory) != expected:
         return {**settings, "partition_manifest": "changed"}
     try:
         manifest = Manifest.read(directory)

@@ -34,7 +34,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from fedpart.checks import check_path
 from fedpart.errors import DivergedError, ExcessClientsWarning, FedpartWarning, InputError, OutputError
 from fedpart.io.output_dir import check_output_not_over_inputs, check_replaceable, write_text_atomic
-from fedpart.manifest import MANIFEST_FILE, Manifest, ShardRecord
+from fedpart.manifest import Manifest, ShardRecord
 from fedpart.partitioners.params import check_int_at_least
 from fedpart.tasks import TASK_NAMES, ColumnMap, TaskOptions, get_task
 from fedpart.tasks.base import describe_invalid, tally_invalid
@@ -57,7 +57,7 @@ from fedpart.train.rundir import (  # noqa: F401 - CONFIG_FILE, METRICS_FILE, MO
     read_run_config,
     write_json_object,
 )
-from fedpart.verify import sha256_of
+from fedpart.verify import manifest_digest
 from fedpart.verify import verify_partition  # noqa: F401 - re-exported: distill and older callers import it here
 
 #: ``config.json`` settings that are paths: compared resolved on ``--resume``
@@ -309,10 +309,6 @@ def _load_data(
     return RunData(clients, [t.num_rows for t in tables], task_model.featurize(test_table, device), test_table)
 
 
-def _manifest_digest(partition_dir: Path) -> str:
-    return sha256_of(partition_dir / MANIFEST_FILE)
-
-
 def check_run_arguments(config: Any, device: Any, stop_after: Any, optional_paths: dict[str, Any] | None = None,
                         **paths: Any) -> None:
     """The Python API's arguments of :func:`train` and ``distill`` that the CLI types already: a
@@ -439,7 +435,7 @@ def train(
     warn_excess_clients(config, manifest, partition_dir)
     task_model = make_task_model(task, model_size) if hf_model is None else make_hf_task_model(task, hf_model)
     run_config = {"task": task, "partition": str(partition_dir.resolve()),
-                  "manifest_sha256": _manifest_digest(partition_dir),
+                  "manifest_sha256": manifest_digest(partition_dir),
                   "eval_data": None if eval_data is None else str(Path(eval_data).resolve()),
                   # resolved: distill, eval bias and --resume rebuild the model from it, from any directory
                   "model_size": model_size, "hf_model": None if hf_model is None else str(Path(hf_model).resolve()),
