@@ -29,7 +29,7 @@ from torch.optim.sgd import sgd
 
 from fedpart.errors import InputError
 from fedpart.checks import check_float32, check_seed
-from fedpart.partitioners.params import plain_float
+from fedpart.partitioners.params import check_int_at_least, plain_float
 
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 ALGORITHMS = ("fedavg", "fedprox", "centralized")
@@ -70,12 +70,8 @@ class FederatedConfig:
         if self.sampling not in SAMPLINGS:
             raise InputError(f"--sampling must be one of {', '.join(SAMPLINGS)}")
         for name in ("rounds", "clients_per_round", "local_epochs", "batch_size", "eval_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise InputError(f"--{name.replace('_', '-')} must be an integer, got {value!r}")
-            if value < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-            object.__setattr__(self, name, int(value))  # numpy integers too: config.json is JSON
+            # a plain int (numpy integers too): config.json is JSON
+            object.__setattr__(self, name, check_int_at_least(getattr(self, name), f"--{name.replace('_', '-')}", 1))
         for name in ("lr", "mu", "server_lr", "server_tau"):  # nan passes every comparison below
             flag = name if name == "server_tau" else f"--{name.replace('_', '-')}"  # server_tau: no CLI option
             object.__setattr__(self, name, plain_float(check_float32(getattr(self, name), flag)))
