@@ -72,8 +72,8 @@ _SURNAME_TITLE_BEFORE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Mister|MR|MR
 # a name that opens the name of an organisation, place, event or work: "Charles Schwab Corp.", "James
 # Hardie Industries", "Claire's Stores", "Logan Airport", "Charles River", "John Q. Hammons Classic"
 _NAMED_THING_AFTER = re.compile(r"(?:(?:['\u2019]s)?(?: +(?:[A-Z]\.|[A-Z][\w&'\u2019.-]*))){1,4}")
-NAMED_THING_HEADS = frozenset(
-    """corp corp. corporation inc inc. incorporated co co. company companies ltd ltd. llc plc group holdings
+NAMED_THING_HEADS = frozenset(  # compared without a trailing dot or comma ("Corp.", "Inc.,")
+    """corp corporation inc incorporated co company companies ltd llc plc group holdings
     industries industry enterprises partners stores store bank bancorp capital securities fund foundation trust
     institute university college school academy hospital clinic airport station river island islands lake bay
     beach bridge street avenue road park county town city hall center centre museum library stadium arena cup
@@ -88,7 +88,7 @@ NOT_A_FIRST_NAME = frozenset(
     before since because although though once until unless where why how what who whom which that this these those
     there here today tonight yesterday tomorrow meanwhile later earlier also still maybe perhaps please sorry
     thanks thank hi hello hey dear yes no oh ok okay well welcome congratulations goodbye bye good morning
-    evening afternoon night excuse pardon sir madam ma'am mr mrs ms miss dr prof mister uncle aunt auntie
+    evening afternoon night excuse pardon sir madam mr mrs ms miss dr prof mister uncle aunt auntie
     grandpa grandma cousin brother sister father mother dad mom mum daddy mommy son daughter king queen prince
     princess lord lady pope saint st emperor empress monday tuesday wednesday thursday friday saturday sunday
     january february march april may june july august september october november december christmas easter
@@ -198,14 +198,7 @@ def in_place_or_reference(text: str, start: int, end: int, first_names: Collecti
         match = _PLACE_BEFORE.search(text, max(0, start - 60), start)
         if match is not None and match.group(1).lower() in PLACE_PREFIXES:
             return True
-    after = _NAMED_THING_AFTER.match(text, end)
-    # a word in capitals after a name in lower case is a dateline ("Bryan Robinson LAKE FOREST"); after a
-    # name in capitals only the next word counts ("GEORGE TOWN", not the byline "RACHEL KONRAD CARSON CITY")
-    capitals = text[start:end].isupper()
-    if after is not None and any(
-            (w.lower() in NAMED_THING_HEADS or w.lower().rstrip(".,") in NAMED_THING_HEADS)
-            and (not (w.isupper() and len(w) > 1) if not capitals else k == 0)
-            for k, w in enumerate(after.group().split())):
+    if _opens_named_thing(text, start, end):
         return True
     if _capital_follows(text, end):
         return False
@@ -215,6 +208,23 @@ def in_place_or_reference(text: str, start: int, end: int, first_names: Collecti
     if before is None or not before[:1].isupper() or not before[1:2].isalpha():
         return False
     return before.lower() in first_names or (before.lower() not in NOT_A_FIRST_NAME and not before.isupper())
+
+
+def _opens_named_thing(text: str, start: int, end: int) -> bool:
+    """Whether the capitalised words after the name at ``[start, end)`` include a head noun of
+    :data:`NAMED_THING_HEADS` (``Charles Schwab Corp.``, ``Claire's Stores``). After a name in
+    lower case, words in capitals are a dateline (``Bryan Robinson LAKE FOREST``) and do not count;
+    after a name in capitals only the next word does (``GEORGE TOWN``, not the byline ``RACHEL
+    KONRAD CARSON CITY``)."""
+    after = _NAMED_THING_AFTER.match(text, end)
+    if after is None:
+        return False
+    words = after.group().split()
+    if text[start:end].isupper():
+        words = words[:1]
+    else:
+        words = [w for w in words if not (w.isupper() and len(w) > 1)]
+    return any(w.lower().rstrip(".,") in NAMED_THING_HEADS for w in words)
 
 
 def names_god(text: str, start: int, end: int) -> bool:
