@@ -141,3 +141,5 @@ def test_also_swap_in_the_python_api_for_st_and_its_refusals():
         counterfactual(table, task="tc", text_cols="sentence", also_swap="tokens", spacy_model="none")
     with pytest.raises(InputError, match="also_swap .--also-swap. must be column names"):
         counterfactual(["she"], also_swap=3)
+    with pytest.raises(InputError, match=r"also_swap \(--also-swap\) must be a tuple of column names, got \(''"):
+        counterfactual(["she"], also_swap=[""])

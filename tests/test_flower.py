@@ -328,6 +328,8 @@ def test_a_flower_server_checks_everything_before_it_writes(ag_news_parts, tmp_p
         (dict(partition_dir=ag_news_parts, out=victim), OutputError, "holds a fedpart run, not an earlier Flower run"),
         (dict(partition_dir=ag_news_parts, out=ag_news_parts), OutputError, "is or contains the input"),
         (dict(partition_dir=ag_news_parts, out=ag_news_parts / "run"), OutputError, "lies inside the input"),
+        (dict(partition_dir=ag_news_parts, out=victim / "config.json"), OutputError,
+         "exists and is not a directory; choose another out"),
         (dict(partition_dir=empty, out=tmp_path / "new", sampler="flower"), InputError,
          r"clients are empty, and Flower's own sampler draws them.*use sampler 'fedpart'"),
     ]
