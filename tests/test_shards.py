@@ -160,7 +160,7 @@ def test_the_bytes_do_not_depend_on_the_thread_schedule(tmp_path, monkeypatch):
     batches = make_batches(6000, 500)
     dests = destinations(batches, 9, skew=0.8)
     options = dict(buffer_bytes=sum(b.nbytes for b in batches) // 6, expected_rows=6000)
-    monkeypatch.setattr(shards.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(shards, "writer_threads", lambda: 1)
     serial = write_all(tmp_path / "serial", batches, dests, 9, **options)
 
     rng = np.random.default_rng(3)
@@ -172,7 +172,7 @@ def test_the_bytes_do_not_depend_on_the_thread_schedule(tmp_path, monkeypatch):
             return function(*args)
         return run
 
-    monkeypatch.setattr(shards.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(shards, "writer_threads", lambda: 4)
     monkeypatch.setattr(shards, "_group_rows", late(gather))
     monkeypatch.setattr(shards, "_write_row_group", late(write_rows))
     shuffled = write_all(tmp_path / "shuffled", batches, dests, 9, **options)
@@ -217,3 +217,18 @@ def test_encode_parquet_gives_the_bytes_and_checksum_of_one_row_group():
     assert shards.encode_parquet(one_batch, SCHEMA, ["label"]) == (data, digest)
     empty, _ = shards.encode_parquet([], SCHEMA)
     assert pq.read_table(pa.BufferReader(empty)).num_rows == 0
+
+
+@pytest.mark.parametrize(("usable", "expected"), [(1, 1), (2, 2), (4, 4), (16, shards.MAX_WRITER_THREADS)])
+def test_writer_threads_follow_the_usable_cpus_up_to_the_cap(monkeypatch, usable, expected):
+    monkeypatch.setattr(shards.os, "sched_getaffinity", lambda pid: set(range(usable)), raising=False)
+    monkeypatch.setattr(shards.os, "cpu_count", lambda: 64)  # the machine's count: not what this process may use
+    assert shards.writer_threads() == expected
+
+
+def test_writer_threads_without_affinity_use_the_cpu_count(monkeypatch):
+    monkeypatch.delattr(shards.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(shards.os, "cpu_count", lambda: None)  # unknown: one thread
+    assert shards.writer_threads() == 1
+    monkeypatch.setattr(shards.os, "cpu_count", lambda: 3)
+    assert shards.writer_threads() == 3
