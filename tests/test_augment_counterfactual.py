@@ -152,7 +152,7 @@ def test_report_counts_pairs_and_unknown_gendered_words(rules):
     assert report.swaps_per_pair == {"he->she": 1, "her->his": 1, "his->her": 1, "mother->father": 1, "wife->husband": 1}
     assert report.swaps == 5 and report.rows_changed == 2 and report.rows_read == 4
     assert report.unknown_gendered_words == [("busboy", 3), ("linesman", 1)]
-    assert report.tagger == "heuristic rules" and report.lexicon_version == "1.3.0" and report.lexicon_pairs >= 200
+    assert report.tagger == "heuristic rules" and report.lexicon_version == "1.4.0" and report.lexicon_pairs >= 200
     summary = report.summary()
     assert "4 rows read" in summary and "busboy (3)" in summary and "her->his 1" in summary
 

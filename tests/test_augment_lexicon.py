@@ -7,6 +7,7 @@ from importlib import resources
 
 import pytest
 
+from fedpart.augment import GenderSwapper
 from fedpart.augment.disambiguation import resolvable_targets
 from fedpart.augment.lexicon import (
     build_lexicon,
@@ -30,14 +31,14 @@ def _write(tmp_path, name, text):
 def test_builtin_lexicon_is_versioned_large_and_covers_every_category():
     text = resources.files("fedpart.data").joinpath("gender_pairs.tsv").read_text(encoding="utf-8")
     pairs, version = parse_pairs(text, "gender_pairs.tsv")
-    assert version == "1.3.0"
+    assert version == "1.4.0"
     assert len(pairs) >= 200
     categories = Counter(p.category for p in pairs)
     for category in ("pronoun", "person", "kinship", "title", "royalty", "occupation"):
         assert categories[category] > 0, category
     lexicon = load_lexicon()
     assert lexicon.pair_count == len(pairs)
-    assert lexicon.version == "1.3.0"
+    assert lexicon.version == "1.4.0"
     # the issue's required examples, both ways
     for male, female in [("actor", "actress"), ("chairman", "chairwoman"), ("policeman", "policewoman"),
                          ("king", "queen"), ("mr", "ms"), ("himself", "herself"), ("fathers", "mothers")]:
@@ -75,6 +76,8 @@ def test_builtin_name_list_pairs_at_least_100_names_by_rank():
         ("a\tb\tc\td\te", "5 column(s)"),
         ("best man\tmaid of honour", "column 1 (male) ('best man') is not a single word"),
         ("duke\tduch3ss", "column 2 (female) ('duch3ss') is not a single word"),
+        ("sir\t'am", "column 2 (female) (\"'am\") is not a single word"),  # an apostrophe only inside
+        ("sir\tma''am", "column 2 (female) (\"ma''am\") is not a single word"),
         ("duke\tduchess\troyalty\tsideways", "column 4 (direction) is 'sideways'"),
         ("twin\ttwin", "paired with itself"),
         ("\tqueen", "column 1 (male) is empty"),
@@ -129,8 +132,18 @@ def test_user_pairs_add_override_and_switch_off(tmp_path):
     assert lexicon.targets["chairwoman"] == ("chairman",)  # built-in reverse stays
     assert lexicon.targets["squire"] == ("damsel",) and lexicon.targets["damsel"] == ("squire",)
     assert "monk" not in lexicon.targets and "nun" not in lexicon.targets
-    assert lexicon.version == "1.3.0+user"
+    assert lexicon.version == "1.4.0+user"
     assert str(path) in lexicon.sources
+
+
+def test_a_word_with_an_apostrophe_inside_is_one_word_stored_with_a_straight_apostrophe(tmp_path):
+    pairs, _ = parse_pairs("guv\u2019nor\tgov'ness\trole\n", "p.tsv")  # curly and straight
+    assert (pairs[0].male, pairs[0].female) == ("guv'nor", "gov'ness")
+    assert load_lexicon().targets["ma'am"] == ("sir",)  # built in, one way: sir stays madam's
+    assert load_lexicon().targets["sir"] == ("madam",)
+    path = _write(tmp_path, "pairs.tsv", "guv\u2019nor\tgov\u2019ness\n")
+    assert GenderSwapper(pairs=[path], spacy_model="none").swap("The Guv\u2019nor thanked the guv'nor.") == (
+        "The Gov\u2019ness thanked the gov'ness.")  # each keeps its apostrophe
 
 
 def test_name_pairs_file_formats_and_errors(tmp_path):

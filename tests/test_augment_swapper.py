@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import fedpart.augment.swapper as swapper_module
 import fedpart.augment.tagger as tagger_module
 from fedpart.augment import GenderSwapper, HeuristicFallbackWarning
 from fedpart.augment.swapper import ABBREVIATED_TITLES, NAME_TITLES, WORD, is_person_tag
@@ -449,6 +450,31 @@ def test_ms_is_swapped_only_as_a_title(rules, text, want):
 def test_titles_before_a_name_take_the_titles_counterpart(rules, text, want):
     """Sir/Dame, Lord/Lady and Miss before a name are titles, whose counterparts are titles."""
     assert rules.swap(text) == want
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("Yes, ma'am. Whatever you say.", "Yes, sir. Whatever you say."),
+    ("Can I help you, Ma\u2019am?", "Can I help you, Sir?"),  # a curly apostrophe
+    ("YES MA'AM, SIR", "YES SIR, MADAM"),
+    ("'ma'am' and \"ma'am\"", "'sir' and \"sir\""),  # inside quotes
+    ("ma'amx", "ma'amx"),  # not the start of a longer word
+    ("Thank you, sir.", "Thank you, madam."),  # sir stays madam's counterpart
+])
+def test_ma_am_is_one_word(rules, text, want):
+    assert rules.swap(text) == want
+
+
+def test_ma_am_swap_covers_the_whole_word_in_text_and_tokens(rules):
+    result = rules.swap_with_swaps("Yes, ma\u2019am.")
+    assert [(s.start, s.end, s.source, s.target) for s in result.swaps] == [(5, 10, "ma\u2019am", "sir")]
+    assert rules.swap_tokens(["Yes", ",", "Ma'am", "."]) == ["Yes", ",", "Sir", "."]
+
+
+def test_word_pattern_matches_the_words_with_an_apostrophe_whole():
+    pattern = swapper_module.word_pattern(["ma'am", "o'neil", "he"])
+    assert pattern.findall("He's O\u2019Neil, ma'am; O'Neill") == ["He", "s", "O\u2019Neil", "ma'am", "O", "Neill"]
+    assert swapper_module.word_pattern(["he", "she"]) is WORD  # nothing to add
+    assert swapper_module.word_key("MA\u2019AM") == "ma'am"
 
 
 def test_titles_before_a_name_in_token_lists():

@@ -111,8 +111,9 @@ def test_tagging_view_drops_the_brackets_around_one_word_keeping_offsets():
 DELIBERATE = {
     # informal words whose counterpart is a judgement call, left unswapped
     "chick", "chicks", "dude", "dudes", "guy", "guys",
-    # no reliable counterpart in one word: sir/madam/ma'am/miss, Mr. -> Ms. (not Mrs.)
-    "ma'am", "miss", "sir", "mr.",
+    # no reliable counterpart in one word: sir -> madam (not ma'am), miss -> mr (WinoBias: sir),
+    # Mr. -> Ms. (not Mrs.); ma'am -> sir as in WinoBias
+    "miss", "sir", "mr.",
     # his is her or hers by its role; alone it is standalone (hers)
     "his",
     # neutral or non-gendered in modern usage, or the pair carries another sense (mistress, spinster,

@@ -58,6 +58,9 @@ def test_count_gender_words_on_known_texts():
     # He('s), HIS / she('ll), mother; "history" and "Hershey" are not words of the lexicon
     assert count_gender_words("He's sure she'll ask HIS mother; history shows.") == (2, 2)
     assert count_gender_words("The Hershey theme and the sheet.") == (0, 0)
+    # ma'am is one (female) word with either apostrophe, not ma + am
+    assert count_gender_words("Yes, Ma\u2019am; yes, ma'am, said the sir.") == (1, 2)
+    assert count_gender_words("Guv'nor!", ({"guv'nor"}, {"gov'ness"})) == (1, 0)
     assert count_gender_words("") == (0, 0)
     assert count_gender_words("the king and the queen", words=({"king"}, set())) == (1, 0)
 

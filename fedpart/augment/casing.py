@@ -1,4 +1,4 @@
-"""Carry a word's letter case over to its replacement: she -> he, She -> He, SHE -> HE."""
+"""Carry a word's letter case (and apostrophe) over to its replacement: she -> he, She -> He, SHE -> HE."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ def match_case(surface: str, target: str) -> str:
     """``target`` (as written in the lexicon, usually lower case) in the case pattern of ``surface``.
 
     All capitals (two or more letters) -> all capitals; a capital first letter -> capital first
-    letter, the rest as in ``target``; otherwise ``target`` unchanged.
+    letter, the rest as in ``target``; otherwise ``target`` unchanged. A curly apostrophe in
+    ``surface`` makes the straight one of ``target`` curly (guv\u2019nor -> gov\u2019ness).
     """
+    if "\u2019" in surface and "'" in target:
+        target = target.replace("'", "\u2019")
     if len(surface) > 1 and surface.isupper():
         return target.upper()
     if surface[:1].isupper():

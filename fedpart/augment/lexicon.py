@@ -17,7 +17,8 @@ Name files are ``male<TAB>female`` or ``rank<TAB>male<TAB>female``.
 
 Rules (checked, with file and line in the message):
 
-* entries are single words of letters; case does not matter (``Actor`` is ``actor``);
+* entries are single words of letters, with an apostrophe inside if need be (``ma'am``; a curly one
+  is stored straight); case does not matter (``Actor`` is ``actor``);
 * a word maps to exactly one word, except the words given in ``resolvable`` (``her`` -> his/him,
   ``his`` -> her/hers), whose several targets are told apart by part of speech;
 * user pairs override: every source word a user file mentions takes *all* its targets from the user
@@ -44,7 +45,7 @@ NAME_PAIRS_FILE = "name_pairs.tsv"
 DIRECTIONS = ("both", "male_to_female", "female_to_male", "none")
 _FORMAT = "expected male<TAB>female[<TAB>category[<TAB>direction]]"
 _NAME_FORMAT = "expected male<TAB>female or rank<TAB>male<TAB>female"
-_WORD = re.compile(r"[^\W\d_]+")
+_WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")  # letters; an apostrophe inside (ma'am)
 _VERSION = re.compile(r"#\s*version:\s*(\S+)", re.IGNORECASE)
 
 
@@ -108,12 +109,13 @@ def _fields(line: str) -> list[str]:
 
 def _check_word(value: str, where: str, column: int, name: str) -> str:
     if not _WORD.fullmatch(value):
-        what = "is empty" if not value else f"({value!r}) is not a single word of letters"
+        what = ("is empty" if not value else
+                f"({value!r}) is not a single word of letters (an apostrophe inside, as in ma'am, is allowed)")
         raise InputError(
             f"{where}: column {column} ({name}) {what}; fedpart swaps single words "
             "(write plurals and other forms as their own lines)"
         )
-    return value.lower()
+    return value.lower().replace("\u2019", "'")
 
 
 def _parse_version(line: str) -> str | None:

@@ -43,7 +43,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import Protocol
@@ -105,6 +105,32 @@ _MISSPELT_HERS = re.compile(r"['\u2019]s(?!\w)", re.IGNORECASE)
 # case endings after a name ("Erdoğan'nun", "Anadolu'nun": not the English "nun"); after one or two
 # letters it is an English word after an elision ("m'boy", "Ol'lady") and is swapped
 _SUFFIX_AFTER = re.compile(r"[^\W\d_]{3}['\u2019]\Z")
+
+
+_APOSTROPHES = "'\u2019"
+
+
+def word_pattern(words: Iterable[str]) -> re.Pattern[str]:
+    """:data:`WORD`, but the given words that have an apostrophe inside (``ma'am``) are matched
+    whole, with either apostrophe and in any case, where :data:`WORD` would cut them in two."""
+    inner = sorted({w.lower() for w in words if "'" in w}, key=len, reverse=True)
+    if not inner:
+        return WORD
+    apostrophe = f"[{_APOSTROPHES}]"
+    # after a word run (the usual match), an apostrophe and the rest of a listed word whose start is
+    # exactly that run: tried only where a run ends in an apostrophe, so ordinary text pays nothing
+    rests = []
+    for w in inner:
+        head, rest = w.split("'", 1)
+        rest = re.escape(rest).replace("'", apostrophe)
+        rests.append(rf"(?<=(?<!\w)(?i:{re.escape(head)}){apostrophe})(?i:{rest})")
+    return re.compile(rf"{WORD.pattern}(?:{apostrophe}(?:{'|'.join(rests)})(?!\w))?")
+
+
+def word_key(word: str) -> str:
+    """The lexicon key of a word found by :func:`word_pattern`: lower case, straight apostrophe."""
+    lower = word.lower()
+    return lower.replace("\u2019", "'") if "\u2019" in lower else lower
 
 
 def in_generic_compound(text: str, start: int, end: int) -> bool:
@@ -460,7 +486,11 @@ class GenderSwapper:
             self.tagger = None if model is None else PosTagger(model, batch_size)
         self._targets = dict(self.lexicon.targets)
         self._names = dict(self.name_lexicon.targets) if self.name_lexicon is not None else {}
-        self._keys = frozenset(self._targets) | frozenset(self._names)
+        keys = frozenset(self._targets) | frozenset(self._names)
+        self._word = word_pattern(keys)
+        # what a text must hold for _hits to look closer: a key, or the start of one with an
+        # apostrophe inside (ma of ma'am), as WORD (faster than _word) finds words
+        self._keys = keys | frozenset(k.split("'", 1)[0] for k in keys if "'" in k)
         # nouns that can be part of a multi-word name (Larry King, Notre Dame): not pronouns or titles
         self._nouns: frozenset[str] = frozenset()
         self._gendered: frozenset[str] = frozenset()
@@ -594,11 +624,11 @@ class GenderSwapper:
         hits = []
         kept_names: set[str] = set()  # first names kept as a surname or a firm's first word
         name_hits: list[int] = []  # indices in hits of first names
-        for match in WORD.finditer(text):
+        for match in self._word.finditer(text):
             if verbatim and any(start <= match.start() < end for start, end in verbatim):
                 continue
             word = match.group()
-            lower = word.lower()
+            lower = word_key(word)
             start, end = match.span()
             found = targets.get(lower)
             if start > 0 and text[start - 1] in "'\u2019" and is_suffix(text, start):
@@ -645,7 +675,7 @@ class GenderSwapper:
                 name_hits.append(len(hits))
             hits.append((start, end, word, found))
         if kept_names and name_hits:  # a name kept as a surname or a firm's once is kept in the whole text
-            dropped = {k for k in name_hits if hits[k][2].lower() in kept_names}
+            dropped = {k for k in name_hits if word_key(hits[k][2]) in kept_names}
             hits = [hit for k, hit in enumerate(hits) if k not in dropped]
         return hits
 

@@ -36,8 +36,10 @@ upwards under resampling, so when the true polarities are near 0 the interval of
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -48,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from fedpart.augment.lexicon import GENDER_PAIRS_FILE, Pair, parse_pairs
-from fedpart.augment.swapper import WORD
+from fedpart.augment.swapper import word_key, word_pattern
 from fedpart.errors import InputError
 
 #: ``|polarity| > 0.5`` means at least three of every four gendered words are of one gender
@@ -159,16 +161,28 @@ def _default_words() -> tuple[frozenset[str], frozenset[str]]:
     return gender_word_sets()
 
 
+@lru_cache(maxsize=1)
+def _default_pattern() -> re.Pattern[str]:
+    male, female = _default_words()
+    return word_pattern(male | female)
+
+
 def count_gender_words(text: str, words: tuple[Collection[str], Collection[str]] | None = None) -> tuple[int, int]:
     """``(male, female)``: how many of ``text``'s words are male and female words.
 
-    Words are the maximal ``\\w+`` runs of the lower-cased text, as the swapper finds them
-    (:data:`fedpart.augment.swapper.WORD`): "He's" counts *he*, "history" counts nothing.
-    ``words`` defaults to :func:`gender_word_sets`.
+    Words are the maximal ``\\w+`` runs of the lower-cased text, and the words of the sets with
+    an apostrophe inside, as the swapper finds them (:func:`fedpart.augment.swapper.word_pattern`):
+    "He's" counts *he*, "Ma'am" *ma'am*, "history" nothing. ``words`` defaults to
+    :func:`gender_word_sets`.
     """
-    male_words, female_words = _default_words() if words is None else words
+    if words is None:
+        (male_words, female_words), pattern = _default_words(), _default_pattern()
+    else:
+        male_words, female_words = words
+        pattern = word_pattern(itertools.chain(male_words, female_words))
     male = female = 0
-    for word in WORD.findall((text or "").lower()):
+    for found in pattern.findall((text or "").lower()):
+        word = word_key(found)
         if word in male_words:
             male += 1
         elif word in female_words:
