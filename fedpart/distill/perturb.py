@@ -35,12 +35,13 @@ averages the teacher's class distributions on ``x`` and ``x'``.
 Position alignment. Language-model targets are per position: position ``t`` holds the next-word
 distribution given the first ``t + 1`` tokens. fedpart's swapper replaces whole ``\\w+`` runs by
 single words of letters, and the word-level tokeniser (:mod:`fedpart.train.vocabulary`) cuts text
-into ``\\w+`` runs and single punctuation marks, so a text and its counterfactual always have the
-same number of tokens and position ``t`` of one is position ``t`` of the other (also after the same
-truncation). :func:`aligned_positions` checks this per row from the padding pattern and
+into ``\\w+`` runs and single punctuation marks, so a text and its counterfactual have the same
+number of tokens and position ``t`` of one is position ``t`` of the other (also after the same
+truncation) -- except where a lexicon word has an apostrophe inside: ``ma'am`` (three tokens)
+becomes ``sir`` (one). :func:`aligned_positions` checks this per row from the padding pattern and
 :func:`perturb_teacher` leaves the target unperturbed (``q = p(.|x)``) wherever a mask says the
-rows are not aligned (another tokeniser, rows cut differently), instead of mixing unrelated
-positions.
+rows are not aligned (such a row, another tokeniser, rows cut differently), instead of mixing
+unrelated positions.
 
 The word pairs come from fedpart's swap lexicon (:func:`lexicon_swap_pairs`). A permutation must be
 one-to-one, but the lexicon is not: ``her`` becomes ``his`` or ``him`` and ``his`` becomes ``her``
@@ -207,7 +208,8 @@ def aligned_positions(orig_ids: torch.Tensor, cf_ids: torch.Tensor, pad_id: int 
         A ``(batch, length)`` bool tensor: True at the real (non-pad) positions of rows whose real
         positions are the same in both (same length, same padding side), False elsewhere -- every
         position of a row whose lengths differ is False. With fedpart's swapper and word tokeniser
-        every real position is True (module docstring); the mask guards against other tokenisers.
+        every real position is True but in rows where ``ma'am`` became ``sir`` (module docstring);
+        the mask also guards against other tokenisers.
 
     Raises:
         InputError: the two id tensors differ in shape (pad both batches to one length).
