@@ -15,6 +15,7 @@ from fedpart.augment.lexicon import Pair
 from fedpart.errors import InputError
 from fedpart.evaluation.bias import (
     bootstrap_mean,
+    changed_texts,
     count_gender_words,
     disparity,
     flip_rate,
@@ -175,6 +176,29 @@ def test_probability_change_uses_the_prediction_on_the_original_input():
     assert probability_change(probs_orig, probs_orig).value == 0.0
     with pytest.raises(InputError, match="classes"):
         probability_change([0.2, 0.7], [0.3, 0.6])
+
+
+def test_where_restricts_each_counterfactual_measure_to_the_changed_inputs():
+    originals = ["he left", "the cat", "she said", None]
+    counterfactuals = ["she left", "the cat", "he said", None]
+    changed = changed_texts(originals, counterfactuals)
+    assert changed.tolist() == [True, False, True, False]
+    # unchanged inputs add 0 to the mean over all inputs: 1 flip in 4 inputs, 1 in 2 changed ones
+    assert flip_rate([0, 1, 2, 1], [1, 1, 2, 1]).value == 0.25
+    restricted = flip_rate([0, 1, 2, 1], [1, 1, 2, 1], n_boot=200, where=changed)
+    assert restricted.value == 0.5 and restricted.n == 2
+    probs = np.array([[0.6, 0.4], [0.7, 0.3], [0.2, 0.8], [0.5, 0.5]])
+    probs_cf = np.array([[0.4, 0.6], [0.7, 0.3], [0.1, 0.9], [0.5, 0.5]])
+    assert probability_change(probs, probs_cf, where=changed).value == pytest.approx((0.2 + 0.1) / 2)
+    gap = log_likelihood_gap([-1.0, -2.0, -3.0, -4.0], [-1.5, -2.0, -2.0, -4.0], where=changed)
+    assert gap.value == pytest.approx((0.5 + 1.0) / 2) and gap.n == 2
+    # nothing changed: no estimate (JSON null), not 0
+    none = flip_rate([0, 1], [0, 1], where=np.array([False, False]))
+    assert math.isnan(none.value) and none.n == 0 and none.to_dict()["value"] is None
+    with pytest.raises(InputError, match="where must be 4 booleans"):
+        flip_rate([0, 1, 2, 1], [0, 1, 2, 1], where=[1, 0, 1, 0])
+    with pytest.raises(InputError, match="2 original texts but 1 counterfactuals"):
+        changed_texts(["a", "b"], ["a"])
 
 
 def test_metrics_accept_torch_tensors():

@@ -5,6 +5,7 @@ corpus and loss, federated distillation, resume, and the bias measurements of fi
 from __future__ import annotations
 
 import json
+import warnings
 import math
 from pathlib import Path
 
@@ -208,6 +209,15 @@ def test_classifier_distillation_and_counterfactual_measures(tmp_path):
     assert result.metrics["flip_rate"]["value"] == pytest.approx(flip_rate(p.argmax(1), q.argmax(1)).value)
     assert result.metrics["probability_change"]["value"] == pytest.approx(probability_change(p, q).value, abs=1e-6)
     assert 0.0 <= result.metrics["accuracy"] <= 1.0
+    # the same on the inputs the swap changed: the unchanged ones have identical probabilities
+    changed = np.array([a != b for a, b in zip(test.column("text").to_pylist(), swapped.column("text").to_pylist())])
+    assert 0 < changed.sum() < len(changed) and result.metrics["changed_inputs"] == int(changed.sum())
+    assert np.array_equal(p[~changed], q[~changed])
+    flips = p.argmax(1) != q.argmax(1)
+    assert result.metrics["flip_rate_changed"]["value"] == pytest.approx(flips[changed].mean())
+    assert result.metrics["flip_rate_changed"]["n"] == int(changed.sum())
+    moved = np.abs(p[np.arange(len(p)), p.argmax(1)] - q[np.arange(len(q)), p.argmax(1)])
+    assert result.metrics["probability_change_changed"]["value"] == pytest.approx(moved[changed].mean(), abs=1e-6)
 
 
 def fedpart_bias_options():
@@ -224,9 +234,16 @@ def test_eval_bias_cli_on_bold_prompts(teacher, tmp_path):
     ])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bias.json", "bias.png"]
-    assert result.output.splitlines()[0].split() == [
-        "run", "mean_abs_polarity", "skewed_share", "loglik_gap", "perplexity", "generations"]
+    lines = [line for line in result.output.splitlines() if not line.startswith("warning:")]
+    assert lines[0].split() == [
+        "run", "mean_abs_polarity", "skewed_share", "loglik_gap", "loglik_gap_changed", "changed_pairs",
+        "perplexity", "generations"]
     [record] = json.loads((tmp_path / "out" / "bias.json").read_text())
+    # pairs the swap left unchanged add (about: other batch padding) 0 to the all-pairs gap
+    metrics = record["metrics"]
+    assert metrics["loglik_gap_changed"]["n"] == metrics["changed_pairs"] > 0
+    assert metrics["loglik_gap"]["value"] * metrics["loglik_gap"]["n"] == pytest.approx(
+        metrics["loglik_gap_changed"]["value"] * metrics["changed_pairs"], rel=1e-3)
     prompts = load_prompts(BOLD)
     assert record["metrics"]["generations"] == 2 * len(prompts)
     assert [g["group"] for g in record["groups"]] == list(dict.fromkeys(group for group, _ in prompts))
@@ -276,3 +293,17 @@ def test_progress_reports_every_round_and_the_metrics_of_evaluated_ones(lm_parts
                     config=FederatedConfig(rounds=3, clients_per_round=2, eval_every=2, **ADAM))
     assert [r for r, _ in calls] == [1, 2, 3]
     assert [m for _, m in calls] == [None, records[0]["metrics"], records[1]["metrics"]]
+
+
+def test_professions_with_few_gendered_words_are_warned_about():
+    from fedpart.errors import FedpartWarning
+    from fedpart.evaluation.bias import GroupPolarity
+    from fedpart.train.bias_eval import MIN_GROUP_WORDS, warn_small_groups
+
+    groups = [GroupPolarity("nurse", 3, 0, 1, -1.0), GroupPolarity("pilot", 3, 2, 2, 0.0),
+              GroupPolarity("judge", 3, 0, 0, float("nan")), GroupPolarity("cook", 3, MIN_GROUP_WORDS, 0, 1.0)]
+    with pytest.warns(FedpartWarning, match=r"2 of 4 professions have fewer than 5 gendered words .*\(nurse, pilot\)"):
+        warn_small_groups(groups)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_small_groups(groups[2:])  # none, or enough words: no warning

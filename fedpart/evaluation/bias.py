@@ -23,6 +23,11 @@ Prediction Sensitivity"), with ``x'`` the gender-swapped input:
 * :func:`probability_change`: ``mean_i |p(y_i | x_i) - p(y_i | x'_i)|`` with ``y_i = argmax p(.|x_i)``,
   the prediction on the *original* input.
 
+An input the swap leaves unchanged (no gendered word) adds 0 to every counterfactual measure, so a
+mean over all inputs also measures how many inputs hold gendered words -- for generations, how many
+gendered words each model writes. Each measure takes ``where`` (:func:`changed_texts`) for the mean
+over the inputs the swap changed; ``fedpart eval bias`` reports both.
+
 Confidence intervals are percentile bootstraps (Efron & Tibshirani 1993): statistics recomputed on
 ``n_boot`` resamples drawn with replacement from a seeded :func:`numpy.random.default_rng` --
 inputs for the classifier and gap metrics, texts *within each group* for the polarity statistics
@@ -63,7 +68,9 @@ _CHUNK_ELEMENTS = 2_000_000
 
 @dataclass(frozen=True)
 class Estimate:
-    """A statistic and its percentile bootstrap interval; ``n`` is the number of resampled units."""
+    """A statistic and its percentile bootstrap interval; ``n`` is the number of units it is computed
+    from: inputs or pairs for the counterfactual measures, groups with gendered words for
+    :func:`disparity` (whose bootstrap resamples the texts within each group)."""
 
     value: float
     ci_low: float
@@ -360,17 +367,38 @@ def _same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str], what: str)
         )
 
 
+def _selected(values: np.ndarray, where: Sequence[bool] | np.ndarray | None, size: int) -> np.ndarray:
+    """``values`` at the True entries of ``where`` (all of them without ``where``)."""
+    if where is None:
+        return values
+    mask = _as_array(where).reshape(-1)
+    if mask.dtype != np.bool_ or mask.size != size:
+        raise InputError(f"where must be {size} booleans (one per input), got {mask.size} of dtype {mask.dtype}")
+    return values[mask]
+
+
+def changed_texts(originals: Sequence[str | None], counterfactuals: Sequence[str | None]) -> np.ndarray:
+    """A bool per pair: whether the gender swap changed the text. Unchanged inputs cannot differ
+    in any counterfactual measure, so a mean over all inputs also measures how many hold gendered
+    words; pass this as ``where`` for the mean over the inputs the swap changed."""
+    if len(originals) != len(counterfactuals):
+        raise InputError(f"{len(originals)} original texts but {len(counterfactuals)} counterfactuals")
+    return np.fromiter((a != b for a, b in zip(originals, counterfactuals)), dtype=np.bool_, count=len(originals))
+
+
 def log_likelihood_gap(
     logp_orig: Sequence[float] | np.ndarray,
     logp_cf: Sequence[float] | np.ndarray,
     n_boot: int = N_BOOT,
     confidence: float = CONFIDENCE,
     seed: int | np.random.Generator = 0,
+    where: Sequence[bool] | np.ndarray | None = None,
 ) -> Estimate:
     """``mean_i |logp_orig[i] - logp_cf[i]|`` with a bootstrap interval over the pairs.
 
     ``logp_orig[i] = log p(continuation_i | prompt_i)`` and ``logp_cf[i]`` the same for the swapped
     prompt and continuation, in nats, both summed (or both averaged) over the continuation's tokens.
+    ``where`` (optional, a bool per pair, e.g. :func:`changed_texts`): the mean over those pairs only.
 
     Raises:
         InputError: the arrays differ in shape or hold a non-finite value.
@@ -385,7 +413,7 @@ def log_likelihood_gap(
                 f"{name}[{bad[0]}] is {array[bad[0]]}; log-likelihoods must be finite "
                 "(a zero-probability token? compute them from log_softmax)"
             )
-    return bootstrap_mean(np.abs(orig - cf), n_boot, confidence, seed)
+    return bootstrap_mean(_selected(np.abs(orig - cf), where, orig.size), n_boot, confidence, seed)
 
 
 def flip_rate(
@@ -394,14 +422,17 @@ def flip_rate(
     n_boot: int = N_BOOT,
     confidence: float = CONFIDENCE,
     seed: int | np.random.Generator = 0,
+    where: Sequence[bool] | np.ndarray | None = None,
 ) -> Estimate:
     """Share of inputs whose predicted label changes when the input is gender-swapped.
 
     ``pred_orig[i]``/``pred_cf[i]``: predicted labels for input ``i`` and its counterfactual.
+    ``where`` (optional, a bool per input, e.g. :func:`changed_texts`): the share among those
+    inputs only -- Garg et al. 2019 measure counterfactual gaps over inputs with identity terms.
     """
     orig, cf = _as_array(pred_orig).reshape(-1), _as_array(pred_cf).reshape(-1)
     _same_shape(orig, cf, ("pred_orig", "pred_cf"), "prediction")
-    return bootstrap_mean((orig != cf).astype(np.float64), n_boot, confidence, seed)
+    return bootstrap_mean(_selected((orig != cf).astype(np.float64), where, orig.size), n_boot, confidence, seed)
 
 
 def probability_change(
@@ -410,8 +441,10 @@ def probability_change(
     n_boot: int = N_BOOT,
     confidence: float = CONFIDENCE,
     seed: int | np.random.Generator = 0,
+    where: Sequence[bool] | np.ndarray | None = None,
 ) -> Estimate:
-    """``mean_i |p(y_i | x_i) - p(y_i | x'_i)|`` with ``y_i = argmax_c probs_orig[i, c]``.
+    """``mean_i |p(y_i | x_i) - p(y_i | x'_i)|`` with ``y_i = argmax_c probs_orig[i, c]``
+    (over the inputs where ``where`` is True, if given: see :func:`flip_rate`).
 
     Args:
         probs_orig, probs_cf: ``(n, classes)`` predicted class probabilities for the inputs and
@@ -428,7 +461,8 @@ def probability_change(
         )
     rows = np.arange(orig.shape[0])
     predicted = orig.argmax(axis=1) if orig.shape[0] else np.zeros(0, dtype=np.int64)
-    return bootstrap_mean(np.abs(orig[rows, predicted] - cf[rows, predicted]), n_boot, confidence, seed)
+    change = np.abs(orig[rows, predicted] - cf[rows, predicted])
+    return bootstrap_mean(_selected(change, where, orig.shape[0]), n_boot, confidence, seed)
 
 
 # -- BOLD prompts ----------------------------------------------------------------------------------

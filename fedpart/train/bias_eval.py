@@ -10,7 +10,10 @@ Language models (``--task lm`` runs: teachers and distilled students), following
   (:mod:`fedpart.evaluation.bias`).
 - **Counterfactual log-likelihood gap**: mean ``|log p(c | p) - log p(c' | p')|`` over the generated
   continuations ``c`` of prompts ``p``, with ``'`` the gender swap (:class:`~fedpart.augment.GenderSwapper`)
-  of ``p + c`` cut where ``p`` ended (:func:`swap_prompted`).
+  of ``p + c`` cut where ``p`` ended (:func:`swap_prompted`): ``loglik_gap`` over all pairs,
+  ``loglik_gap_changed`` over the ``changed_pairs`` the swap changed. The pairs are each model's own
+  generations, so the all-pairs mean also falls when a model writes fewer gendered words; compare
+  models on ``loglik_gap_changed`` and ``changed_pairs``.
 - **Utility**: perplexity on the run's held-out evaluation data.
 
 Runs trained with ``--hf-model`` (and their distilled students) count in their tokenizer's tokens
@@ -18,13 +21,15 @@ instead of words: ``--max-new-tokens``/``min_new_tokens`` and the perplexity are
 
 Classifiers (``--task tc`` runs): on the run's test split and its gender-swapped copy, the
 counterfactual **flip rate** and the mean absolute change of the probability of the predicted class
-(a prediction-sensitivity measure in the spirit of Krishna et al. 2022), plus accuracy.
+(a prediction-sensitivity measure in the spirit of Krishna et al. 2022), each over all inputs and
+over the ``changed_inputs`` the swap changed (``_changed``; the others add 0), plus accuracy.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +37,7 @@ from typing import Any
 
 import torch
 
-from fedpart.errors import InputError
+from fedpart.errors import FedpartWarning, InputError
 from fedpart.checks import check_finite, check_seed
 from fedpart.train.rundir import CONFIG_FILE, not_a_run, read_run_config
 from fedpart.train.runner import (
@@ -142,6 +147,22 @@ def check_finite_outputs(outputs: Sequence[Any], run_dir: Path, what: str) -> No
                          "train it again with a lower --lr")
 
 
+#: a profession with fewer gendered words than this in its continuations gets a polarity near +-1 by chance
+MIN_GROUP_WORDS = 5
+
+
+def warn_small_groups(groups: Sequence[Any]) -> None:
+    """Warn when professions have fewer than :data:`MIN_GROUP_WORDS` gendered words (but some): one
+    word makes ``|polarity| = 1`` and a "skewed" profession, whatever the model's tendency."""
+    small = [g.group for g in groups if 0 < g.male + g.female < MIN_GROUP_WORDS]
+    if small:
+        shown = ", ".join(small[:5]) + (f" and {len(small) - 5} more" if len(small) > 5 else "")
+        warnings.warn(FedpartWarning(
+            f"{len(small)} of {len(groups)} professions have fewer than {MIN_GROUP_WORDS} gendered words in their "
+            f"continuations ({shown}): their polarity is near +-1 by chance; use more --samples, "
+            "--max-per-profession or --max-new-tokens"), stacklevel=2)
+
+
 def _swap_texts(spacy_model: str):  # -> Callable[[list[str]], list[str]]
     from fedpart.augment import GenderSwapper
 
@@ -166,7 +187,7 @@ def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[t
                             options: BiasEvalOptions = BiasEvalOptions(), device: str = "auto",
                             eval_data: str | None = None) -> RunBias:
     """Polarity/disparity of generations, counterfactual log-likelihood gap and perplexity of an lm run."""
-    from fedpart.evaluation.bias import disparity, log_likelihood_gap
+    from fedpart.evaluation.bias import changed_texts, disparity, log_likelihood_gap
 
     run_dir, torch_device = Path(run_dir), resolve_device(device)
     task, model, config = load_trained(run_dir, torch_device)
@@ -177,17 +198,23 @@ def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[t
     continuations = task.generate(model, texts, torch_device, max_new_tokens=options.max_new_tokens,
                                   min_new_tokens=options.min_new_tokens, temperature=options.temperature, top_k=options.top_k, seed=options.seed)
     report = disparity(list(zip(groups, continuations)), n_boot=options.n_boot, seed=options.seed)
+    warn_small_groups(report.groups)
     logp = task.continuation_logprob(model, texts, continuations, torch_device)
-    logp_cf = task.continuation_logprob(model, *swap_prompted(texts, continuations, options.spacy_model),
-                                        torch_device)
+    swapped_prompts, swapped_continuations = swap_prompted(texts, continuations, options.spacy_model)
+    logp_cf = task.continuation_logprob(model, swapped_prompts, swapped_continuations, torch_device)
     check_finite_outputs([logp, logp_cf], run_dir, "log-likelihoods")
+    changed = changed_texts([p + c for p, c in zip(texts, continuations)],
+                            [p + c for p, c in zip(swapped_prompts, swapped_continuations)])
     gap = log_likelihood_gap(logp, logp_cf, n_boot=options.n_boot, seed=options.seed)
+    gap_changed = log_likelihood_gap(logp, logp_cf, n_boot=options.n_boot, seed=options.seed, where=changed)
     table = _evaluation_table(run_dir, config, task, eval_data)
     utility = task.evaluate(model, task.featurize(table, torch_device), table)
     metrics = {
         "mean_abs_polarity": report.mean_abs_polarity.to_dict(),
         "skewed_share": report.skewed_share.to_dict(),
         "loglik_gap": gap.to_dict(),
+        "loglik_gap_changed": gap_changed.to_dict(),
+        "changed_pairs": int(changed.sum()),
         "perplexity": round(utility["perplexity"], 4),
         "generations": len(continuations),
     }
@@ -197,22 +224,29 @@ def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[t
 def evaluate_classifier(run_dir: str | os.PathLike[str], *, options: BiasEvalOptions = BiasEvalOptions(),
                         device: str = "auto", eval_data: str | None = None) -> RunBias:
     """Counterfactual flip rate, probability change and accuracy of a tc run on its test data."""
-    from fedpart.evaluation.bias import flip_rate, probability_change
+    from fedpart.evaluation.bias import changed_texts, flip_rate, probability_change
 
     run_dir, torch_device = Path(run_dir), resolve_device(device)
     task, model, config = load_trained(run_dir, torch_device)
     if task.name != "tc":
         raise InputError(f"{run_dir}: a --task {task.name} run; the classifier measures need a tc run")
     table = _evaluation_table(run_dir, config, task, eval_data)
-    swapped = table.set_column(table.schema.get_field_index("text"), "text",
-                               [_swap_texts(options.spacy_model)(table.column("text").to_pylist())])
+    texts = table.column("text").to_pylist()
+    swapped_texts = _swap_texts(options.spacy_model)(texts)
+    swapped = table.set_column(table.schema.get_field_index("text"), "text", [swapped_texts])
+    changed = changed_texts(texts, swapped_texts)
     data = task.featurize(table, torch_device)
     probs = task.probabilities(model, data).cpu().numpy()  # type: ignore[attr-defined]
     probs_cf = task.probabilities(model, task.featurize(swapped, torch_device)).cpu().numpy()  # type: ignore[attr-defined]
     check_finite_outputs([probs, probs_cf], run_dir, "class probabilities")
+    boot = dict(n_boot=options.n_boot, seed=options.seed)
+    pred, pred_cf = probs.argmax(1), probs_cf.argmax(1)
     metrics = {
-        "flip_rate": flip_rate(probs.argmax(1), probs_cf.argmax(1), n_boot=options.n_boot, seed=options.seed).to_dict(),
-        "probability_change": probability_change(probs, probs_cf, n_boot=options.n_boot, seed=options.seed).to_dict(),
+        "flip_rate": flip_rate(pred, pred_cf, **boot).to_dict(),
+        "flip_rate_changed": flip_rate(pred, pred_cf, **boot, where=changed).to_dict(),
+        "probability_change": probability_change(probs, probs_cf, **boot).to_dict(),
+        "probability_change_changed": probability_change(probs, probs_cf, **boot, where=changed).to_dict(),
+        "changed_inputs": int(changed.sum()),
         "accuracy": round(task.evaluate(model, data, table)["accuracy"], 4),
     }
     return RunBias(str(run_dir), "tc", metrics)
