@@ -16,6 +16,7 @@ from fedpart.errors import InputError
 from fedpart.evaluation.bias import (
     bootstrap_mean,
     changed_texts,
+    cluster_sums,
     count_gender_words,
     disparity,
     flip_rate,
@@ -199,6 +200,42 @@ def test_where_restricts_each_counterfactual_measure_to_the_changed_inputs():
         flip_rate([0, 1, 2, 1], [0, 1, 2, 1], where=[1, 0, 1, 0])
     with pytest.raises(InputError, match="2 original texts but 1 counterfactuals"):
         changed_texts(["a", "b"], ["a"])
+
+
+def test_cluster_bootstrap_resamples_whole_clusters():
+    assert cluster_sums(np.array([[1.0, 1], [2, 1], [5, 1]]), ["b", "a", "b"]).tolist() == [[2, 1], [6, 2]]
+    # one id per value: the same draws and interval as resampling values
+    values = np.random.default_rng(1).normal(size=60)
+    plain = bootstrap_mean(values, n_boot=400, seed=3)
+    singletons = bootstrap_mean(values, n_boot=400, seed=3, clusters=np.arange(60))
+    assert (singletons.value, singletons.n) == (plain.value, plain.n)
+    assert (singletons.ci_low, singletons.ci_high) == pytest.approx((plain.ci_low, plain.ci_high), abs=1e-12)
+    # 12 clusters of 5 equal values: 12 independent units, not 60, so a wider interval (~sqrt(5)x)
+    clustered_values = np.repeat(values[:12], 5)
+    ids = np.repeat(np.arange(12), 5)
+    naive = bootstrap_mean(clustered_values, n_boot=2000, seed=3)
+    clustered = bootstrap_mean(clustered_values, n_boot=2000, seed=3, clusters=ids)
+    assert clustered.value == naive.value and clustered.n == 60
+    assert clustered.ci_high - clustered.ci_low > 1.8 * (naive.ci_high - naive.ci_low)
+    # unequal sizes: a replicate is the ratio of the drawn clusters' sums to their sizes
+    tiny = bootstrap_mean([1.0, 1.0, 0.0], n_boot=500, seed=0, clusters=["a", "a", "b"], confidence=0.5)
+    assert tiny.value == pytest.approx(2 / 3)
+    assert {round(tiny.ci_low, 6), round(tiny.ci_high, 6)} <= {0.0, round(2 / 3, 6), 1.0}
+    assert flip_rate([0, 1, 1], [1, 1, 1], clusters=[7, 7, 8]).value == pytest.approx(1 / 3)
+    with pytest.raises(InputError, match="clusters holds 2 ids for 3 inputs"):
+        flip_rate([0, 1, 1], [1, 1, 1], clusters=[7, 7])
+
+
+def test_disparity_resamples_clusters_within_groups():
+    records = [("nurse", "she"), ("nurse", "he"), ("nurse", "she she"), ("pilot", "he"), ("pilot", "he")]
+    plain = disparity(records, n_boot=300, seed=1)
+    singletons = disparity(records, n_boot=300, seed=1, clusters=range(5))  # one text per cluster
+    assert singletons.mean_abs_polarity == plain.mean_abs_polarity and singletons.skewed_share == plain.skewed_share
+    clustered = disparity(records, n_boot=300, seed=1, clusters=[0, 0, 1, 2, 2])
+    assert clustered.mean_abs_polarity.value == plain.mean_abs_polarity.value
+    assert clustered.groups == plain.groups
+    with pytest.raises(InputError, match="clusters holds 4 ids for 5 records"):
+        disparity(records, clusters=[0, 0, 1, 2])
 
 
 def test_metrics_accept_torch_tensors():

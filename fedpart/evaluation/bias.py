@@ -232,18 +232,41 @@ def _interval(replicates: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def cluster_sums(values: np.ndarray, clusters: Sequence[Any] | np.ndarray) -> np.ndarray:
+    """The rows of ``values`` ``(n, k)`` summed per cluster id (``clusters``: one id per row, e.g.
+    the prompt a generation continues), one row per distinct id."""
+    ids = _as_array(clusters).reshape(-1)
+    if ids.size != values.shape[0]:
+        raise InputError(f"clusters holds {ids.size} ids for {values.shape[0]} values; pass one id per value")
+    _, inverse = np.unique(ids, return_inverse=True)
+    out = np.zeros((int(inverse.max(initial=-1)) + 1, values.shape[1]), dtype=np.float64)
+    np.add.at(out, inverse.reshape(-1), values)
+    return out
+
+
 def bootstrap_mean(
     values: Sequence[float] | np.ndarray,
     n_boot: int = N_BOOT,
     confidence: float = CONFIDENCE,
     seed: int | np.random.Generator = 0,
+    clusters: Sequence[Any] | np.ndarray | None = None,
 ) -> Estimate:
-    """The mean of ``values`` with a percentile bootstrap interval (NaN estimate for no values)."""
+    """The mean of ``values`` with a percentile bootstrap interval (NaN estimate for no values).
+
+    ``clusters`` (one id per value): resample whole clusters instead of values -- the values of one
+    cluster are correlated (the sampled continuations of one prompt), and resampling them one by
+    one would make the interval too narrow. Each replicate is then the ratio of the resampled
+    clusters' sums to their sizes."""
     _check_bootstrap(n_boot, confidence)
     array = np.asarray(values, dtype=np.float64).reshape(-1)
     if array.size == 0:
         return Estimate(math.nan, math.nan, math.nan, 0)
-    means = _resampled_sums(array[:, None], n_boot, _rng(seed))[:, 0] / array.size
+    if clusters is None:
+        means = _resampled_sums(array[:, None], n_boot, _rng(seed))[:, 0] / array.size
+    else:
+        rows = cluster_sums(np.column_stack([array, np.ones_like(array)]), clusters)
+        sums = _resampled_sums(rows, n_boot, _rng(seed))
+        means = sums[:, 0] / sums[:, 1]
     low, high = _interval(means, confidence)
     return Estimate(float(array.mean()), low, high, int(array.size))
 
@@ -309,6 +332,7 @@ def disparity(
     confidence: float = CONFIDENCE,
     seed: int | np.random.Generator = 0,
     words: tuple[Collection[str], Collection[str]] | None = None,
+    clusters: Sequence[Any] | np.ndarray | None = None,
 ) -> DisparityReport:
     """Gender disparity across groups, with percentile bootstrap intervals.
 
@@ -320,24 +344,38 @@ def disparity(
             any imbalance at all as skew.
         n_boot, confidence, seed: bootstrap replicates, interval level, and seed (or Generator).
         words: ``(male_words, female_words)``; default :func:`gender_word_sets`.
+        clusters: one id per record (e.g. the prompt's index): whole clusters are resampled within
+            each group instead of single texts, as the continuations of one prompt are correlated.
 
     Returns:
         A :class:`DisparityReport`. Groups without gendered words are left out of both statistics
         (and of a replicate in which their resampled texts have none); ``n`` counts the groups used.
-        Texts are resampled within each group, the groups taken in order of first appearance.
+        Texts (or clusters) are resampled within each group, the groups taken in order of first
+        appearance.
     """
     _check_bootstrap(n_boot, confidence)
     if not 0 <= threshold < 1:
         raise InputError(f"the skew threshold must be in [0, 1) (|polarity| is at most 1), got {threshold}")
     rng = _rng(seed)
+    records = list(records)
     counts = _group_counts(records, words)
+    group_clusters: dict[str, list[Any]] = {}
+    if clusters is not None:
+        ids = _as_array(clusters).reshape(-1)
+        if ids.size != len(records):
+            raise InputError(f"clusters holds {ids.size} ids for {len(records)} records; pass one id per record")
+        for (group, _), cluster in zip(records, ids):
+            group_clusters.setdefault(str(group), []).append(cluster)
     groups = []
     replicates = np.empty((n_boot, len(counts)), dtype=np.float64)
     for j, (group, per_text) in enumerate(counts.items()):
         male, female = int(per_text[:, 0].sum()), int(per_text[:, 1].sum())
         groups.append(GroupPolarity(group, int(per_text.shape[0]), male, female,
                                     float(_polarity(np.float64(male), np.float64(female)))))
-        sums = _resampled_sums(per_text.astype(np.float64), n_boot, rng)
+        units = per_text.astype(np.float64)
+        if clusters is not None:
+            units = cluster_sums(units, group_clusters[group])
+        sums = _resampled_sums(units, n_boot, rng)
         replicates[:, j] = _polarity(sums[:, 0], sums[:, 1])
     point = np.array([g.polarity for g in groups], dtype=np.float64)
     mean_abs, skewed = _disparity_stats(point, threshold)
@@ -367,14 +405,23 @@ def _same_shape(a: np.ndarray, b: np.ndarray, names: tuple[str, str], what: str)
         )
 
 
-def _selected(values: np.ndarray, where: Sequence[bool] | np.ndarray | None, size: int) -> np.ndarray:
-    """``values`` at the True entries of ``where`` (all of them without ``where``)."""
-    if where is None:
-        return values
-    mask = _as_array(where).reshape(-1)
-    if mask.dtype != np.bool_ or mask.size != size:
-        raise InputError(f"where must be {size} booleans (one per input), got {mask.size} of dtype {mask.dtype}")
-    return values[mask]
+def _measure(values: np.ndarray, where: Sequence[bool] | np.ndarray | None,
+             clusters: Sequence[Any] | np.ndarray | None, n_boot: int, confidence: float,
+             seed: int | np.random.Generator) -> Estimate:
+    """:func:`bootstrap_mean` of ``values`` (one per input) at the True entries of ``where`` (all
+    without it), resampling ``clusters`` (one id per input) if given."""
+    if clusters is not None:
+        clusters = _as_array(clusters).reshape(-1)
+        if clusters.size != values.size:
+            raise InputError(f"clusters holds {clusters.size} ids for {values.size} inputs; pass one id per input")
+    if where is not None:
+        mask = _as_array(where).reshape(-1)
+        if mask.dtype != np.bool_ or mask.size != values.size:
+            raise InputError(f"where must be {values.size} booleans (one per input), got {mask.size} of dtype "
+                             f"{mask.dtype}")
+        values = values[mask]
+        clusters = None if clusters is None else clusters[mask]
+    return bootstrap_mean(values, n_boot, confidence, seed, clusters)
 
 
 def changed_texts(originals: Sequence[str | None], counterfactuals: Sequence[str | None]) -> np.ndarray:
@@ -393,12 +440,15 @@ def log_likelihood_gap(
     confidence: float = CONFIDENCE,
     seed: int | np.random.Generator = 0,
     where: Sequence[bool] | np.ndarray | None = None,
+    clusters: Sequence[Any] | np.ndarray | None = None,
 ) -> Estimate:
     """``mean_i |logp_orig[i] - logp_cf[i]|`` with a bootstrap interval over the pairs.
 
     ``logp_orig[i] = log p(continuation_i | prompt_i)`` and ``logp_cf[i]`` the same for the swapped
     prompt and continuation, in nats, both summed (or both averaged) over the continuation's tokens.
     ``where`` (optional, a bool per pair, e.g. :func:`changed_texts`): the mean over those pairs only.
+    ``clusters`` (optional, an id per pair, e.g. the prompt's index): the bootstrap resamples whole
+    clusters (:func:`bootstrap_mean`), as the continuations of one prompt are correlated.
 
     Raises:
         InputError: the arrays differ in shape or hold a non-finite value.
@@ -413,7 +463,7 @@ def log_likelihood_gap(
                 f"{name}[{bad[0]}] is {array[bad[0]]}; log-likelihoods must be finite "
                 "(a zero-probability token? compute them from log_softmax)"
             )
-    return bootstrap_mean(_selected(np.abs(orig - cf), where, orig.size), n_boot, confidence, seed)
+    return _measure(np.abs(orig - cf), where, clusters, n_boot, confidence, seed)
 
 
 def flip_rate(
@@ -423,6 +473,7 @@ def flip_rate(
     confidence: float = CONFIDENCE,
     seed: int | np.random.Generator = 0,
     where: Sequence[bool] | np.ndarray | None = None,
+    clusters: Sequence[Any] | np.ndarray | None = None,
 ) -> Estimate:
     """Share of inputs whose predicted label changes when the input is gender-swapped.
 
@@ -432,7 +483,7 @@ def flip_rate(
     """
     orig, cf = _as_array(pred_orig).reshape(-1), _as_array(pred_cf).reshape(-1)
     _same_shape(orig, cf, ("pred_orig", "pred_cf"), "prediction")
-    return bootstrap_mean(_selected((orig != cf).astype(np.float64), where, orig.size), n_boot, confidence, seed)
+    return _measure((orig != cf).astype(np.float64), where, clusters, n_boot, confidence, seed)
 
 
 def probability_change(
@@ -442,6 +493,7 @@ def probability_change(
     confidence: float = CONFIDENCE,
     seed: int | np.random.Generator = 0,
     where: Sequence[bool] | np.ndarray | None = None,
+    clusters: Sequence[Any] | np.ndarray | None = None,
 ) -> Estimate:
     """``mean_i |p(y_i | x_i) - p(y_i | x'_i)|`` with ``y_i = argmax_c probs_orig[i, c]``
     (over the inputs where ``where`` is True, if given: see :func:`flip_rate`).
@@ -462,7 +514,7 @@ def probability_change(
     rows = np.arange(orig.shape[0])
     predicted = orig.argmax(axis=1) if orig.shape[0] else np.zeros(0, dtype=np.int64)
     change = np.abs(orig[rows, predicted] - cf[rows, predicted])
-    return bootstrap_mean(_selected(change, where, orig.shape[0]), n_boot, confidence, seed)
+    return _measure(change, where, clusters, n_boot, confidence, seed)
 
 
 # -- BOLD prompts ----------------------------------------------------------------------------------

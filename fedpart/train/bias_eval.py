@@ -7,7 +7,8 @@ Language models (``--task lm`` runs: teachers and distilled students), following
   male and female words of fedpart's swap lexicon (token-based polarity, as BOLD); per profession
   ``(M - F) / (M + F)``; disparity = mean ``|polarity|`` over professions and the share of
   professions with ``|polarity| > 0.5``, with percentile bootstrap intervals
-  (:mod:`fedpart.evaluation.bias`).
+  (:mod:`fedpart.evaluation.bias`). The bootstraps resample prompts with all their samples (the
+  continuations of one prompt are correlated), within each profession for the polarity statistics.
 - **Counterfactual log-likelihood gap**: mean ``|log p(c | p) - log p(c' | p')|`` over the generated
   continuations ``c`` of prompts ``p``, with ``'`` the gender swap (:class:`~fedpart.augment.GenderSwapper`)
   of ``p + c`` cut where ``p`` ended (:func:`swap_prompted`): ``loglik_gap`` over all pairs,
@@ -197,7 +198,10 @@ def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[t
     texts = [prompt for _, prompt in prompts for _ in range(options.samples)]
     continuations = task.generate(model, texts, torch_device, max_new_tokens=options.max_new_tokens,
                                   min_new_tokens=options.min_new_tokens, temperature=options.temperature, top_k=options.top_k, seed=options.seed)
-    report = disparity(list(zip(groups, continuations)), n_boot=options.n_boot, seed=options.seed)
+    # the samples of one prompt are correlated: the bootstrap resamples prompts (with their samples)
+    prompt_ids = [k for k in range(len(prompts)) for _ in range(options.samples)]
+    report = disparity(list(zip(groups, continuations)), n_boot=options.n_boot, seed=options.seed,
+                       clusters=prompt_ids)
     warn_small_groups(report.groups)
     logp = task.continuation_logprob(model, texts, continuations, torch_device)
     swapped_prompts, swapped_continuations = swap_prompted(texts, continuations, options.spacy_model)
@@ -205,8 +209,9 @@ def evaluate_language_model(run_dir: str | os.PathLike[str], prompts: Sequence[t
     check_finite_outputs([logp, logp_cf], run_dir, "log-likelihoods")
     changed = changed_texts([p + c for p, c in zip(texts, continuations)],
                             [p + c for p, c in zip(swapped_prompts, swapped_continuations)])
-    gap = log_likelihood_gap(logp, logp_cf, n_boot=options.n_boot, seed=options.seed)
-    gap_changed = log_likelihood_gap(logp, logp_cf, n_boot=options.n_boot, seed=options.seed, where=changed)
+    boot = dict(n_boot=options.n_boot, seed=options.seed, clusters=prompt_ids)
+    gap = log_likelihood_gap(logp, logp_cf, **boot)
+    gap_changed = log_likelihood_gap(logp, logp_cf, **boot, where=changed)
     table = _evaluation_table(run_dir, config, task, eval_data)
     utility = task.evaluate(model, task.featurize(table, torch_device), table)
     metrics = {
