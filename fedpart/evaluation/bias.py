@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from fedpart.augment.lexicon import GENDER_PAIRS_FILE, Pair, parse_pairs
-from fedpart.augment.swapper import word_key, word_pattern
+from fedpart.augment.swapper import in_generic_compound, word_key, word_pattern
 from fedpart.errors import InputError
 
 #: ``|polarity| > 0.5`` means at least three of every four gendered words are of one gender
@@ -179,8 +179,8 @@ def count_gender_words(text: str, words: tuple[Collection[str], Collection[str]]
 
     Words are the maximal ``\\w+`` runs of the lower-cased text, and the words of the sets with
     an apostrophe inside, as the swapper finds them (:func:`fedpart.augment.swapper.word_pattern`):
-    "He's" counts *he*, "Ma'am" *ma'am*, "history" nothing. ``words`` defaults to
-    :func:`gender_word_sets`.
+    "He's" counts *he*, "Ma'am" *ma'am*, "history" nothing; like the swapper it skips ``man`` in
+    generic compounds ("man-made", "man-hours"). ``words`` defaults to :func:`gender_word_sets`.
     """
     if words is None:
         (male_words, female_words), pattern = _default_words(), _default_pattern()
@@ -188,8 +188,11 @@ def count_gender_words(text: str, words: tuple[Collection[str], Collection[str]]
         male_words, female_words = words
         pattern = word_pattern(itertools.chain(male_words, female_words))
     male = female = 0
-    for found in pattern.findall((text or "").lower()):
-        word = word_key(found)
+    lower = (text or "").lower()
+    for match in pattern.finditer(lower):
+        word = word_key(match.group())
+        if word in ("man", "men") and in_generic_compound(lower, *match.span()):
+            continue
         if word in male_words:
             male += 1
         elif word in female_words:
