@@ -135,6 +135,21 @@ def test_missing_tag_column_and_bad_encoding_are_input_errors(tmp_path):
         list(iter_conll_batches(str(latin)))
 
 
+@pytest.mark.parametrize(("text", "line", "found", "first"), [
+    # CoNLL-2003 with the NER column missing on one line: the chunk tag would become the tag
+    ("EU NNP B-NP B-ORG\nBay NNP I-NP\n", 2, 3, 4),
+    # a space-separated file with a space inside a token: "York" would be lost
+    ("in O\nNew York B-location\n", 2, 3, 2),
+    ("a\tO\n\nb\tX\tO\n", 3, 3, 2),  # across sentences too
+])
+def test_a_token_line_with_other_columns_than_the_first_is_an_input_error(tmp_path, text, line, found, first):
+    path = tmp_path / "ragged.conll"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match=rf"ragged\.conll:{line}: line .* has {found} columns but the first token "
+                                         rf"line \(line 1\) has {first}"):
+        list(iter_conll_batches(str(path)))
+
+
 # --- SQuAD reader ------------------------------------------------------------------------------
 
 

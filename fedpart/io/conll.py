@@ -79,8 +79,10 @@ def iter_conll_batches(
     no row is empty; ``-DOCSTART-`` lines are not sentences.
 
     Raises:
-        InputError: naming ``path:line`` and the line, if a line has fewer than two columns or no
-            column ``tag_column``, or the file is not UTF-8 (or ``check_tags`` refuses a tag).
+        InputError: naming ``path:line`` and the line, if a line has fewer than two columns, no
+            column ``tag_column`` or another number of columns than the first token line (a tag or
+            a middle column missing would otherwise shift the tag column silently), or the file is
+            not UTF-8 (or ``check_tags`` refuses a tag).
     """
     if batch_rows < 1:
         raise InputError(f"batch_rows must be at least 1, got {batch_rows}")
@@ -90,6 +92,7 @@ def iter_conll_batches(
     tags: list[str] = []
     offsets: list[int] = [0]
     checked: set[str] = set()
+    columns: tuple[int, int] | None = None  # (columns, line number) of the first token line
     try:
         handle = open(path, "rb")
     except OSError as error:
@@ -111,6 +114,14 @@ def iter_conll_batches(
                 if fields[0] != DOCSTART:
                     if len(fields) < 2:
                         raise InputError(f"{path}:{number}: line {line!r} has only one column; {_EXPECTED}")
+                    if columns is None:
+                        columns = (len(fields), number)
+                    elif len(fields) != columns[0]:
+                        raise InputError(
+                            f"{path}:{number}: line {line!r} has {len(fields)} columns but the first token line "
+                            f"(line {columns[1]}) has {columns[0]}; every token line needs the same columns "
+                            "(a column missing, or a space inside a token of a space-separated file?)"
+                        )
                     try:
                         tag = fields[tag_column]
                     except IndexError:
