@@ -118,6 +118,33 @@ def test_json_and_csv_records_equal_the_runs_files(finished, fedprox, parts, tmp
                 assert row[key] == value, key
 
 
+def test_records_give_the_model_size_and_clients_per_round_the_run_used(parts, tmp_path):
+    from fedpart.train.federated import FederatedConfig
+    from fedpart.train.runner import train
+
+    # asked for 10 clients per round of a 3-client partition, model size left to the default
+    run = tmp_path / "asked"
+    with pytest.warns(UserWarning, match="exceeds the 3 non-empty clients"):
+        train(parts, task="tc", out=run, device="cpu", config=FederatedConfig(rounds=1, clients_per_round=10))
+    config = json.loads((run / "config.json").read_text())
+    assert (config["clients_per_round"], config["model_size"]) == (10, None)
+    assert {len(line["clients"]) for line in read_lines(run)} == {3}
+    out = tmp_path / "r.json"
+    assert invoke("report", run, "--plot", tmp_path / "r.png", "--json", out).exit_code == 0
+    [record] = json.loads(out.read_text())["runs"]
+    assert record["clients_per_round"] == 3
+    assert record["model_size"] == config["featurisation"]["model_size"] == "small"
+
+
+def test_report_json_is_strict_json(tmp_path):
+    path = write_report_json([{"path": "r", "final_perplexity": float("inf"), "best_loss": float("nan"),
+                               "final_accuracy": 0.5}], tmp_path / "r.json")
+    text = path.read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    assert json.loads(text)["runs"] == [{"path": "r", "final_perplexity": None, "best_loss": None,
+                                         "final_accuracy": 0.5}]
+
+
 def test_records_of_an_old_incomplete_run_and_of_a_changed_or_missing_partition(finished, parts, tmp_path):
     old = copy_run(finished, tmp_path / "old", partition=str(tmp_path / "gone"))
     (old / "environment.json").unlink()

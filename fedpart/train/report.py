@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -154,7 +155,9 @@ def read_partition_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def run_settings(run: RunSummary) -> dict[str, Any]:
     """The settings a paper reports about ``run`` (flat; ``None`` where the run has none):
-    :data:`CONFIG_SETTINGS` (``None`` for the :data:`CLIENT_SAMPLING_SETTINGS` and ``sampler`` of a
+    :data:`CONFIG_SETTINGS` as used (``model_size`` the task's default when none was given,
+    ``clients_per_round`` as many as the rounds sampled: all non-empty clients when fewer than
+    asked; ``None`` for the :data:`CLIENT_SAMPLING_SETTINGS` and ``sampler`` of a
     centralised run, which samples no clients), the partition path and :func:`read_partition_settings`, and for a
     distilled run its teacher, data, every ``distill`` setting as ``distill_<name>`` and the
     teacher's partition as ``teacher_partition`` and ``teacher_partition_<setting>`` (read through
@@ -162,6 +165,15 @@ def run_settings(run: RunSummary) -> dict[str, Any]:
     run directory is gone)."""
     config = run.config
     settings = {name: config.get(name) for name in CONFIG_SETTINGS}
+    # what the run used where the configuration holds what was asked: the task's default model
+    # size when none was given, and as many clients per round as were sampled (all non-empty
+    # clients when fewer than asked)
+    featurisation = config.get("featurisation")
+    if settings["model_size"] is None and config.get("hf_model") is None and isinstance(featurisation, dict):
+        settings["model_size"] = featurisation.get("model_size")
+    sampled = [len(r["clients"]) for r in run.records if isinstance(r.get("clients"), list)]
+    if sampled:
+        settings["clients_per_round"] = max(sampled)
     settings["runtime"] = config.get("runtime", "fedpart")
     settings["sampler"] = config.get("sampler", DEFAULT_SAMPLER)
     if config.get("algo") == "centralized":
@@ -269,8 +281,14 @@ def format_report(runs: list[RunSummary], metric: str | None = None,
 
 def write_report_json(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
     """``{"schema_version": 1, "runs": [record, ...]}`` (records of :func:`run_record`), atomically."""
-    text = json.dumps({"schema_version": SCHEMA_VERSION, "runs": list(records)}, indent=2, allow_nan=True)
+    runs = [{key: _finite_or_none(value) for key, value in record.items()} for record in records]
+    text = json.dumps({"schema_version": SCHEMA_VERSION, "runs": runs}, indent=2, allow_nan=False)
     return write_text_atomic(path, text + "\n")
+
+
+def _finite_or_none(value: Any) -> Any:
+    """``None`` for a NaN or infinite float (strict JSON has neither; a diverged run's perplexity)."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def write_report_csv(records: Sequence[dict[str, Any]], path: str | Path) -> Path:
