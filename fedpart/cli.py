@@ -34,8 +34,8 @@ TASK_COLUMN_OPTIONS = (
     ("context", "--context-col", "qa: context column [context]."),
     ("question", "--question-col", "qa: question column [question]."),
     ("answers", "--answers-col", "qa: answers struct column [answers]."),
-    ("source", "--source-col", "s2s: source text column [source|dialogue|document|article]."),
-    ("target", "--target-col", "s2s: target text column [target|summary|highlights]."),
+    ("source", "--source-col", "s2s: source text column [source|dialogue|document|article|text|input]."),
+    ("target", "--target-col", "s2s: target text column [target|summary|highlights|summary1|output]."),
 )
 
 

@@ -1,7 +1,8 @@
 """Text classification (``--task tc``): canonical columns ``text`` (string) and ``label``.
 
-``text`` is one input column or several joined with a space (``--text-col title,description`` for
-AG News style ``label,title,description`` files); by default the first of ``text``, ``sentence``,
+``text`` is one input column or several joined with a space, the join's surrounding whitespace
+trimmed (``--text-col title,description`` for AG News style ``label,title,description`` files; the
+raw columns are kept as they are); by default the first of ``text``, ``sentence``,
 ``content``, or ``title`` + ``description`` when both exist. The label is the partition key.
 """
 
@@ -70,7 +71,8 @@ def resolve_text_columns(raw_schema: pa.Schema, columns: ColumnMap, where: str) 
 
 
 def text_array(batch: pa.RecordBatch, text_cols: list[str]) -> pa.Array:
-    """The ``text`` column of a raw batch: one column as strings, or several joined with a space."""
+    """The ``text`` column of a raw batch: one column as strings, or several joined with a space
+    (nulls as empty strings) with the surrounding whitespace of the join trimmed."""
     if len(text_cols) == 1:
         return batch.column(text_cols[0]).cast(pa.string())
     parts = [pc.fill_null(batch.column(c).cast(pa.string()), "") for c in text_cols]
