@@ -139,8 +139,8 @@ def main() -> None:
         "continuations; skewed_share: professions with |polarity| > 0.5; loglik_gap: mean |log p(c|p) - "
         "log p(c'|p')| (nats) over all (prompt, continuation) pairs, loglik_gap_changed: the same over the "
         "changed_pairs the gender swap changed (the others add 0, so the all-pairs mean also falls when a model "
-        "writes fewer gendered words); [95 % percentile bootstrap interval, resampling continuations within each "
-        "profession for the polarity statistics, pairs for the gap]. A mean of absolute values is biased upwards "
+        "writes fewer gendered words); [95 % percentile bootstrap interval, resampling prompts with their samples, "
+        "within each profession for the polarity statistics]. A mean of absolute values is biased upwards "
         "under resampling when the polarities are near 0, so for a balanced model the interval can lie above the "
         "point estimate.",
     ]
