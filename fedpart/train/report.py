@@ -199,7 +199,8 @@ def teacher_partition_settings(teacher: Any) -> dict[str, Any]:
 
 def run_record(run: RunSummary, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """One run as a flat record: path, task, finished, :func:`run_settings`, the device and fedpart
-    and torch versions of ``environment.json`` (``None`` without one), rounds done, wall time
+    and torch versions of ``environment.json`` (``None`` without one), rounds done (the last
+    evaluated round: an unfinished run may have trained up to ``eval_every - 1`` more), wall time
     (s), bytes communicated (cumulative), the final ``train_loss`` (``None`` for runs before it was
     recorded), the main metric's name, then ``final_<metric>`` and ``best_<metric>`` of every metric."""
     last = run.records[-1]
