@@ -53,6 +53,17 @@ def _dropped(rows: dict[str, int]) -> str:
     return text
 
 
+def _augmented(report: dict[str, Any]) -> str:
+    """One line on how ``fedpart augment counterfactual`` made a partition from another."""
+    def count(key: str) -> str:
+        value = report.get(key)
+        return f"{value:,}" if isinstance(value, int) else "?"
+
+    return (f"counterfactual, {report.get('mode', '?')} mode, of {report.get('source_partition', '?')}: "
+            f"{count('rows_read')} client rows read, {count('counterfactual_rows')} counterfactual, "
+            f"{count('rows_written')} written")
+
+
 def format_stats_table(manifest: Manifest) -> str:
     """A plain-text table of a partition's size and label-skew statistics."""
     m = manifest.metrics
@@ -66,6 +77,9 @@ def format_stats_table(manifest: Manifest) -> str:
         ("client size mean +- std", f"{_fmt(size['mean'], 1)} +- {_fmt(size['std'], 1)}"),
         ("empty clients", str(size["empty_clients"])),
     ]
+    augmentation = manifest.extra.get("augmentation")
+    if isinstance(augmentation, dict):
+        rows.append(("augmented", _augmented(augmentation)))
     if manifest.test is not None:
         rows.append(("test rows", str(manifest.test.rows)))
     if manifest.labels is not None:

@@ -68,6 +68,14 @@ def test_partition_directory_becomes_a_new_partition(tmp_path):
         assert set(table.column("cf_of").to_pylist()) == set(pq.read_table(parts / old.file).column("row_id").to_pylist())
         assert sum(new.label_counts) == new.rows
     assert fedpart.load_client(out, 0, format="arrow").num_rows == after.clients[0].rows
+    report = after.extra["augmentation"]
+    stats = CliRunner().invoke(main, ["stats", str(out), "--no-plot"])
+    assert stats.exit_code == 0, stats.output
+    [line] = [line for line in stats.output.splitlines() if line.startswith("augmented ")]
+    assert line.removeprefix("augmented").strip() == (
+        f"counterfactual, append mode, of parts: {report['rows_read']:,} client rows read, "
+        f"{report['counterfactual_rows']:,} counterfactual, {report['rows_written']:,} written")
+    assert report["rows_written"] == report["rows_read"] + report["counterfactual_rows"] == sum(c.rows for c in after.clients)
     again = CliRunner().invoke(main, ["augment", "counterfactual", str(parts), "--out", str(out)])
     assert again.exit_code == 2 and "already exists" in again.output
 
