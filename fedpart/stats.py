@@ -21,8 +21,9 @@ MAX_LEGEND_NAME = 40
 
 
 def stats_record(manifest: Manifest) -> dict[str, Any]:
-    """A JSON-able summary of a partition (what ``fedpart stats --json`` prints)."""
-    return {
+    """A JSON-able summary of a partition (what ``fedpart stats --json`` prints); a partition made by
+    ``fedpart augment counterfactual`` adds its ``augmentation`` report."""
+    record = {
         "scheme": manifest.scheme,
         "params": manifest.params,
         "seed": manifest.seed,
@@ -31,6 +32,9 @@ def stats_record(manifest: Manifest) -> dict[str, Any]:
         "labels": manifest.labels,
         **manifest.metrics,
     }
+    if isinstance(manifest.extra.get("augmentation"), dict):
+        record["augmentation"] = manifest.extra["augmentation"]
+    return record
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -76,6 +76,9 @@ def test_partition_directory_becomes_a_new_partition(tmp_path):
         f"counterfactual, append mode, of parts: {report['rows_read']:,} client rows read, "
         f"{report['counterfactual_rows']:,} counterfactual, {report['rows_written']:,} written")
     assert report["rows_written"] == report["rows_read"] + report["counterfactual_rows"] == sum(c.rows for c in after.clients)
+    as_json = CliRunner().invoke(main, ["stats", str(out), "--no-plot", "--json"])
+    assert json.loads(as_json.output)["augmentation"] == report
+    assert "augmentation" not in json.loads(CliRunner().invoke(main, ["stats", str(parts), "--no-plot", "--json"]).output)
     again = CliRunner().invoke(main, ["augment", "counterfactual", str(parts), "--out", str(out)])
     assert again.exit_code == 2 and "already exists" in again.output
 
