@@ -498,19 +498,53 @@ def test_a_port_that_answers_but_not_as_ray_does_is_refused_at_once(tmp_path):
         silent.close()
 
 
-def test_a_grpc_server_passes_the_ray_address_probe():
-    """Ray's GCS and Ray Client are gRPC servers: a real one (grpcio, a Ray dependency) passes."""
+def _grpc_server(methods: dict[str, bytes]):
+    """A gRPC server on a free 127.0.0.1 port answering ``methods`` (full names) with fixed bytes."""
     grpc = pytest.importorskip("grpc")
     from concurrent import futures
 
-    from fedpart.raydata.session import check_reachable
+    class Handler(grpc.GenericRpcHandler):
+        def service(self, details):
+            if details.method in methods:
+                reply = methods[details.method]
+                return grpc.unary_unary_rpc_method_handler(lambda request, context: reply)
+            return None  # UNIMPLEMENTED, as any server answers a method it does not serve
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1), handlers=[Handler()])
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
+    return server, port
+
+
+def test_a_grpc_server_that_serves_the_gcs_passes_the_ray_address_probe():
+    """Ray's GCS and Ray Client are gRPC servers: one that answers the GCS probe passes as a GCS
+    address; any gRPC server passes as a ray:// (Ray Client) address, whose service is another."""
+    from fedpart.raydata.session import GCS_PROBE_METHOD, check_reachable, serves_ray_gcs
+
+    server, port = _grpc_server({GCS_PROBE_METHOD: b"\n\x20" + bytes(32)})
     try:
+        assert serves_ray_gcs("127.0.0.1", port) is True
         check_reachable(f"127.0.0.1:{port}")
         check_reachable(f"ray://127.0.0.1:{port}")
+    finally:
+        server.stop(0)
+
+
+def test_a_grpc_server_that_is_not_ray_is_refused_as_a_gcs_address_at_once():
+    """Another gRPC service: Ray would retry it for minutes (for ever when it listens on 127.0.0.1
+    only, as Ray dials the machine's address instead)."""
+    import time
+
+    from fedpart.raydata.session import check_reachable, serves_ray_gcs
+
+    server, port = _grpc_server({})
+    try:
+        started = time.monotonic()
+        assert serves_ray_gcs("127.0.0.1", port) is False
+        with pytest.raises(InputError, match=rf"a gRPC server listens on port {port} but it is not Ray's GCS"):
+            check_reachable(f"127.0.0.1:{port}")
+        check_reachable(f"ray://127.0.0.1:{port}")  # Ray Client serves other methods: not judged here
+        assert time.monotonic() - started < 5
     finally:
         server.stop(0)
 

@@ -78,13 +78,15 @@ def ray_endpoint(address: str | None) -> tuple[str, int] | None:
 
 def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Open (and close) a TCP connection to the ``host:port`` of ``address`` within ``timeout``
-    seconds and check that a gRPC server answers there; nothing for addresses without a port
+    seconds and check that a gRPC server answers there, Ray's GCS for a GCS address; nothing for
+    addresses without a port
     (:func:`ray_endpoint`).
 
     Raises:
         InputError: nothing accepts connections there (closed port, unknown host), what does
-            is not a gRPC server (:func:`answers_http2`), the port is above 65535, or a ``ray://``
-            address has no port.
+            is not a gRPC server (:func:`answers_http2`) or, for a GCS address (not ``ray://``), a
+            gRPC server that is not Ray's GCS (:func:`serves_ray_gcs`), the port is above 65535, or
+            a ``ray://`` address has no port.
     """
     endpoint = ray_endpoint(address)
     if endpoint is None:
@@ -105,6 +107,34 @@ def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> 
         raise connection_error(address, ConnectionError(
             f"something listens on port {endpoint[1]} but does not answer as Ray does (gRPC); give the head "
             "node's GCS port (6379 unless `ray start --port` said otherwise) or ray://HOST:10001"))
+    if not address.startswith("ray://") and serves_ray_gcs(*endpoint, timeout=timeout) is False:
+        # another gRPC service: Ray would retry it for minutes (bound to 127.0.0.1 only, for ever:
+        # Ray dials the machine's address instead)
+        raise connection_error(address, ConnectionError(
+            f"a gRPC server listens on port {endpoint[1]} but it is not Ray's GCS; give the head node's GCS "
+            "port (6379 unless `ray start --port` said otherwise) or ray://HOST:10001"))
+
+
+#: A method every Ray GCS serves; Ray's own clients call it first when they connect.
+GCS_PROBE_METHOD = "/ray.rpc.NodeInfoGcsService/GetClusterId"
+
+
+def serves_ray_gcs(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> bool | None:
+    """Whether the gRPC server at ``host:port`` serves Ray's GCS: ``False`` when it answers
+    :data:`GCS_PROBE_METHOD` with UNIMPLEMENTED (another service), ``True`` when it answers it,
+    ``None`` when that cannot be told (no grpcio, another error: left to ``ray.init``)."""
+    try:
+        import grpc
+    except ImportError:
+        return None
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with grpc.insecure_channel(target) as channel:
+        call = channel.unary_unary(GCS_PROBE_METHOD)  # no serialisers: the empty request is bytes
+        try:
+            call(b"", timeout=timeout)
+        except grpc.RpcError as error:
+            return False if error.code() == grpc.StatusCode.UNIMPLEMENTED else None
+    return True
 
 
 #: An HTTP/2 client's first bytes: the connection preface, then an empty SETTINGS frame.
