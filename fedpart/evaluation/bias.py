@@ -182,11 +182,20 @@ def count_gender_words(text: str, words: tuple[Collection[str], Collection[str]]
     "He's" counts *he*, "Ma'am" *ma'am*, "history" nothing; like the swapper it skips ``man`` in
     generic compounds ("man-made", "man-hours"). ``words`` defaults to :func:`gender_word_sets`.
     """
+    return _count_words(text, *_word_matcher(words))
+
+
+def _word_matcher(words: tuple[Collection[str], Collection[str]] | None
+                  ) -> tuple[Collection[str], Collection[str], re.Pattern[str]]:
+    """``(male_words, female_words, pattern)`` for :func:`count_gender_words`, resolved once per set."""
     if words is None:
-        (male_words, female_words), pattern = _default_words(), _default_pattern()
-    else:
-        male_words, female_words = words
-        pattern = word_pattern(itertools.chain(male_words, female_words))
+        return (*_default_words(), _default_pattern())
+    male_words, female_words = words
+    return male_words, female_words, word_pattern(itertools.chain(male_words, female_words))
+
+
+def _count_words(text: str, male_words: Collection[str], female_words: Collection[str],
+                 pattern: re.Pattern[str]) -> tuple[int, int]:
     male = female = 0
     lower = (text or "").lower()
     for match in pattern.finditer(lower):
@@ -282,6 +291,7 @@ def _group_counts(
 ) -> dict[str, np.ndarray]:
     """group -> ``(n_texts, 2)`` male/female counts per text, groups in order of first appearance."""
     rows: dict[str, list[tuple[int, int]]] = {}
+    matcher = _word_matcher(words)  # the pattern is built once, not once per text
     for k, record in enumerate(records):
         try:
             group, text = record
@@ -289,7 +299,7 @@ def _group_counts(
             raise InputError(f"record {k} is {record!r:.80}; expected a (group, text) pair") from None
         if text is not None and not isinstance(text, str):
             raise InputError(f"record {k} (group {group!r}): the text is {type(text).__name__}, expected a string")
-        rows.setdefault(str(group), []).append(count_gender_words(text or "", words))
+        rows.setdefault(str(group), []).append(_count_words(text or "", *matcher))
     return {group: np.asarray(counts, dtype=np.int64).reshape(-1, 2) for group, counts in rows.items()}
 
 
@@ -360,7 +370,8 @@ def disparity(
     if not 0 <= threshold < 1:
         raise InputError(f"the skew threshold must be in [0, 1) (|polarity| is at most 1), got {threshold}")
     rng = _rng(seed)
-    records = list(records)
+    if clusters is not None:
+        records = list(records)  # read twice: counted, then grouped with their cluster ids
     counts = _group_counts(records, words)
     group_clusters: dict[str, list[Any]] = {}
     if clusters is not None:
