@@ -226,6 +226,8 @@ def test_cluster_bootstrap_resamples_whole_clusters():
     assert flip_rate([0, 1, 1], [1, 1, 1], clusters=[7, 7, 8]).value == pytest.approx(1 / 3)
     with pytest.raises(InputError, match="clusters holds 2 ids for 3 inputs"):
         flip_rate([0, 1, 1], [1, 1, 1], clusters=[7, 7])
+    with pytest.raises(InputError, match="clusters holds 2 ids for 3 values"):
+        bootstrap_mean([1.0, 0.0, 1.0], clusters=[7, 7])
 
 
 def test_disparity_resamples_clusters_within_groups():
